@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/* util: allocation that aborts on out-of-memory, and small string helpers. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+static void
+oom(void)
+{
+	static const char msg[] = "flowrun: out of memory\n";
+	fwrite(msg, 1, sizeof(msg) - 1, stderr);
+	abort();
+}
+
+void *
+fr_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *
+fr_xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz ? sz : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *
+fr_xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *
+fr_xstrdup(const char *s)
+{
+	return fr_xstrndup(s, strlen(s));
+}
+
+char *
+fr_xstrndup(const char *s, size_t n)
+{
+	char *p = fr_xmalloc(n + 1);
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *
+fr_xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	char *p;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		oom();
+	p = fr_xmalloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+void
+fr_grow(void *arrp, size_t n, size_t *cap, size_t sz)
+{
+	void **arr = arrp;
+	size_t c = *cap;
+
+	if (n <= c)
+		return;
+	if (c == 0)
+		c = 8;
+	while (c < n) {
+		if (c > SIZE_MAX / 2 / sz)
+			oom();
+		c *= 2;
+	}
+	*arr = fr_xrealloc(*arr, c * sz);
+	*cap = c;
+}
+
+int64_t
+fr_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void
+fr_hex(char *out, const unsigned char *in, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+size_t
+fr_editdist(const char *a, const char *b, size_t max)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	size_t *row, best, d;
+
+	if (la > 64 || lb > 64)
+		return max + 1;
+	if ((la > lb ? la - lb : lb - la) > max)
+		return max + 1;
+	row = fr_xmalloc((lb + 1) * sizeof(*row));
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		best = row[0];
+		for (j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			d = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < d)
+				d = up + 1;
+			if (row[j - 1] + 1 < d)
+				d = row[j - 1] + 1;
+			row[j] = d;
+			diag = up;
+			if (d < best)
+				best = d;
+		}
+		if (best > max) {
+			free(row);
+			return max + 1;
+		}
+	}
+	d = row[lb];
+	free(row);
+	return d > max ? max + 1 : d;
+}

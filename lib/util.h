@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* util: allocation that aborts on out-of-memory, and small string helpers. */
+#ifndef FR_UTIL_H
+#define FR_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Allocate n bytes; never returns NULL (aborts on OOM). */
+void *fr_xmalloc(size_t n);
+/* Allocate n zeroed elements of sz bytes; never returns NULL. */
+void *fr_xcalloc(size_t n, size_t sz);
+/* Resize p to n bytes; never returns NULL. */
+void *fr_xrealloc(void *p, size_t n);
+/* Duplicate s; never returns NULL. */
+char *fr_xstrdup(const char *s);
+/* Duplicate the first n bytes of s and terminate; never returns NULL. */
+char *fr_xstrndup(const char *s, size_t n);
+/* printf into a new string; never returns NULL. */
+char *fr_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Grow *arr (elements of sz bytes) so that index n fits; doubles *cap. */
+void fr_grow(void *arrp, size_t n, size_t *cap, size_t sz);
+/* Current time from CLOCK_MONOTONIC in nanoseconds. */
+int64_t fr_now_ns(void);
+/* Hex-encode n bytes of in into out (2n+1 bytes, terminated). */
+void fr_hex(char *out, const unsigned char *in, size_t n);
+/* Levenshtein distance of a and b, capped at max+1 (for "did you mean"). */
+size_t fr_editdist(const char *a, const char *b, size_t max);
+
+#define FR_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+/* Append v to the array arr with count n and capacity cap. */
+#define FR_PUSH(arr, n, cap, v) do { \
+	fr_grow(&(arr), (n) + 1, &(cap), sizeof(*(arr))); \
+	(arr)[(n)++] = (v); \
+} while (0)
+
+#endif
