@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/* load: a YAML file becomes a tree of nodes, each with the file:line:col where
+ * it starts. Only libyaml's event parser is used; the tree is built without
+ * recursion, so depth is bounded only by FR_LOAD_MAX_DEPTH.
+ *
+ * What load rejects (FR_EPIPELINE, at the offending node's position):
+ *   YAML syntax errors (libyaml's problem text and mark), more than one
+ *   document, duplicate keys in a mapping ("duplicate key 'x' (first at
+ *   line L)"), non-scalar mapping keys, nesting deeper than FR_LOAD_MAX_DEPTH,
+ *   a scalar longer than FR_LOAD_MAX_SCALAR bytes, and alias expansion that
+ *   would make the tree larger than FR_LOAD_MAX_NODES nodes ("billion laughs").
+ * An alias becomes a pointer to the anchored node, so the tree may be a DAG. */
+#ifndef FR_LOAD_H
+#define FR_LOAD_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+#define FR_LOAD_MAX_DEPTH 256
+#define FR_LOAD_MAX_SCALAR (16u << 20)
+#define FR_LOAD_MAX_NODES 20000000u
+
+enum fr_node_kind { FR_NODE_SCALAR, FR_NODE_SEQ, FR_NODE_MAP };
+
+/* The type a scalar resolves to under YAML 1.2's core schema. A quoted,
+ * literal or folded scalar, or one tagged !!str, is always FR_SCALAR_STR. */
+enum fr_scalar_type {
+	FR_SCALAR_STR, FR_SCALAR_NULL, FR_SCALAR_BOOL, FR_SCALAR_INT, FR_SCALAR_FLOAT
+};
+
+struct fr_node {
+	enum fr_node_kind kind;
+	struct fr_mark mark;		/* where the node starts; file is the doc's */
+	/* FR_NODE_SCALAR */
+	char *str;			/* NUL-terminated (may also contain NULs) */
+	size_t len;
+	enum fr_scalar_type type;
+	int plain;			/* plain (unquoted) style */
+	/* FR_NODE_SEQ: items; FR_NODE_MAP: key, value, key, value, ... */
+	struct fr_node **item;
+	size_t nitem;
+	size_t nodes;			/* nodes in this subtree, aliases expanded (saturating) */
+};
+
+struct fr_doc {
+	char *file;			/* the name marks point to */
+	struct fr_node *root;		/* NULL for an empty document */
+	void *arena;			/* private: every node and string lives here */
+};
+
+/* Parse the file at path; on failure NULL with err set. The caller owns the doc. */
+struct fr_doc *fr_load_file(const char *path, struct fr_error *err);
+/* Parse len bytes of text, reporting positions as coming from file. */
+struct fr_doc *fr_load_string(const char *file, const char *text, size_t len,
+    struct fr_error *err);
+/* Free the doc and every node in it; NULL is a no-op. */
+void fr_doc_free(struct fr_doc *doc);
+/* The value of key in a mapping node, or NULL (also NULL when map is not a map). */
+const struct fr_node *fr_node_get(const struct fr_node *map, const char *key);
+/* Resolve a plain scalar's text under the core schema (null, bool, int, float, str). */
+enum fr_scalar_type fr_scalar_resolve(const char *s, size_t len);
+/* A human name for a node's kind and type: "a string", "a list", "a map", "a number", ... */
+const char *fr_node_describe(const struct fr_node *n);
+
+#endif
