@@ -1,0 +1,866 @@
+/* SPDX-License-Identifier: MIT */
+/* pipeline: turn the YAML tree into the declared model, checking every key,
+ * type, name and template reference, so later stages never see a bad pipeline. */
+#define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "pipeline.h"
+#include "util.h"
+
+static const char *const topkeys[] = {
+	"flowrun", "name", "default", "vars", "env", "defaults", "pools", "tasks",
+};
+static const char *const taskkeys[] = {
+	"desc", "run", "call", "fetch", "shell", "needs", "inputs", "outputs", "env",
+	"dir", "timeout", "retries", "always", "foreach", "result", "priority", "pool",
+	"cpus", "memory", "isolation", "executor", "slurm", "temporary",
+};
+static const char *const laterkeys[] = {
+	"cpus", "memory", "isolation", "executor", "slurm", "temporary",
+};
+static const char *const defaultkeys[] = { "timeout", "retries", "shell" };
+
+struct ctx {
+	struct fr_pipeline *p;
+	struct fr_error *err;
+	const struct fr_node *defaults;
+};
+
+int
+fr_pipeline_valid_name(const char *s)
+{
+	if (!(*s == '_' || isalpha((unsigned char)*s)))
+		return 0;
+	for (s++; *s; s++)
+		if (!(*s == '_' || *s == '-' || isalnum((unsigned char)*s)))
+			return 0;
+	return 1;
+}
+
+const char *
+fr_didyoumean(const char *s, const char *const *cand, size_t n)
+{
+	const char *best = NULL;
+	size_t bestd = 3, i, d, max = strlen(s) <= 3 ? 1 : 2;
+
+	for (i = 0; i < n; i++) {
+		d = fr_editdist(s, cand[i], max);
+		if (d <= max && d < bestd) {
+			best = cand[i];
+			bestd = d;
+		}
+	}
+	return best;
+}
+
+static int
+unknownkey(struct ctx *c, const struct fr_node *key, const char *what,
+    const char *const *allowed, size_t n)
+{
+	const char *hint = fr_didyoumean(key->str, allowed, n);
+
+	if (hint)
+		return fr_error_set(c->err, FR_EPIPELINE, &key->mark,
+		    "unknown key '%s' in %s (did you mean '%s'?)", key->str, what, hint);
+	return fr_error_set(c->err, FR_EPIPELINE, &key->mark, "unknown key '%s' in %s",
+	    key->str, what);
+}
+
+static int
+checkkeys(struct ctx *c, const struct fr_node *map, const char *what,
+    const char *const *allowed, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < map->nitem; i += 2) {
+		const struct fr_node *k = map->item[i];
+		for (j = 0; j < n; j++)
+			if (strcmp(k->str, allowed[j]) == 0)
+				break;
+		if (j == n)
+			return unknownkey(c, k, what, allowed, n);
+	}
+	return 0;
+}
+
+static int
+wrongtype(struct ctx *c, const struct fr_node *v, const char *key, const char *want)
+{
+	return fr_error_set(c->err, FR_EPIPELINE, &v->mark, "'%s' must be %s, not %s", key,
+	    want, fr_node_describe(v));
+}
+
+static int
+isstr(const struct fr_node *v)
+{
+	return v->kind == FR_NODE_SCALAR && v->type == FR_SCALAR_STR;
+}
+
+static int
+wantstr(struct ctx *c, const struct fr_node *v, const char *key, char **out)
+{
+	if (!isstr(v))
+		return wrongtype(c, v, key, "a string");
+	*out = fr_xstrndup(v->str, v->len);
+	return 0;
+}
+
+static int
+wantint(struct ctx *c, const struct fr_node *v, const char *key, long long min,
+    long long max, long long *out)
+{
+	char *end;
+	long long n;
+
+	if (v->kind != FR_NODE_SCALAR || v->type != FR_SCALAR_INT)
+		return wrongtype(c, v, key, "a whole number");
+	n = strtoll(v->str, &end, 0);
+	if (n < min || n > max)
+		return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
+		    "'%s' must be between %lld and %lld, not %s", key, min, max, v->str);
+	*out = n;
+	return 0;
+}
+
+static int
+wantbool(struct ctx *c, const struct fr_node *v, const char *key, int *out)
+{
+	if (v->kind != FR_NODE_SCALAR || v->type != FR_SCALAR_BOOL)
+		return wrongtype(c, v, key, "true or false");
+	*out = v->str[0] == 't' || v->str[0] == 'T';
+	return 0;
+}
+
+/* A duration: seconds as a number, or a number with ms, s, m or h. */
+static int
+wantduration(struct ctx *c, const struct fr_node *v, const char *key, int64_t *ns)
+{
+	char *end;
+	double d, unit = 1e9;
+
+	if (v->kind != FR_NODE_SCALAR || v->type == FR_SCALAR_NULL || v->type == FR_SCALAR_BOOL ||
+	    v->len == 0 || !(isdigit((unsigned char)v->str[0]) || v->str[0] == '.'))
+		goto bad;
+	d = strtod(v->str, &end);
+	if (strcmp(end, "ms") == 0)
+		unit = 1e6;
+	else if (strcmp(end, "s") == 0 || *end == '\0')
+		unit = 1e9;
+	else if (strcmp(end, "m") == 0)
+		unit = 60e9;
+	else if (strcmp(end, "h") == 0)
+		unit = 3600e9;
+	else
+		goto bad;
+	if (!(d >= 0) || d * unit > 9e18)
+		goto bad;
+	*ns = (int64_t)(d * unit);
+	return 0;
+bad:
+	return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
+	    "'%s' must be a duration such as 30, 250ms, 10s, 5m or 2h, not %s", key,
+	    v->kind == FR_NODE_SCALAR ? v->str : fr_node_describe(v));
+}
+
+/* A name or a list of names. */
+static int
+wantnames(struct ctx *c, const struct fr_node *v, const char *key, struct fr_name **out,
+    size_t *n)
+{
+	size_t i, cnt = v->kind == FR_NODE_SEQ ? v->nitem : 1, cap = 0;
+
+	if (v->kind == FR_NODE_MAP)
+		return wrongtype(c, v, key, "a task name or a list of task names");
+	*out = NULL;
+	*n = 0;
+	for (i = 0; i < cnt; i++) {
+		const struct fr_node *it = v->kind == FR_NODE_SEQ ? v->item[i] : v;
+		struct fr_name nm;
+		if (it->kind != FR_NODE_SCALAR || it->type == FR_SCALAR_NULL)
+			return wrongtype(c, it, key, "a task name or a list of task names");
+		nm.name = fr_xstrndup(it->str, it->len);
+		nm.mark = it->mark;
+		FR_PUSH(*out, *n, cap, nm);
+	}
+	return 0;
+}
+
+/* A string or a list of strings, each parsed as a template. */
+static int
+wanttmpls(struct ctx *c, const struct fr_node *v, const char *key, struct fr_tmpl ***out,
+    size_t *n)
+{
+	size_t i, cnt = v->kind == FR_NODE_SEQ ? v->nitem : 1, cap = 0;
+
+	if (v->kind == FR_NODE_MAP)
+		return wrongtype(c, v, key, "a path or a list of paths");
+	for (i = 0; i < cnt; i++) {
+		const struct fr_node *it = v->kind == FR_NODE_SEQ ? v->item[i] : v;
+		struct fr_tmpl *t;
+		if (it->kind != FR_NODE_SCALAR || it->type != FR_SCALAR_STR || it->len == 0)
+			return wrongtype(c, it, key, "a path or a list of paths");
+		if (!(t = fr_tmpl_parse(it, c->err)))
+			return -1;
+		FR_PUSH(*out, *n, cap, t);
+	}
+	return 0;
+}
+
+/* A map of NAME: scalar, each value a template. */
+static int
+wantenv(struct ctx *c, const struct fr_node *v, struct fr_kv **out, size_t *n)
+{
+	size_t i, cap = 0;
+
+	if (v->kind != FR_NODE_MAP)
+		return wrongtype(c, v, "env", "a map of variable names to values");
+	for (i = 0; i < v->nitem; i += 2) {
+		const struct fr_node *k = v->item[i], *val = v->item[i + 1];
+		struct fr_kv kv;
+		if (k->len == 0 || strchr(k->str, '='))
+			return fr_error_set(c->err, FR_EPIPELINE, &k->mark,
+			    "'%s' is not a valid environment variable name", k->str);
+		if (val->kind != FR_NODE_SCALAR || val->type == FR_SCALAR_NULL)
+			return wrongtype(c, val, k->str, "a string, number or boolean");
+		kv.name = fr_xstrndup(k->str, k->len);
+		kv.mark = k->mark;
+		if (!(kv.value = fr_tmpl_parse(val, c->err))) {
+			free(kv.name);
+			return -1;
+		}
+		FR_PUSH(*out, *n, cap, kv);
+	}
+	return 0;
+}
+
+/* Lookup for templates evaluated at load time: vars and env only. */
+static json_t *
+loadlookup(void *arg, const struct fr_ref *ref, struct fr_error *err)
+{
+	struct ctx *c = arg;
+	const char *val;
+	json_t *v;
+	size_t i;
+
+	if (ref->kind == FR_REF_NAME) {
+		if ((v = json_object_get(c->p->vars, ref->name)))
+			return v;
+		fr_error_set(err, FR_EPIPELINE, &ref->mark,
+		    "unknown name '%s' (vars can only use vars defined before them)", ref->name);
+		return NULL;
+	}
+	if (ref->kind == FR_REF_ENV) {
+		static json_t *scratch;	/* single-threaded load: a reused string value */
+		val = NULL;
+		for (i = 0; i < c->p->nenv; i++)
+			if (strcmp(c->p->envname[i], ref->name) == 0)
+				val = c->p->envval[i];
+		if (!val)
+			val = getenv(ref->name);
+		if (!val) {
+			fr_error_set(err, FR_EPIPELINE, &ref->mark,
+			    "environment variable '%s' is not set", ref->name);
+			return NULL;
+		}
+		json_decref(scratch);
+		scratch = json_string(val);
+		if (!scratch)
+			fr_error_set(err, FR_EPIPELINE, &ref->mark,
+			    "environment variable '%s' is not valid UTF-8", ref->name);
+		return scratch;
+	}
+	fr_error_set(err, FR_EPIPELINE, &ref->mark,
+	    "tasks.%s cannot be used here (only in a task's run and env)", ref->name);
+	return NULL;
+}
+
+static int
+loadvars(struct ctx *c, const struct fr_node *vars, const struct fr_define *def, size_t ndef)
+{
+	size_t i, j;
+
+	c->p->vars = json_object();
+	if (vars && vars->kind != FR_NODE_MAP)
+		return wrongtype(c, vars, "vars", "a map of names to values");
+	for (i = 0; vars && i < vars->nitem; i += 2) {
+		const struct fr_node *k = vars->item[i], *v = vars->item[i + 1];
+		json_t *val = NULL;
+		if (!fr_pipeline_valid_name(k->str) || !strcmp(k->str, "env") ||
+		    !strcmp(k->str, "tasks"))
+			return fr_error_set(c->err, FR_EPIPELINE, &k->mark,
+			    "'%s' is not a valid var name (letters, digits, _ and -; "
+			    "not env or tasks)", k->str);
+		for (j = 0; j < ndef; j++)
+			if (strcmp(def[j].name, k->str) == 0)
+				break;
+		if (j < ndef)
+			continue;	/* -D wins; set below */
+		if (isstr(v) && strstr(v->str, "${{")) {
+			struct fr_tmpl *t = fr_tmpl_parse(v, c->err);
+			if (!t)
+				return -1;
+			val = fr_tmpl_eval(t, loadlookup, c, c->err);
+			fr_tmpl_free(t);
+		} else {
+			val = fr_node_json(v, c->err);
+		}
+		if (!val)
+			return -1;
+		json_object_set_new(c->p->vars, k->str, val);
+	}
+	for (j = 0; j < ndef; j++) {
+		json_t *val;
+		if (!fr_pipeline_valid_name(def[j].name))
+			return fr_error_set(c->err, FR_EUSAGE, NULL,
+			    "-D %s: not a valid var name", def[j].name);
+		if (fr_scalar_resolve(def[j].value, strlen(def[j].value)) == FR_SCALAR_STR) {
+			val = json_string(def[j].value);
+		} else {
+			struct fr_node n = {0};
+			n.kind = FR_NODE_SCALAR;
+			n.str = (char *)def[j].value;
+			n.len = strlen(def[j].value);
+			n.type = fr_scalar_resolve(n.str, n.len);
+			n.plain = 1;
+			val = fr_node_json(&n, c->err);
+		}
+		if (!val)
+			return fr_error_set(c->err, FR_EUSAGE, NULL, "-D %s: bad value", def[j].name);
+		json_object_set_new(c->p->vars, def[j].name, val);
+	}
+	return 0;
+}
+
+static int
+loadenv(struct ctx *c, const struct fr_node *env)
+{
+	struct fr_kv *kv = NULL;
+	size_t n = 0, i;
+	int rc = 0;
+
+	if (!env)
+		return 0;
+	if (wantenv(c, env, &kv, &n) < 0)
+		rc = -1;
+	c->p->envname = fr_xcalloc(n, sizeof(char *));
+	c->p->envval = fr_xcalloc(n, sizeof(char *));
+	for (i = 0; i < n; i++) {
+		char *val = rc ? NULL : fr_tmpl_text(kv[i].value, loadlookup, c, c->err);
+		if (!val)
+			rc = -1;
+		else {
+			c->p->envname[c->p->nenv] = kv[i].name;
+			c->p->envval[c->p->nenv++] = val;
+			kv[i].name = NULL;
+		}
+		free(kv[i].name);
+		fr_tmpl_free(kv[i].value);
+	}
+	free(kv);
+	return rc;
+}
+
+static int
+loadpools(struct ctx *c, const struct fr_node *pools)
+{
+	size_t i;
+
+	if (!pools)
+		return 0;
+	if (pools->kind != FR_NODE_MAP)
+		return wrongtype(c, pools, "pools", "a map of pool names to sizes");
+	c->p->pool = fr_xcalloc(pools->nitem / 2, sizeof(*c->p->pool));
+	for (i = 0; i < pools->nitem; i += 2) {
+		long long n;
+		if (!fr_pipeline_valid_name(pools->item[i]->str))
+			return fr_error_set(c->err, FR_EPIPELINE, &pools->item[i]->mark,
+			    "'%s' is not a valid pool name", pools->item[i]->str);
+		if (wantint(c, pools->item[i + 1], pools->item[i]->str, 1, INT_MAX, &n) < 0)
+			return -1;
+		c->p->pool[c->p->npool].name = fr_xstrdup(pools->item[i]->str);
+		c->p->pool[c->p->npool++].limit = (int)n;
+	}
+	return 0;
+}
+
+static int
+loadforeach(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *fe)
+{
+	size_t i;
+	unsigned long long total = 1;
+
+	if (fe->kind != FR_NODE_MAP || fe->nitem == 0)
+		return wrongtype(c, fe, "foreach", "a map of names to lists");
+	t->foreach = fr_xcalloc(fe->nitem / 2, sizeof(*t->foreach));
+	for (i = 0; i < fe->nitem; i += 2) {
+		const struct fr_node *k = fe->item[i], *v = fe->item[i + 1];
+		struct fr_foreach *f = &t->foreach[t->nforeach];
+		unsigned long long count;
+
+		if (!fr_pipeline_valid_name(k->str) || !strcmp(k->str, "env") || !strcmp(k->str, "tasks"))
+			return fr_error_set(c->err, FR_EPIPELINE, &k->mark,
+			    "'%s' is not a valid foreach name", k->str);
+		f->name = fr_xstrdup(k->str);
+		f->mark = k->mark;
+		t->nforeach++;
+		if (v->kind == FR_NODE_SEQ) {
+			size_t j;
+			for (j = 0; j < v->nitem; j++)
+				if (v->item[j]->kind != FR_NODE_SCALAR)
+					return wrongtype(c, v->item[j], k->str, "a scalar");
+			f->kind = FR_FOREACH_LIST;
+			if (!(f->list = fr_node_json(v, c->err)))
+				return -1;
+			count = v->nitem;
+		} else if (v->kind == FR_NODE_MAP && v->nitem == 2 &&
+		    strcmp(v->item[0]->str, "glob") == 0) {
+			f->kind = FR_FOREACH_GLOB;
+			if (wantstr(c, v->item[1], "glob", &f->glob) < 0)
+				return -1;
+			count = 1;
+		} else if (v->kind == FR_NODE_MAP && v->nitem == 2 &&
+		    strcmp(v->item[0]->str, "range") == 0) {
+			long long n;
+			if (wantint(c, v->item[1], "range", 0, FR_MAX_INSTANCES, &n) < 0)
+				return -1;
+			f->kind = FR_FOREACH_RANGE;
+			f->range = n;
+			count = (unsigned long long)n;
+		} else if (v->kind == FR_NODE_MAP) {
+			static const char *const fk[] = { "glob", "range" };
+			const struct fr_node *bad = v->nitem ? v->item[v->nitem > 2 ? 2 : 0] : v;
+			if (v->nitem && bad->kind == FR_NODE_SCALAR &&
+			    strcmp(bad->str, "glob") && strcmp(bad->str, "range"))
+				return unknownkey(c, bad, "foreach", fk, 2);
+			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
+			    "foreach '%s' must be a list, {glob: PATTERN} or {range: N}", k->str);
+		} else {
+			return wrongtype(c, v, k->str, "a list, {glob: PATTERN} or {range: N}");
+		}
+		total *= count ? count : 1;
+		if (total > FR_MAX_INSTANCES)
+			return fr_error_set(c->err, FR_EPIPELINE, &fe->mark,
+			    "foreach makes more than %u instances", FR_MAX_INSTANCES);
+	}
+	return 0;
+}
+
+static int
+unknowntask(struct ctx *c, const char *name, const struct fr_mark *m)
+{
+	const char **cand = fr_xcalloc(c->p->ntask, sizeof(*cand));
+	const char *hint;
+	size_t i;
+
+	for (i = 0; i < c->p->ntask; i++)
+		cand[i] = c->p->task[i]->name;
+	hint = fr_didyoumean(name, cand, c->p->ntask);
+	if (hint)
+		fr_error_set(c->err, FR_EPIPELINE, m, "unknown task '%s' (did you mean '%s'?)",
+		    name, hint);
+	else
+		fr_error_set(c->err, FR_EPIPELINE, m, "unknown task '%s'", name);
+	free(cand);
+	return -1;
+}
+
+/* Resolve the references of t used as `what` in task d (NULL: pipeline level). */
+static int
+resolve(struct ctx *c, struct fr_taskdecl *d, struct fr_tmpl *t, const char *what,
+    int allow_outputs, int allow_result)
+{
+	size_t i, j;
+
+	for (i = 0; i < t->nseg; i++) {
+		struct fr_ref *r = t->seg[i].ref;
+		struct fr_taskdecl *x;
+		if (!r)
+			continue;
+		switch (r->kind) {
+		case FR_REF_NAME:
+			for (j = 0; j < d->nforeach; j++)
+				if (strcmp(d->foreach[j].name, r->name) == 0)
+					break;
+			if (j < d->nforeach) {
+				r->slot = (int)j;
+				break;
+			}
+			if (json_object_get(c->p->vars, r->name)) {
+				r->slot = -1;
+				break;
+			}
+			{
+				const char **cand = fr_xcalloc(d->nforeach + json_object_size(c->p->vars),
+				    sizeof(*cand));
+				const char *key, *hint;
+				json_t *val;
+				size_t n = 0;
+				for (j = 0; j < d->nforeach; j++)
+					cand[n++] = d->foreach[j].name;
+				json_object_foreach(c->p->vars, key, val)
+					cand[n++] = key;
+				hint = fr_didyoumean(r->name, cand, n);
+				if (hint)
+					fr_error_set(c->err, FR_EPIPELINE, &r->mark,
+					    "unknown name '%s' (did you mean '%s'?)", r->name, hint);
+				else
+					fr_error_set(c->err, FR_EPIPELINE, &r->mark,
+					    "unknown name '%s' (not a var or a foreach variable of "
+					    "task '%s')", r->name, d->name);
+				free(cand);
+				return -1;
+			}
+		case FR_REF_ENV:
+			for (j = 0; j < c->p->nenv; j++)
+				if (strcmp(c->p->envname[j], r->name) == 0)
+					break;
+			if (j == c->p->nenv && !getenv(r->name))
+				return fr_error_set(c->err, FR_EPIPELINE, &r->mark,
+				    "environment variable '%s' is not set", r->name);
+			break;
+		case FR_REF_RESULT:
+		case FR_REF_OUTPUTS:
+			if ((r->kind == FR_REF_RESULT && !allow_result) ||
+			    (r->kind == FR_REF_OUTPUTS && !allow_outputs))
+				return fr_error_set(c->err, FR_EPIPELINE, &r->mark,
+				    "tasks.%s.%s cannot be used in %s", r->name,
+				    r->kind == FR_REF_RESULT ? "result" : "outputs", what);
+			if (!(x = fr_htab_get(c->p->bytask, r->name)))
+				return unknowntask(c, r->name, &r->mark);
+			if (x == d)
+				return fr_error_set(c->err, FR_EPIPELINE, &r->mark,
+				    "task '%s' refers to itself", d->name);
+			r->target = x;
+			for (j = 0; j < d->nuses; j++)
+				if (d->uses[j] == x)
+					break;
+			if (j == d->nuses) {
+				d->uses = fr_xrealloc(d->uses, (d->nuses + 1) * sizeof(*d->uses));
+				d->uses[d->nuses++] = x;
+			}
+			break;
+		}
+	}
+	return 0;
+}
+
+static int
+loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
+{
+	const struct fr_node *v, *dflt = c->defaults;
+	long long n;
+	size_t i;
+
+	if (map->kind != FR_NODE_MAP)
+		return fr_error_set(c->err, FR_EPIPELINE, &map->mark,
+		    "task '%s' must be a map of keys such as run, needs, inputs, outputs, not %s",
+		    t->name, fr_node_describe(map));
+	if (checkkeys(c, map, "a task", taskkeys, FR_NELEM(taskkeys)) < 0)
+		return -1;
+	for (i = 0; i < FR_NELEM(laterkeys); i++)
+		if ((v = fr_node_get(map, laterkeys[i])))
+			return fr_error_set(c->err, FR_EPIPELINE, &map->item[0]->mark,
+			    "'%s' is not supported by this build of flowrun yet", laterkeys[i]);
+	t->pool = -1;
+	if ((v = fr_node_get(map, "desc")) && wantstr(c, v, "desc", &t->desc) < 0)
+		return -1;
+	if ((v = fr_node_get(map, "call")) || (v = fr_node_get(map, "fetch"))) {
+		const char *what = fr_node_get(map, "call") ? "call" : "fetch";
+		for (i = 0; i < map->nitem; i += 2)
+			if (map->item[i + 1] == v)
+				break;
+		return fr_error_set(c->err, FR_EPIPELINE, &map->item[i]->mark,
+		    "%s tasks are not supported by this build of flowrun yet", what);
+	}
+	if ((v = fr_node_get(map, "run"))) {
+		if (!isstr(v) || v->len == 0)
+			return wrongtype(c, v, "run", "a command string");
+		if (!(t->run = fr_tmpl_parse(v, c->err)))
+			return -1;
+		t->action = FR_ACT_RUN;
+	}
+	if ((v = fr_node_get(map, "shell")) || (dflt && (v = fr_node_get(dflt, "shell"))))
+		if (wantstr(c, v, "shell", &t->shell) < 0)
+			return -1;
+	if ((v = fr_node_get(map, "needs")) && wantnames(c, v, "needs", &t->need, &t->nneed) < 0)
+		return -1;
+	if ((v = fr_node_get(map, "inputs")) && wanttmpls(c, v, "inputs", &t->input, &t->ninput) < 0)
+		return -1;
+	if ((v = fr_node_get(map, "outputs")) &&
+	    wanttmpls(c, v, "outputs", &t->output, &t->noutput) < 0)
+		return -1;
+	if ((v = fr_node_get(map, "env")) && wantenv(c, v, &t->env, &t->nenv) < 0)
+		return -1;
+	if ((v = fr_node_get(map, "dir"))) {
+		if (!isstr(v) || v->len == 0)
+			return wrongtype(c, v, "dir", "a directory path");
+		if (!(t->dir = fr_tmpl_parse(v, c->err)))
+			return -1;
+	}
+	if (((v = fr_node_get(map, "timeout")) || (dflt && (v = fr_node_get(dflt, "timeout")))) &&
+	    wantduration(c, v, "timeout", &t->timeout_ns) < 0)
+		return -1;
+	if ((v = fr_node_get(map, "retries")) || (dflt && (v = fr_node_get(dflt, "retries")))) {
+		if (wantint(c, v, "retries", 0, 1000, &n) < 0)
+			return -1;
+		t->retries = (int)n;
+	}
+	if ((v = fr_node_get(map, "always")) && wantbool(c, v, "always", &t->always) < 0)
+		return -1;
+	if ((v = fr_node_get(map, "priority"))) {
+		if (wantint(c, v, "priority", INT_MIN, INT_MAX, &n) < 0)
+			return -1;
+		t->priority = (int)n;
+	}
+	if ((v = fr_node_get(map, "result"))) {
+		if (isstr(v) && strcmp(v->str, "stdout") == 0)
+			t->result = FR_RESULT_STDOUT;
+		else if (isstr(v) && strcmp(v->str, "none") == 0)
+			t->result = FR_RESULT_NONE;
+		else
+			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
+			    "'result' must be stdout or none, not %s",
+			    v->kind == FR_NODE_SCALAR ? v->str : fr_node_describe(v));
+		if (t->result == FR_RESULT_STDOUT && t->action != FR_ACT_RUN)
+			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
+			    "'result: stdout' needs a 'run' command");
+	}
+	if ((v = fr_node_get(map, "pool"))) {
+		for (i = 0; i < c->p->npool; i++)
+			if (isstr(v) && strcmp(c->p->pool[i].name, v->str) == 0)
+				break;
+		if (i == c->p->npool)
+			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
+			    "unknown pool '%s' (declare it under the top-level 'pools')",
+			    v->kind == FR_NODE_SCALAR ? v->str : "?");
+		t->pool = (int)i;
+	}
+	if ((v = fr_node_get(map, "foreach")) && loadforeach(c, t, v) < 0)
+		return -1;
+	return 0;
+}
+
+/* Second pass, once every task is known: names in needs, template references. */
+static int
+linktask(struct ctx *c, struct fr_taskdecl *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nneed; i++)
+		if (!fr_htab_get(c->p->bytask, t->need[i].name))
+			return unknowntask(c, t->need[i].name, &t->need[i].mark);
+	if (t->run && resolve(c, t, t->run, "run", 1, 1) < 0)
+		return -1;
+	for (i = 0; i < t->nenv; i++)
+		if (resolve(c, t, t->env[i].value, "env", 1, 1) < 0)
+			return -1;
+	for (i = 0; i < t->noutput; i++)
+		if (resolve(c, t, t->output[i], "outputs", 0, 0) < 0)
+			return -1;
+	for (i = 0; i < t->ninput; i++)
+		if (resolve(c, t, t->input[i], "inputs", 1, 0) < 0)
+			return -1;
+	if (t->dir && resolve(c, t, t->dir, "dir", 0, 0) < 0)
+		return -1;
+	return 0;
+}
+
+static char *
+dirof(const char *path)
+{
+	char *slash = strrchr(path, '/'), *cwd, *d;
+
+	if (path[0] == '/')
+		return slash == path ? fr_xstrdup("/") : fr_xstrndup(path, (size_t)(slash - path));
+	cwd = getcwd(NULL, 0);
+	if (!cwd)
+		cwd = fr_xstrdup(".");
+	d = slash ? fr_xasprintf("%s/%.*s", cwd, (int)(slash - path), path) : fr_xstrdup(cwd);
+	free(cwd);
+	return d;
+}
+
+struct fr_pipeline *
+fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef, struct fr_error *err)
+{
+	struct fr_pipeline *p = fr_xcalloc(1, sizeof(*p));
+	struct ctx c = { p, err, NULL };
+	const struct fr_node *root, *v, *tasks;
+	size_t i, cap = 0;
+	long long ver;
+
+	p->file = fr_xstrdup(path);
+	p->dir = dirof(path);
+	p->bytask = fr_htab_new(16);
+	if (!(p->doc = fr_load_file(path, err)))
+		goto fail;
+	root = p->doc->root;
+	if (!root || root->kind != FR_NODE_MAP) {
+		struct fr_mark m = { p->doc->file, root ? root->mark.line : 1, root ? root->mark.col : 1 };
+		fr_error_set(err, FR_EPIPELINE, &m,
+		    "a pipeline must be a map with the keys 'flowrun: 1' and 'tasks'");
+		goto fail;
+	}
+	if (checkkeys(&c, root, "the pipeline", topkeys, FR_NELEM(topkeys)) < 0)
+		goto fail;
+	if (!(v = fr_node_get(root, "flowrun"))) {
+		fr_error_set(err, FR_EPIPELINE, &root->mark,
+		    "missing the format version: add 'flowrun: 1' at the top");
+		goto fail;
+	}
+	if (v->kind != FR_NODE_SCALAR || v->type != FR_SCALAR_INT ||
+	    (wantint(&c, v, "flowrun", 1, 1, &ver) < 0 && (fr_error_clear(err), 1))) {
+		fr_error_set(err, FR_EPIPELINE, &v->mark,
+		    "unsupported format version '%s' (this flowrun reads version 1)",
+		    v->kind == FR_NODE_SCALAR ? v->str : fr_node_describe(v));
+		goto fail;
+	}
+	if ((v = fr_node_get(root, "name")) && wantstr(&c, v, "name", &p->name) < 0)
+		goto fail;
+	if ((v = fr_node_get(root, "defaults"))) {
+		if (v->kind != FR_NODE_MAP) {
+			wrongtype(&c, v, "defaults", "a map");
+			goto fail;
+		}
+		if (checkkeys(&c, v, "defaults", defaultkeys, FR_NELEM(defaultkeys)) < 0)
+			goto fail;
+		c.defaults = v;
+	}
+	/* vars may use flowrun's environment; the pipeline env may use vars */
+	if (loadvars(&c, fr_node_get(root, "vars"), def, ndef) < 0)
+		goto fail;
+	if (loadenv(&c, fr_node_get(root, "env")) < 0)
+		goto fail;
+	if (loadpools(&c, fr_node_get(root, "pools")) < 0)
+		goto fail;
+	if (!(tasks = fr_node_get(root, "tasks"))) {
+		fr_error_set(err, FR_EPIPELINE, &root->mark, "missing 'tasks': nothing to run");
+		goto fail;
+	}
+	if (tasks->kind != FR_NODE_MAP || tasks->nitem == 0) {
+		wrongtype(&c, tasks, "tasks", "a map of task names to tasks");
+		goto fail;
+	}
+	fr_htab_free(p->bytask);
+	p->bytask = fr_htab_new(tasks->nitem / 2);
+	for (i = 0; i < tasks->nitem; i += 2) {
+		const struct fr_node *k = tasks->item[i];
+		struct fr_taskdecl *t = fr_xcalloc(1, sizeof(*t));
+		t->name = fr_xstrndup(k->str, k->len);
+		t->mark = k->mark;
+		t->index = p->ntask;
+		FR_PUSH(p->task, p->ntask, cap, t);
+		if (!fr_pipeline_valid_name(t->name)) {
+			fr_error_set(err, FR_EPIPELINE, &k->mark,
+			    "'%s' is not a valid task name (letters, digits, _ and -)", t->name);
+			goto fail;
+		}
+		fr_htab_put(p->bytask, t->name, t);
+		if (loadtask(&c, t, tasks->item[i + 1]) < 0)
+			goto fail;
+	}
+	for (i = 0; i < p->ntask; i++)
+		if (linktask(&c, p->task[i]) < 0)
+			goto fail;
+	if ((v = fr_node_get(root, "default"))) {
+		if (wantnames(&c, v, "default", &p->deflt, &p->ndeflt) < 0)
+			goto fail;
+		for (i = 0; i < p->ndeflt; i++) {
+			const char *nm = p->deflt[i].name, *br = strchr(nm, '[');
+			size_t len = br ? (size_t)(br - nm) : strlen(nm);
+			if (!fr_htab_getn(p->bytask, nm, len)) {
+				char *base = fr_xstrndup(nm, len);
+				unknowntask(&c, base, &p->deflt[i].mark);
+				free(base);
+				goto fail;
+			}
+		}
+	}
+	return p;
+fail:
+	fr_pipeline_free(p);
+	return NULL;
+}
+
+struct fr_taskdecl *
+fr_pipeline_task(const struct fr_pipeline *p, const char *name)
+{
+	return fr_htab_get(p->bytask, name);
+}
+
+static void
+freetmpls(struct fr_tmpl **t, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		fr_tmpl_free(t[i]);
+	free(t);
+}
+
+static void
+freetask(struct fr_taskdecl *t)
+{
+	size_t i;
+
+	free(t->name);
+	free(t->desc);
+	fr_tmpl_free(t->run);
+	free(t->shell);
+	for (i = 0; i < t->nneed; i++)
+		free(t->need[i].name);
+	free(t->need);
+	freetmpls(t->input, t->ninput);
+	freetmpls(t->output, t->noutput);
+	for (i = 0; i < t->nenv; i++) {
+		free(t->env[i].name);
+		fr_tmpl_free(t->env[i].value);
+	}
+	free(t->env);
+	fr_tmpl_free(t->dir);
+	for (i = 0; i < t->nforeach; i++) {
+		free(t->foreach[i].name);
+		json_decref(t->foreach[i].list);
+		free(t->foreach[i].glob);
+	}
+	free(t->foreach);
+	free(t->uses);
+	free(t);
+}
+
+void
+fr_pipeline_free(struct fr_pipeline *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	for (i = 0; i < p->ntask; i++)
+		freetask(p->task[i]);
+	free(p->task);
+	fr_htab_free(p->bytask);
+	for (i = 0; i < p->ndeflt; i++)
+		free(p->deflt[i].name);
+	free(p->deflt);
+	json_decref(p->vars);
+	for (i = 0; i < p->nenv; i++) {
+		free(p->envname[i]);
+		free(p->envval[i]);
+	}
+	free(p->envname);
+	free(p->envval);
+	for (i = 0; i < p->npool; i++)
+		free(p->pool[i].name);
+	free(p->pool);
+	free(p->name);
+	fr_doc_free(p->doc);
+	free(p->file);
+	free(p->dir);
+	free(p);
+}

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/* pipeline: the declared model of a pipeline file, validated: every key known,
+ * every value of the right type, every name and template reference resolved.
+ * What the model says is documented in man/flowrun-pipeline.5. */
+#ifndef FR_PIPELINE_H
+#define FR_PIPELINE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "htab.h"
+#include "load.h"
+#include "template.h"
+
+/* Most instances all foreach expansions together may make. */
+#define FR_MAX_INSTANCES 10000000u
+
+struct fr_name {
+	char *name;
+	struct fr_mark mark;
+};
+
+struct fr_kv {
+	char *name;
+	struct fr_tmpl *value;
+	struct fr_mark mark;
+};
+
+enum fr_foreach_kind { FR_FOREACH_LIST, FR_FOREACH_GLOB, FR_FOREACH_RANGE };
+
+struct fr_foreach {
+	char *name;
+	struct fr_mark mark;
+	enum fr_foreach_kind kind;
+	json_t *list;		/* FR_FOREACH_LIST: an array of scalars */
+	char *glob;		/* FR_FOREACH_GLOB: relative to the pipeline directory */
+	long long range;	/* FR_FOREACH_RANGE: 0..range-1 */
+};
+
+enum fr_action { FR_ACT_NONE, FR_ACT_RUN, FR_ACT_CALL, FR_ACT_FETCH };
+enum fr_result_mode { FR_RESULT_NONE, FR_RESULT_STDOUT };
+
+struct fr_taskdecl {
+	char *name;
+	struct fr_mark mark;
+	size_t index;			/* position in the file */
+	char *desc;
+	enum fr_action action;
+	struct fr_tmpl *run;
+	char *shell;			/* NULL: /bin/sh -c */
+	struct fr_name *need;
+	size_t nneed;
+	struct fr_tmpl **input;
+	size_t ninput;
+	struct fr_tmpl **output;
+	size_t noutput;
+	struct fr_kv *env;
+	size_t nenv;
+	struct fr_tmpl *dir;
+	int64_t timeout_ns;		/* 0: none */
+	int retries;
+	int always;
+	struct fr_foreach *foreach;
+	size_t nforeach;
+	enum fr_result_mode result;
+	int priority;
+	int pool;			/* index in pipeline->pool, or -1 */
+	struct fr_taskdecl **uses;	/* tasks named by tasks.X templates, once each */
+	size_t nuses;
+};
+
+struct fr_pool {
+	char *name;
+	int limit;
+};
+
+struct fr_pipeline {
+	char *file;			/* the path as given; marks point here */
+	char *dir;			/* its directory, absolute */
+	struct fr_doc *doc;
+	char *name;
+	struct fr_name *deflt;
+	size_t ndeflt;
+	json_t *vars;			/* object: name -> value, -D applied */
+	char **envname, **envval;	/* the pipeline env, evaluated */
+	size_t nenv;
+	struct fr_pool *pool;
+	size_t npool;
+	struct fr_taskdecl **task;	/* in file order */
+	size_t ntask;
+	struct fr_htab *bytask;
+};
+
+/* A -D name=value override. */
+struct fr_define {
+	const char *name;
+	const char *value;
+};
+
+/* Load and validate the pipeline at path. NULL with err set (FR_EPIPELINE with
+ * the position of the first problem, or FR_EUSAGE for a bad -D). Caller frees. */
+struct fr_pipeline *fr_pipeline_load(const char *path, const struct fr_define *def,
+    size_t ndef, struct fr_error *err);
+/* Free p and everything in it; NULL is a no-op. */
+void fr_pipeline_free(struct fr_pipeline *p);
+/* The task declared as name, or NULL. */
+struct fr_taskdecl *fr_pipeline_task(const struct fr_pipeline *p, const char *name);
+/* Whether s is a valid name for a task, var, foreach variable or pool. */
+int fr_pipeline_valid_name(const char *s);
+/* The closest of the n candidates to s within a small edit distance, or NULL. */
+const char *fr_didyoumean(const char *s, const char *const *cand, size_t n);
+
+#endif

@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: MIT */
+/* template: parse ${{ expr }} strings at load time and evaluate them later
+ * through a lookup callback; also the YAML-to-JSON value conversion. */
+#define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "template.h"
+#include "util.h"
+
+/* A YAML value bigger than this is refused where it becomes JSON. */
+#define MAX_JSON_NODES 1000000u
+
+static int
+isname(int c, int first)
+{
+	return c == '_' || isalpha(c) || (!first && (isdigit(c) || c == '-'));
+}
+
+/* The mark of byte offset off of a scalar starting at base (quoted scalars
+ * start one column before their text). */
+static struct fr_mark
+markat(const struct fr_mark *base, int quoted, const char *s, size_t off)
+{
+	struct fr_mark m = *base;
+	size_t i, linestart = 0;
+	unsigned nl = 0;
+
+	for (i = 0; i < off; i++) {
+		if (s[i] == '\n') {
+			nl++;
+			linestart = i + 1;
+		}
+	}
+	if (nl == 0) {
+		m.col = base->col + (unsigned)off + (quoted ? 1 : 0);
+	} else {
+		m.line = base->line + nl;
+		m.col = (unsigned)(off - linestart) + 1;
+	}
+	return m;
+}
+
+static void
+addseg(struct fr_tmpl *t, size_t *cap, char *text, size_t len, struct fr_ref *ref)
+{
+	struct fr_tmpl_seg seg = {text, len, ref};
+	FR_PUSH(t->seg, t->nseg, *cap, seg);
+}
+
+/* Parse the expression between ${{ and }}: NAME, env.NAME, tasks.NAME.result|outputs. */
+static struct fr_ref *
+parseexpr(const char *e, size_t n, const struct fr_mark *m, struct fr_error *err)
+{
+	const char *parts[4];
+	size_t plen[4], np = 0, i = 0;
+	struct fr_ref *ref;
+
+	while (n > 0 && isspace((unsigned char)*e)) {
+		e++;
+		n--;
+	}
+	while (n > 0 && isspace((unsigned char)e[n - 1]))
+		n--;
+	if (n == 0) {
+		fr_error_set(err, FR_EPIPELINE, m, "empty template expression");
+		return NULL;
+	}
+	while (i < n) {
+		size_t start = i;
+		if (np == FR_NELEM(parts))
+			goto bad;
+		if (!isname((unsigned char)e[i], 1))
+			goto bad;
+		while (i < n && isname((unsigned char)e[i], 0))
+			i++;
+		parts[np] = e + start;
+		plen[np++] = i - start;
+		if (i < n) {
+			if (e[i] != '.' || i + 1 == n)
+				goto bad;
+			i++;
+		}
+	}
+	ref = fr_xcalloc(1, sizeof(*ref));
+	ref->mark = *m;
+	ref->slot = -1;
+	if (np == 1) {
+		if ((plen[0] == 3 && memcmp(parts[0], "env", 3) == 0) ||
+		    (plen[0] == 5 && memcmp(parts[0], "tasks", 5) == 0)) {
+			free(ref);
+			fr_error_set(err, FR_EPIPELINE, m, "'%.*s' needs a name after it, as in %s",
+			    (int)plen[0], parts[0], parts[0][0] == 'e' ? "env.HOME" : "tasks.NAME.result");
+			return NULL;
+		}
+		ref->kind = FR_REF_NAME;
+		ref->name = fr_xstrndup(parts[0], plen[0]);
+	} else if (np == 2 && plen[0] == 3 && memcmp(parts[0], "env", 3) == 0) {
+		ref->kind = FR_REF_ENV;
+		ref->name = fr_xstrndup(parts[1], plen[1]);
+	} else if (np == 3 && plen[0] == 5 && memcmp(parts[0], "tasks", 5) == 0 &&
+	    ((plen[2] == 6 && memcmp(parts[2], "result", 6) == 0) ||
+	    (plen[2] == 7 && memcmp(parts[2], "outputs", 7) == 0))) {
+		ref->kind = parts[2][0] == 'r' ? FR_REF_RESULT : FR_REF_OUTPUTS;
+		ref->name = fr_xstrndup(parts[1], plen[1]);
+	} else {
+		free(ref);
+		fr_error_set(err, FR_EPIPELINE, m,
+		    "unknown template expression '%.*s' (expected NAME, env.NAME, "
+		    "tasks.NAME.result or tasks.NAME.outputs)", (int)n, e);
+		return NULL;
+	}
+	return ref;
+bad:
+	fr_error_set(err, FR_EPIPELINE, m, "malformed template expression '%.*s'", (int)n, e);
+	return NULL;
+}
+
+static struct fr_tmpl *
+parse(const char *s, size_t len, const struct fr_mark *base, int quoted, struct fr_error *err)
+{
+	struct fr_tmpl *t = fr_xcalloc(1, sizeof(*t));
+	struct fr_buf lit = {0};
+	size_t cap = 0, i = 0;
+
+	t->src = fr_xstrndup(s, len);
+	t->mark = *base;
+	while (i < len) {
+		if (s[i] == '$' && i + 3 < len && s[i + 1] == '$' && s[i + 2] == '{' &&
+		    s[i + 3] == '{') {
+			fr_buf_add(&lit, "${{", 3);	/* $${{ is a literal ${{ */
+			i += 4;
+			continue;
+		}
+		if (s[i] == '$' && i + 2 < len && s[i + 1] == '{' && s[i + 2] == '{') {
+			struct fr_mark m = markat(base, quoted, s, i);
+			const char *end = NULL;
+			struct fr_ref *ref;
+			size_t j;
+
+			for (j = i + 3; j + 1 < len; j++) {
+				if (s[j] == '}' && s[j + 1] == '}') {
+					end = s + j;
+					break;
+				}
+			}
+			if (!end) {
+				fr_error_set(err, FR_EPIPELINE, &m, "unterminated '${{' (no closing '}}')");
+				goto fail;
+			}
+			ref = parseexpr(s + i + 3, (size_t)(end - (s + i + 3)), &m, err);
+			if (!ref)
+				goto fail;
+			if (lit.len) {
+				size_t n = lit.len;
+				addseg(t, &cap, fr_buf_steal(&lit), n, NULL);
+			}
+			addseg(t, &cap, NULL, 0, ref);
+			i = (size_t)(end - s) + 2;
+			continue;
+		}
+		fr_buf_addc(&lit, s[i]);
+		i++;
+	}
+	if (lit.len) {
+		size_t n = lit.len;
+		addseg(t, &cap, fr_buf_steal(&lit), n, NULL);
+	}
+	t->whole = t->nseg == 1 && t->seg[0].ref != NULL;
+	return t;
+fail:
+	fr_buf_free(&lit);
+	fr_tmpl_free(t);
+	return NULL;
+}
+
+struct fr_tmpl *
+fr_tmpl_parse(const struct fr_node *node, struct fr_error *err)
+{
+	return parse(node->str, node->len, &node->mark, !node->plain, err);
+}
+
+struct fr_tmpl *
+fr_tmpl_parse_str(const char *s, const struct fr_mark *m, struct fr_error *err)
+{
+	static const struct fr_mark none;
+	return parse(s, strlen(s), m ? m : &none, 0, err);
+}
+
+void
+fr_tmpl_free(struct fr_tmpl *t)
+{
+	size_t i;
+
+	if (!t)
+		return;
+	for (i = 0; i < t->nseg; i++) {
+		free(t->seg[i].text);
+		if (t->seg[i].ref) {
+			free(t->seg[i].ref->name);
+			free(t->seg[i].ref);
+		}
+	}
+	free(t->seg);
+	free(t->src);
+	free(t);
+}
+
+int
+fr_tmpl_has_refs(const struct fr_tmpl *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nseg; i++)
+		if (t->seg[i].ref)
+			return 1;
+	return 0;
+}
+
+char *
+fr_json_text(const json_t *v)
+{
+	char *s, *r;
+
+	if (json_is_string(v))
+		return fr_xstrndup(json_string_value(v), json_string_length(v));
+	s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	if (!s)
+		return fr_xstrdup("null");
+	r = fr_xstrdup(s);
+	free(s);
+	return r;
+}
+
+json_t *
+fr_tmpl_eval(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg, struct fr_error *err)
+{
+	struct fr_buf b = {0};
+	json_t *v, *r;
+	size_t i;
+
+	if (t->whole) {
+		v = lookup(arg, t->seg[0].ref, err);
+		return v ? json_incref(v) : NULL;
+	}
+	for (i = 0; i < t->nseg; i++) {
+		char *text;
+		if (!t->seg[i].ref) {
+			fr_buf_add(&b, t->seg[i].text, t->seg[i].len);
+			continue;
+		}
+		v = lookup(arg, t->seg[i].ref, err);
+		if (!v) {
+			fr_buf_free(&b);
+			return NULL;
+		}
+		text = fr_json_text(v);
+		fr_buf_addstr(&b, text);
+		free(text);
+	}
+	r = json_stringn(b.data ? b.data : "", b.len);
+	fr_buf_free(&b);
+	if (!r)
+		fr_error_set(err, FR_EPIPELINE, &t->mark, "template value is not valid UTF-8");
+	return r;
+}
+
+char *
+fr_tmpl_text(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg, struct fr_error *err)
+{
+	json_t *v;
+	char *s;
+
+	if (!fr_tmpl_has_refs(t)) {
+		struct fr_buf b = {0};
+		size_t i;
+		for (i = 0; i < t->nseg; i++)
+			fr_buf_add(&b, t->seg[i].text, t->seg[i].len);
+		return fr_buf_steal(&b);
+	}
+	v = fr_tmpl_eval(t, lookup, arg, err);
+	if (!v)
+		return NULL;
+	s = fr_json_text(v);
+	json_decref(v);
+	return s;
+}
+
+static json_t *
+scalarjson(const struct fr_node *n, struct fr_error *err)
+{
+	char *end;
+
+	switch (n->type) {
+	case FR_SCALAR_NULL:
+		return json_null();
+	case FR_SCALAR_BOOL:
+		return json_boolean(n->str[0] == 't' || n->str[0] == 'T');
+	case FR_SCALAR_INT: {
+		long long v;
+		errno = 0;
+		if (n->len > 2 && n->str[0] == '0' && (n->str[1] == 'x' || n->str[1] == 'o'))
+			v = strtoll(n->str + 2, &end, n->str[1] == 'x' ? 16 : 8);
+		else
+			v = strtoll(n->str, &end, 10);
+		if (errno == 0)
+			return json_integer(v);
+		return json_real(strtod(n->str, NULL));
+	}
+	case FR_SCALAR_FLOAT: {
+		double d = strtod(n->str, &end);
+		const char *p = n->str + (n->str[0] == '-' || n->str[0] == '+');
+		if (*p == '.' && (p[1] == 'i' || p[1] == 'I' || p[1] == 'n' || p[1] == 'N')) {
+			fr_error_set(err, FR_EPIPELINE, &n->mark, "infinity and NaN have no JSON value");
+			return NULL;
+		}
+		return json_real(d);
+	}
+	case FR_SCALAR_STR:
+		break;
+	}
+	{
+		json_t *s = json_stringn(n->str, n->len);
+		if (!s)
+			fr_error_set(err, FR_EPIPELINE, &n->mark, "string is not valid UTF-8");
+		return s;
+	}
+}
+
+/* Recursion is bounded by the loader's depth limit (FR_LOAD_MAX_DEPTH). */
+json_t *
+fr_node_json(const struct fr_node *n, struct fr_error *err)
+{
+	json_t *v, *item;
+	size_t i;
+
+	if (n->nodes > MAX_JSON_NODES) {
+		fr_error_set(err, FR_EPIPELINE, &n->mark, "value too large (%zu nodes)", n->nodes);
+		return NULL;
+	}
+	switch (n->kind) {
+	case FR_NODE_SCALAR:
+		return scalarjson(n, err);
+	case FR_NODE_SEQ:
+		v = json_array();
+		for (i = 0; i < n->nitem; i++) {
+			if (!(item = fr_node_json(n->item[i], err)))
+				goto fail;
+			json_array_append_new(v, item);
+		}
+		return v;
+	case FR_NODE_MAP:
+		v = json_object();
+		for (i = 0; i + 1 < n->nitem; i += 2) {
+			if (!(item = fr_node_json(n->item[i + 1], err)))
+				goto fail;
+			json_object_setn_new(v, n->item[i]->str, n->item[i]->len, item);
+		}
+		return v;
+	}
+	return NULL;
+fail:
+	json_decref(v);
+	return NULL;
+}
+
+json_t *
+fr_json_from_output(const char *text, size_t len)
+{
+	json_t *v = json_loadb(text, len, JSON_DECODE_ANY, NULL);
+	size_t n = len;
+
+	if (v)
+		return v;
+	while (n > 0 && text[n - 1] == '\n')	/* like $(...): drop trailing newlines */
+		n--;
+	v = json_stringn(text, n);
+	if (!v) {
+		/* not UTF-8: keep the bytes escaped rather than fail the task */
+		struct fr_buf b = {0};
+		size_t i;
+		for (i = 0; i < n; i++) {
+			unsigned char c = (unsigned char)text[i];
+			if (c < 0x80)
+				fr_buf_addc(&b, (char)c);
+			else
+				fr_buf_printf(&b, "\\x%02x", c);
+		}
+		v = json_stringn(fr_buf_str(&b), b.len);
+		fr_buf_free(&b);
+	}
+	return v;
+}

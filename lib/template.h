@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/* template: ${{ expr }} strings. Parsing happens at load time (so an error can
+ * point at the exact ${{ ); evaluation happens when the values are known, through
+ * a lookup callback, so this module knows nothing of graphs or state.
+ * Values are Jansson values: a string that is exactly one ${{ }} evaluates to
+ * the referenced JSON value; anything longer is text. */
+#ifndef FR_TEMPLATE_H
+#define FR_TEMPLATE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "error.h"
+#include "load.h"
+
+enum fr_ref_kind {
+	FR_REF_NAME,		/* a foreach variable or a var */
+	FR_REF_ENV,		/* env.NAME */
+	FR_REF_RESULT,		/* tasks.NAME.result */
+	FR_REF_OUTPUTS,		/* tasks.NAME.outputs */
+};
+
+struct fr_ref {
+	enum fr_ref_kind kind;
+	char *name;		/* var, env, or task name */
+	struct fr_mark mark;	/* of the ${{ */
+	int slot;		/* set by the resolver: foreach index, or -1 for a var */
+	void *target;		/* set by the resolver: the referenced task declaration */
+};
+
+struct fr_tmpl_seg {
+	char *text;		/* literal text (NULL for a reference) */
+	size_t len;
+	struct fr_ref *ref;	/* or a reference */
+};
+
+struct fr_tmpl {
+	char *src;		/* the original text */
+	struct fr_mark mark;	/* of the scalar */
+	struct fr_tmpl_seg *seg;
+	size_t nseg;
+	int whole;		/* exactly one reference and nothing else */
+};
+
+/* Parse node (a scalar) into a template. NULL with err set on a syntax error
+ * (unterminated ${{, an empty or malformed expression). Caller frees. */
+struct fr_tmpl *fr_tmpl_parse(const struct fr_node *node, struct fr_error *err);
+/* Parse a plain string with no position (for -D and internal use). */
+struct fr_tmpl *fr_tmpl_parse_str(const char *s, const struct fr_mark *m, struct fr_error *err);
+/* Free t; NULL is a no-op. */
+void fr_tmpl_free(struct fr_tmpl *t);
+/* Whether t holds any reference. */
+int fr_tmpl_has_refs(const struct fr_tmpl *t);
+
+/* Return the value of ref, borrowed, or NULL after setting err. */
+typedef json_t *fr_ref_lookup(void *arg, const struct fr_ref *ref, struct fr_error *err);
+
+/* Evaluate t: a whole template gives the referenced value, anything else a
+ * string. Returns a new reference, or NULL with err set. */
+json_t *fr_tmpl_eval(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg,
+    struct fr_error *err);
+/* Evaluate t as text (a non-string whole value becomes compact JSON). New string. */
+char *fr_tmpl_text(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg,
+    struct fr_error *err);
+/* v as text: a string as it is, anything else as compact JSON with sorted keys. New string. */
+char *fr_json_text(const json_t *v);
+/* The JSON value of a YAML node (scalars typed by the core schema). New reference;
+ * NULL with err set when a float does not parse or the tree is too large. */
+json_t *fr_node_json(const struct fr_node *n, struct fr_error *err);
+/* Parse text as JSON (any value); if that fails, a JSON string of the text. New reference. */
+json_t *fr_json_from_output(const char *text, size_t len);
+
+#endif
