@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/* event: the one stream of what happens in a run. The scheduler emits;
+ * reporters (the terminal printer in cmd/, later JSON lines, traces, JUnit)
+ * subscribe, so every view is made from the same facts. */
+#ifndef FR_EVENT_H
+#define FR_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/resource.h>
+
+struct fr_task;
+
+enum fr_event_kind {
+	FR_EV_RUN_START,	/* total = instances the targets need */
+	FR_EV_TASK_SKIPPED,	/* up to date; reason says why */
+	FR_EV_TASK_STARTED,	/* reason: why it runs; cmd: what runs */
+	FR_EV_TASK_RETRY,	/* it failed and runs again; attempt = the next try */
+	FR_EV_TASK_FINISHED,	/* success; output captured */
+	FR_EV_TASK_FAILED,	/* failure; message says why; output captured */
+	FR_EV_TASK_WOULD_RUN,	/* -n: it would run; reason says why */
+	FR_EV_RUN_END,
+};
+
+struct fr_event {
+	enum fr_event_kind kind;
+	const struct fr_task *task;	/* NULL for run events */
+	const char *reason;		/* why it runs or is skipped */
+	const char *cmd;		/* the command after templating */
+	const char *message;		/* failure text: "exit status 2", "killed by signal 9 (timeout)" */
+	const char *output;		/* captured output (stdout+stderr, or stderr) */
+	size_t outlen;
+	int attempt;			/* 1 for the first try */
+	int64_t duration_ns;
+	const struct rusage *ru;	/* for processes, else NULL */
+	size_t done, total;		/* finished (ran, skipped or failed) and needed */
+	int64_t time_ns;		/* fr_now_ns() when it happened */
+};
+
+typedef void fr_event_fn(const struct fr_event *ev, void *arg);
+
+/* Add a subscriber (at most 8). */
+void fr_event_subscribe(fr_event_fn *fn, void *arg);
+/* Remove every subscriber. */
+void fr_event_reset(void);
+/* Give ev to every subscriber, in the order they subscribed. */
+void fr_event_emit(struct fr_event *ev);
+
+#endif

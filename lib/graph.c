@@ -1,0 +1,528 @@
+/* SPDX-License-Identifier: MIT */
+/* graph: expand foreach into instances, connect them, order them (Kahn's
+ * algorithm, no recursion) and mark what the targets need. */
+#define _POSIX_C_SOURCE 200809L
+#include <fnmatch.h>
+#include <glob.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "graph.h"
+#include "util.h"
+
+struct evalctx {
+	struct fr_graph *g;
+	struct fr_task *t;
+	json_t *scratch;
+};
+
+int
+fr_path_isglob(const char *s)
+{
+	return strpbrk(s, "*?[") != NULL;
+}
+
+void
+fr_path_clean(char *path)
+{
+	char *r = path, *w = path;
+	int abs = *path == '/';
+
+	if (abs)
+		*w++ = *r++;
+	while (*r) {
+		if (*r == '/') {
+			r++;
+			continue;
+		}
+		if (r[0] == '.' && (r[1] == '/' || r[1] == '\0')) {
+			r++;
+			continue;
+		}
+		if (w > path + abs)
+			*w++ = '/';
+		while (*r && *r != '/')
+			*w++ = *r++;
+	}
+	if (w == path)
+		*w++ = '.';
+	*w = '\0';
+}
+
+/* tasks.X.outputs: every output of X's instances, flattened, made once. */
+static json_t *
+outputsof(struct fr_graph *g, const struct fr_taskdecl *d)
+{
+	size_t i, j;
+
+	if (!g->outputs[d->index]) {
+		json_t *a = json_array();
+		for (i = 0; i < g->count[d->index]; i++) {
+			struct fr_task *x = g->task[g->first[d->index] + i];
+			for (j = 0; j < x->noutput; j++)
+				json_array_append_new(a, json_string(x->output[j]));
+		}
+		g->outputs[d->index] = a;
+	}
+	return g->outputs[d->index];
+}
+
+json_t *
+fr_graph_lookup(struct fr_graph *g, struct fr_task *t, const struct fr_ref *ref,
+    json_t **scratch, struct fr_error *err)
+{
+	struct fr_pipeline *p = g->p;
+	const char *val = NULL;
+	size_t i;
+
+	switch (ref->kind) {
+	case FR_REF_NAME:
+		if (ref->slot >= 0)
+			return json_array_get(t->bind, (size_t)ref->slot);
+		return json_object_get(p->vars, ref->name);
+	case FR_REF_ENV:
+		for (i = 0; i < p->nenv; i++)
+			if (strcmp(p->envname[i], ref->name) == 0)
+				val = p->envval[i];
+		if (!val)
+			val = getenv(ref->name);
+		if (!val) {
+			fr_error_set(err, FR_EPIPELINE, &ref->mark,
+			    "environment variable '%s' is not set", ref->name);
+			return NULL;
+		}
+		json_decref(*scratch);
+		*scratch = json_string(val);
+		return *scratch;
+	case FR_REF_OUTPUTS:
+		return outputsof(g, ref->target);
+	case FR_REF_RESULT:
+		break;
+	}
+	fr_error_set(err, FR_EPIPELINE, &ref->mark, "tasks.%s.result is not known yet here",
+	    ref->name);
+	return NULL;
+}
+
+static json_t *
+lookup(void *arg, const struct fr_ref *ref, struct fr_error *err)
+{
+	struct evalctx *c = arg;
+	return fr_graph_lookup(c->g, c->t, ref, &c->scratch, err);
+}
+
+/* Evaluate path templates: a whole list value gives several paths. */
+static int
+evalpaths(struct evalctx *c, struct fr_tmpl **tm, size_t n, char ***out, size_t *nout,
+    struct fr_error *err)
+{
+	size_t i, j, cap = 0;
+
+	for (i = 0; i < n; i++) {
+		json_t *v = fr_tmpl_eval(tm[i], lookup, c, err);
+		if (!v)
+			return -1;
+		for (j = 0; j < (json_is_array(v) ? json_array_size(v) : 1); j++) {
+			json_t *it = json_is_array(v) ? json_array_get(v, j) : v;
+			char *s = fr_json_text(it);
+			if (*s == '\0') {
+				free(s);
+				json_decref(v);
+				return fr_error_set(err, FR_EPIPELINE, &tm[i]->mark,
+				    "path is empty after templating");
+			}
+			fr_path_clean(s);
+			FR_PUSH(*out, *nout, cap, s);
+		}
+		json_decref(v);
+	}
+	return 0;
+}
+
+static char *
+instname(const struct fr_taskdecl *d, json_t *bind)
+{
+	struct fr_buf b = {0};
+	size_t i;
+
+	fr_buf_addstr(&b, d->name);
+	if (!bind)
+		return fr_buf_steal(&b);
+	for (i = 0; i < d->nforeach; i++) {
+		char *v = fr_json_text(json_array_get(bind, i));
+		fr_buf_printf(&b, "%c%s=%s", i ? ',' : '[', d->foreach[i].name, v);
+		free(v);
+	}
+	fr_buf_addc(&b, ']');
+	return fr_buf_steal(&b);
+}
+
+/* The values of each foreach variable of d, as JSON arrays. */
+static json_t **
+foreachvalues(const struct fr_taskdecl *d, size_t *total)
+{
+	json_t **vals = fr_xcalloc(d->nforeach, sizeof(*vals));
+	size_t i, k;
+
+	*total = 1;
+	for (i = 0; i < d->nforeach; i++) {
+		const struct fr_foreach *f = &d->foreach[i];
+		if (f->kind == FR_FOREACH_LIST) {
+			vals[i] = json_incref(f->list);
+		} else if (f->kind == FR_FOREACH_RANGE) {
+			vals[i] = json_array();
+			for (k = 0; k < (size_t)f->range; k++)
+				json_array_append_new(vals[i], json_integer((json_int_t)k));
+		} else {
+			glob_t gl;
+			vals[i] = json_array();
+			if (glob(f->glob, 0, NULL, &gl) == 0) {
+				for (k = 0; k < gl.gl_pathc; k++)
+					json_array_append_new(vals[i], json_string(gl.gl_pathv[k]));
+			}
+			globfree(&gl);
+		}
+		*total *= json_array_size(vals[i]);
+	}
+	return vals;
+}
+
+static void
+addedge(struct fr_task *t, struct fr_task *dep, size_t *cap)
+{
+	if (dep->stamp == t->id + 1)
+		return;
+	dep->stamp = (unsigned)(t->id + 1);
+	FR_PUSH(t->dep, t->ndep, *cap, dep);
+	FR_PUSH(dep->rdep, dep->nrdep, dep->rdepcap, t);
+}
+
+static int
+instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct fr_error *err)
+{
+	json_t **vals = NULL;
+	size_t total = 1, i, k;
+
+	if (d->nforeach)
+		vals = foreachvalues(d, &total);
+	if (g->ntask + total > FR_MAX_INSTANCES) {
+		fr_error_set(err, FR_EPIPELINE, &d->mark, "more than %u task instances",
+		    FR_MAX_INSTANCES);
+		goto fail;
+	}
+	g->first[d->index] = g->ntask;
+	g->count[d->index] = total;
+	for (i = 0; i < total; i++) {
+		struct fr_task *t = fr_xcalloc(1, sizeof(*t));
+		if (vals) {
+			size_t rest = i;
+			t->bind = json_array();
+			for (k = 0; k < d->nforeach; k++)
+				json_array_append_new(t->bind, json_null());
+			for (k = d->nforeach; k-- > 0;) {	/* last varies fastest */
+				size_t n = json_array_size(vals[k]);
+				json_array_set(t->bind, k, json_array_get(vals[k], rest % n));
+				rest /= n;
+			}
+		}
+		t->decl = (struct fr_taskdecl *)d;
+		t->id = g->ntask;
+		t->name = instname(d, t->bind);
+		FR_PUSH(g->task, g->ntask, *cap, t);
+		if (fr_htab_put(g->byname, t->name, t)) {
+			fr_error_set(err, FR_EPIPELINE, &d->mark,
+			    "foreach of task '%s' makes the instance %s twice", d->name, t->name);
+			goto fail;
+		}
+	}
+	for (k = 0; vals && k < d->nforeach; k++)
+		json_decref(vals[k]);
+	free(vals);
+	return 0;
+fail:
+	for (k = 0; vals && k < d->nforeach; k++)
+		json_decref(vals[k]);
+	free(vals);
+	return -1;
+}
+
+/* Edges of t: needs, tasks.X references, inputs that are other tasks' outputs. */
+static int
+connect(struct fr_graph *g, struct fr_task *t, struct fr_error *err)
+{
+	const struct fr_taskdecl *d = t->decl;
+	size_t cap = 0, i, j;
+
+	for (i = 0; i < d->nneed; i++) {
+		const struct fr_taskdecl *x = fr_pipeline_task(g->p, d->need[i].name);
+		if (x == d)
+			return fr_error_set(err, FR_EPIPELINE, &d->need[i].mark,
+			    "dependency cycle: %s -> %s (a task cannot need itself)", d->name, d->name);
+		for (j = 0; j < g->count[x->index]; j++)
+			addedge(t, g->task[g->first[x->index] + j], &cap);
+	}
+	for (i = 0; i < d->nuses; i++)
+		for (j = 0; j < g->count[d->uses[i]->index]; j++)
+			addedge(t, g->task[g->first[d->uses[i]->index] + j], &cap);
+	for (i = 0; i < t->ninput; i++) {
+		struct fr_task *x;
+		if (!fr_path_isglob(t->input[i])) {
+			if ((x = fr_htab_get(g->byoutput, t->input[i]))) {
+				if (x == t)
+					goto self;
+				addedge(t, x, &cap);
+			}
+			continue;
+		}
+		for (j = 0; j < g->ntask; j++) {
+			size_t o;
+			x = g->task[j];
+			for (o = 0; o < x->noutput; o++) {
+				if (fnmatch(t->input[i], x->output[o], FNM_PATHNAME | FNM_PERIOD) == 0) {
+					if (x == t)
+						goto self;
+					addedge(t, x, &cap);
+				}
+			}
+		}
+	}
+	return 0;
+self:
+	return fr_error_set(err, FR_EPIPELINE, &d->mark,
+	    "task %s reads its own output (input '%s')", t->name, t->input[i]);
+}
+
+/* Kahn's algorithm; on a cycle, walk needs among the leftovers to print one. */
+static int
+order(struct fr_graph *g, struct fr_error *err)
+{
+	unsigned *indeg = fr_xcalloc(g->ntask, sizeof(*indeg));
+	size_t head = 0, tail = 0, i, j;
+	struct fr_buf b = {0};
+
+	g->order = fr_xcalloc(g->ntask, sizeof(*g->order));
+	for (i = 0; i < g->ntask; i++) {
+		indeg[i] = (unsigned)g->task[i]->ndep;
+		if (indeg[i] == 0)
+			g->order[tail++] = g->task[i];
+	}
+	while (head < tail) {
+		struct fr_task *t = g->order[head++];
+		for (j = 0; j < t->nrdep; j++)
+			if (--indeg[t->rdep[j]->id] == 0)
+				g->order[tail++] = t->rdep[j];
+	}
+	if (tail == g->ntask) {
+		free(indeg);
+		return 0;
+	}
+	{
+		/* every leftover task needs at least one leftover task: follow them */
+		size_t *seen = fr_xcalloc(g->ntask, sizeof(*seen)), step = 1, k;
+		struct fr_task *t = NULL, **path = NULL;
+		size_t npath = 0, cap = 0;
+
+		for (i = 0; i < g->ntask && !t; i++)
+			if (indeg[i])
+				t = g->task[i];
+		while (!seen[t->id]) {
+			seen[t->id] = step++;
+			FR_PUSH(path, npath, cap, t);
+			for (j = 0; j < t->ndep; j++)
+				if (indeg[t->dep[j]->id])
+					break;
+			t = t->dep[j];
+		}
+		/* path[seen[t]-1 ..] is the cycle, each task needing the next: print
+		 * it in the order work flows, each task feeding the next */
+		k = npath;
+		fr_buf_addstr(&b, t->name);
+		while (k-- > seen[t->id] - 1)
+			fr_buf_printf(&b, " -> %s", k == seen[t->id] - 1 ? t->name : path[k]->name);
+		fr_error_set(err, FR_EPIPELINE, &t->decl->mark,
+		    "dependency cycle: %s (each task needs the one before it)", fr_buf_str(&b));
+		fr_buf_free(&b);
+		free(path);
+		free(seen);
+	}
+	free(indeg);
+	return -1;
+}
+
+struct fr_graph *
+fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
+{
+	struct fr_graph *g = fr_xcalloc(1, sizeof(*g));
+	struct evalctx c = { g, NULL, NULL };
+	size_t cap = 0, i, j;
+
+	g->p = p;
+	g->first = fr_xcalloc(p->ntask, sizeof(*g->first));
+	g->count = fr_xcalloc(p->ntask, sizeof(*g->count));
+	g->outputs = fr_xcalloc(p->ntask, sizeof(*g->outputs));
+	g->byname = fr_htab_new(p->ntask);
+	for (i = 0; i < p->ntask; i++)
+		if (instances(g, p->task[i], &cap, err) < 0)
+			goto fail;
+	g->byoutput = fr_htab_new(g->ntask);
+	for (i = 0; i < g->ntask; i++) {
+		struct fr_task *t = g->task[i];
+		c.t = t;
+		if (evalpaths(&c, t->decl->output, t->decl->noutput, &t->output, &t->noutput, err) < 0)
+			goto fail;
+		for (j = 0; j < t->noutput; j++) {
+			struct fr_task *prev = fr_htab_put(g->byoutput, t->output[j], t);
+			if (prev) {
+				fr_error_set(err, FR_EPIPELINE, &t->decl->output[0]->mark,
+				    "output '%s' of %s is also an output of %s", t->output[j],
+				    t->name, prev->name);
+				goto fail;
+			}
+		}
+	}
+	for (i = 0; i < g->ntask; i++) {
+		struct fr_task *t = g->task[i];
+		c.t = t;
+		if (evalpaths(&c, t->decl->input, t->decl->ninput, &t->input, &t->ninput, err) < 0)
+			goto fail;
+	}
+	for (i = 0; i < g->ntask; i++)
+		if (connect(g, g->task[i], err) < 0)
+			goto fail;
+	if (order(g, err) < 0)
+		goto fail;
+	json_decref(c.scratch);
+	return g;
+fail:
+	json_decref(c.scratch);
+	fr_graph_free(g);
+	return NULL;
+}
+
+struct fr_task **
+fr_graph_instances(const struct fr_graph *g, const char *name, size_t *n)
+{
+	const struct fr_taskdecl *d = fr_pipeline_task(g->p, name);
+
+	if (!d || g->count[d->index] == 0)
+		return NULL;
+	*n = g->count[d->index];
+	return &g->task[g->first[d->index]];
+}
+
+static int
+selectone(struct fr_graph *g, const char *name, struct fr_task ***stack, size_t *n,
+    size_t *cap, struct fr_error *err)
+{
+	struct fr_task *t, **inst;
+	size_t ninst = 0, i;
+	char *clean;
+
+	if ((t = fr_htab_get(g->byname, name))) {
+		FR_PUSH(*stack, *n, *cap, t);
+		return 0;
+	}
+	if ((inst = fr_graph_instances(g, name, &ninst)) || fr_pipeline_task(g->p, name)) {
+		for (i = 0; i < ninst; i++)
+			FR_PUSH(*stack, *n, *cap, inst[i]);
+		return 0;
+	}
+	clean = fr_xstrdup(name);
+	fr_path_clean(clean);
+	t = fr_htab_get(g->byoutput, clean);
+	free(clean);
+	if (t) {
+		FR_PUSH(*stack, *n, *cap, t);
+		return 0;
+	}
+	{
+		const char **cand = fr_xcalloc(g->p->ntask, sizeof(*cand));
+		const char *hint;
+		for (i = 0; i < g->p->ntask; i++)
+			cand[i] = g->p->task[i]->name;
+		hint = fr_didyoumean(name, cand, g->p->ntask);
+		if (hint)
+			fr_error_set(err, FR_EUSAGE, NULL,
+			    "unknown target '%s' (did you mean '%s'?)", name, hint);
+		else
+			fr_error_set(err, FR_EUSAGE, NULL,
+			    "unknown target '%s': not a task, an instance or an output", name);
+		free(cand);
+	}
+	return -1;
+}
+
+long
+fr_graph_select(struct fr_graph *g, char *const *targets, size_t n, struct fr_error *err)
+{
+	struct fr_task **stack = NULL, *t;
+	size_t nstack = 0, cap = 0, i;
+	long count = 0;
+
+	for (i = 0; i < g->ntask; i++)
+		g->task[i]->needed = 0;
+	if (n > 0) {
+		for (i = 0; i < n; i++)
+			if (selectone(g, targets[i], &stack, &nstack, &cap, err) < 0)
+				goto fail;
+	} else if (g->p->ndeflt > 0) {
+		for (i = 0; i < g->p->ndeflt; i++)
+			if (selectone(g, g->p->deflt[i].name, &stack, &nstack, &cap, err) < 0)
+				goto fail;
+	} else {
+		for (i = 0; i < g->ntask; i++)
+			FR_PUSH(stack, nstack, cap, g->task[i]);
+	}
+	while (nstack > 0) {
+		t = stack[--nstack];
+		if (t->needed)
+			continue;
+		t->needed = 1;
+		count++;
+		for (i = 0; i < t->ndep; i++)
+			if (!t->dep[i]->needed)
+				FR_PUSH(stack, nstack, cap, t->dep[i]);
+	}
+	free(stack);
+	g->nneeded = (size_t)count;
+	return count;
+fail:
+	free(stack);
+	return -1;
+}
+
+void
+fr_graph_free(struct fr_graph *g)
+{
+	size_t i, j;
+
+	if (!g)
+		return;
+	for (i = 0; i < g->ntask; i++) {
+		struct fr_task *t = g->task[i];
+		free(t->name);
+		json_decref(t->bind);
+		for (j = 0; j < t->noutput; j++)
+			free(t->output[j]);
+		free(t->output);
+		for (j = 0; j < t->ninput; j++)
+			free(t->input[j]);
+		free(t->input);
+		free(t->dep);
+		free(t->rdep);
+		free(t->result);
+		json_decref(t->resultv);
+		free(t);
+	}
+	for (i = 0; g->p && i < g->p->ntask; i++)
+		json_decref(g->outputs[i]);
+	free(g->outputs);
+	free(g->task);
+	free(g->order);
+	free(g->first);
+	free(g->count);
+	fr_htab_free(g->byname);
+	fr_htab_free(g->byoutput);
+	free(g);
+}

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/* graph: task instances (after foreach), their outputs and input patterns,
+ * the edges between them (needs, an input that is another task's output,
+ * tasks.X templates), a topological order computed without recursion, and the
+ * set of instances the targets need. */
+#ifndef FR_GRAPH_H
+#define FR_GRAPH_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "digest.h"
+#include "error.h"
+#include "pipeline.h"
+
+/* What happened to a task in this run; owned by sched. */
+enum fr_task_status {
+	FR_TASK_PENDING, FR_TASK_READY, FR_TASK_RUNNING, FR_TASK_DONE, FR_TASK_SKIPPED,
+	FR_TASK_FAILED, FR_TASK_BLOCKED,	/* not run: something it needs failed */
+};
+
+struct fr_task {
+	struct fr_taskdecl *decl;
+	char *name;			/* "split", "square[x=30]" */
+	size_t id;			/* index in graph->task */
+	json_t *bind;			/* foreach values in slot order, or NULL */
+	char **output;			/* paths relative to the pipeline directory */
+	size_t noutput;
+	char **input;			/* paths or glob patterns, as declared */
+	size_t ninput;
+	struct fr_task **dep;		/* what this task needs, each once */
+	size_t ndep;
+	struct fr_task **rdep;		/* the tasks that need this one */
+	size_t nrdep, rdepcap;
+
+	/* run state, owned by the scheduler (the loop thread) */
+	int needed;			/* a target needs it */
+	unsigned nblock;		/* needed deps not finished yet */
+	enum fr_task_status status;
+	int changed;			/* it ran (or would run, with -n) this time */
+	struct fr_digest handoff;	/* digest of its outputs' content and result */
+	char *result;			/* compact JSON text, or NULL */
+	json_t *resultv;		/* parsed result, cached for templates */
+	unsigned stamp;			/* scratch for dedup during build */
+};
+
+struct fr_graph {
+	struct fr_pipeline *p;		/* borrowed */
+	struct fr_task **task;		/* every instance, in declaration order */
+	size_t ntask;
+	struct fr_task **order;		/* topological: every task after what it needs */
+	size_t *first, *count;		/* per declaration (decl->index): its instances */
+	struct fr_htab *byname;		/* instance name -> task */
+	struct fr_htab *byoutput;	/* output path -> task */
+	json_t **outputs;		/* per declaration, tasks.X.outputs, made lazily */
+	size_t nneeded;
+};
+
+/* Build the instances, edges and order of p's tasks (relative paths are taken
+ * from the current directory, which must be the pipeline's). NULL with err set
+ * (FR_EPIPELINE) for two tasks writing one output, a cycle (its path is in the
+ * message), or a template that cannot be evaluated. */
+struct fr_graph *fr_graph_build(struct fr_pipeline *p, struct fr_error *err);
+/* Free g; NULL is a no-op. The pipeline is not freed. */
+void fr_graph_free(struct fr_graph *g);
+/* Mark what the targets need (task names, instance names or output paths;
+ * none: the pipeline's default, else every task). Returns the number of
+ * needed instances, or -1 with err set (FR_EUSAGE) for an unknown target. */
+long fr_graph_select(struct fr_graph *g, char *const *targets, size_t n, struct fr_error *err);
+/* The instances of the declaration named name, or NULL when there is none. */
+struct fr_task **fr_graph_instances(const struct fr_graph *g, const char *name, size_t *n);
+/* Look up a reference for task t that the graph can answer: a foreach
+ * variable or var, env.NAME (pipeline env, then flowrun's), tasks.X.outputs.
+ * *scratch holds a value made for the answer (the caller json_decrefs it at the
+ * end). Borrowed result, or NULL with err set (tasks.X.result included). */
+json_t *fr_graph_lookup(struct fr_graph *g, struct fr_task *t, const struct fr_ref *ref,
+    json_t **scratch, struct fr_error *err);
+/* Normalise a relative path in place: drop ./ and empty segments. */
+void fr_path_clean(char *path);
+/* Whether s has glob metacharacters (* ? [). */
+int fr_path_isglob(const char *s);
+
+#endif

@@ -1,0 +1,498 @@
+/* SPDX-License-Identifier: MIT */
+/* plan: keys, verdicts and reasons for one task at a time; file digests come
+ * from the state's stat cache when the stat data still match. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <glob.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan.h"
+#include "util.h"
+
+extern char **environ;
+
+/* One file as seen in this run. */
+struct memo {
+	char *path;
+	int exists;
+	struct fr_stat st;
+	struct fr_digest d;
+};
+
+struct fr_plan {
+	struct fr_graph *g;
+	struct fr_state *s;
+	int force, dry;
+	char **baseenv;			/* flowrun's environment with the pipeline env */
+	size_t nbase;
+	struct fr_htab *files;		/* path -> struct memo */
+	json_t **results;		/* per declaration, made on first use */
+};
+
+struct lookctx {
+	struct fr_plan *pl;
+	struct fr_task *t;
+	json_t *scratch;
+};
+
+static int
+envnamed(const char *entry, const char *name)
+{
+	size_t n = strlen(name);
+	return strncmp(entry, name, n) == 0 && entry[n] == '=';
+}
+
+/* base environment minus the names set in names[], plus those names. */
+static char **
+mkenv(char *const *base, size_t nbase, char *const *names, char *const *vals, size_t n,
+    size_t *nout)
+{
+	char **env = fr_xcalloc(nbase + n + 1, sizeof(*env));
+	size_t i, j, k = 0;
+
+	for (i = 0; i < nbase; i++) {
+		for (j = 0; j < n; j++)
+			if (envnamed(base[i], names[j]))
+				break;
+		if (j == n)
+			env[k++] = fr_xstrdup(base[i]);
+	}
+	for (j = 0; j < n; j++)
+		env[k++] = fr_xasprintf("%s=%s", names[j], vals[j]);
+	env[k] = NULL;
+	*nout = k;
+	return env;
+}
+
+static void
+freeenv(char **env)
+{
+	size_t i;
+
+	for (i = 0; env && env[i]; i++)
+		free(env[i]);
+	free(env);
+}
+
+struct fr_plan *
+fr_plan_new(struct fr_graph *g, struct fr_state *s, int force, int dry)
+{
+	struct fr_plan *pl = fr_xcalloc(1, sizeof(*pl));
+	size_t n = 0;
+
+	pl->g = g;
+	pl->s = s;
+	pl->force = force;
+	pl->dry = dry;
+	while (environ && environ[n])
+		n++;
+	pl->baseenv = mkenv(environ, n, g->p->envname, g->p->envval, g->p->nenv, &pl->nbase);
+	pl->files = fr_htab_new(1024);
+	pl->results = fr_xcalloc(g->p->ntask, sizeof(*pl->results));
+	return pl;
+}
+
+void
+fr_plan_free(struct fr_plan *pl)
+{
+	size_t pos = 0, i;
+	void *v;
+
+	if (!pl)
+		return;
+	while (fr_htab_next(pl->files, &pos, NULL, &v)) {
+		struct memo *m = v;
+		free(m->path);
+		free(m);
+	}
+	fr_htab_free(pl->files);
+	for (i = 0; i < pl->g->p->ntask; i++)
+		json_decref(pl->results[i]);
+	free(pl->results);
+	freeenv(pl->baseenv);
+	free(pl);
+}
+
+/* The digest of path: from this run's memo, else from the state's stat cache
+ * when the stat data match, else by reading it. fresh: ignore the memo (the
+ * file was just written). Returns 1 found, 0 missing, -1 error. */
+static int
+filedigest(struct fr_plan *pl, const char *path, int fresh, struct fr_digest *d,
+    struct fr_error *err)
+{
+	struct memo *m = fr_htab_get(pl->files, path);
+	struct fr_stat st, cst;
+	struct fr_digest cd;
+
+	if (m && !fresh) {
+		*d = m->d;
+		return m->exists;
+	}
+	if (!m) {
+		m = fr_xcalloc(1, sizeof(*m));
+		m->path = fr_xstrdup(path);
+		fr_htab_put(pl->files, m->path, m);
+	}
+	m->exists = 0;
+	if (fr_stat_path(path, &st) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return fr_error_set(err, FR_ESYS, NULL, "cannot stat %s:", path);
+	}
+	if (fr_state_file_get(pl->s, path, &cst, &cd) == 0 && fr_stat_equal(&st, &cst)) {
+		m->d = cd;
+	} else {
+		if (fr_digest_file(path, &m->d, &st, err) < 0)
+			return -1;
+		fr_state_file_set(pl->s, path, &st, &m->d);
+	}
+	m->st = st;
+	m->exists = 1;
+	*d = m->d;
+	return 1;
+}
+
+json_t *
+fr_plan_result(struct fr_plan *pl, const char *name)
+{
+	const struct fr_taskdecl *d = fr_pipeline_task(pl->g->p, name);
+	size_t i, n;
+
+	if (!d)
+		return NULL;
+	if (!pl->results[d->index]) {
+		struct fr_task **inst = fr_graph_instances(pl->g, name, &n);
+		json_t *a = json_array();
+		for (i = 0; inst && i < n; i++) {
+			struct fr_task *x = inst[i];
+			if (!x->resultv)
+				x->resultv = x->result ? json_loads(x->result, JSON_DECODE_ANY, NULL) : NULL;
+			json_array_append(a, x->resultv ? x->resultv : json_null());
+		}
+		if (d->nforeach == 0) {
+			json_t *one = json_incref(json_array_get(a, 0) ? json_array_get(a, 0) : json_null());
+			json_decref(a);
+			a = one;
+		}
+		pl->results[d->index] = a;
+	}
+	return pl->results[d->index];
+}
+
+static json_t *
+lookup(void *arg, const struct fr_ref *ref, struct fr_error *err)
+{
+	struct lookctx *c = arg;
+	json_t *v;
+
+	if (ref->kind != FR_REF_RESULT)
+		return fr_graph_lookup(c->pl->g, c->t, ref, &c->scratch, err);
+	if (!(v = fr_plan_result(c->pl, ref->name)))
+		fr_error_set(err, FR_EPIPELINE, &ref->mark, "no result for task '%s'", ref->name);
+	return v;
+}
+
+/* Expand input patterns (globs sorted by glob(3)) and digest each file. */
+static int
+hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, struct fr_error *err)
+{
+	size_t i, j, cap = 0;
+
+	for (i = 0; i < t->ninput; i++) {
+		struct fr_state_item it;
+		glob_t gl;
+		int rc;
+
+		if (!fr_path_isglob(t->input[i])) {
+			rc = filedigest(pl, t->input[i], 0, &it.digest, err);
+			if (rc < 0)
+				return -1;
+			if (rc == 0)
+				return fr_error_set(err, FR_ESYS, NULL,
+				    "missing input '%s' (no task lists it as an output)", t->input[i]);
+			it.name = t->input[i];
+			FR_PUSH(rec->input, rec->ninput, cap, it);
+			continue;
+		}
+		if (glob(t->input[i], 0, NULL, &gl) != 0)
+			continue;	/* a glob may match nothing */
+		for (j = 0; j < gl.gl_pathc; j++) {
+			struct memo *m;
+			rc = filedigest(pl, gl.gl_pathv[j], 0, &it.digest, err);
+			if (rc < 0) {
+				globfree(&gl);
+				return -1;
+			}
+			if (rc == 0)
+				continue;
+			m = fr_htab_get(pl->files, gl.gl_pathv[j]);
+			it.name = m->path;	/* lives as long as the plan */
+			FR_PUSH(rec->input, rec->ninput, cap, it);
+		}
+		globfree(&gl);
+	}
+	return 0;
+}
+
+static void
+why(struct fr_job *job, const char *fmt, const char *arg)
+{
+	if (job->why.len == 0)
+		fr_buf_printf(&job->why, fmt, arg);
+}
+
+/* Say what differs between the old record and the new parts (first thing found). */
+static void
+explain(struct fr_job *job, const struct fr_state_rec *old, const struct fr_state_rec *new)
+{
+	size_t i, j;
+
+	if (memcmp(&old->cmd, &new->cmd, sizeof(old->cmd)) != 0)
+		return why(job, "%scommand changed", "");
+	if (memcmp(&old->env, &new->env, sizeof(old->env)) != 0)
+		return why(job, "%senvironment changed", "");
+	for (i = 0; i < new->ninput; i++) {
+		for (j = 0; j < old->ninput; j++)
+			if (strcmp(old->input[j].name, new->input[i].name) == 0)
+				break;
+		if (j == old->ninput)
+			return why(job, "input %s is new", new->input[i].name);
+		if (memcmp(&old->input[j].digest, &new->input[i].digest, sizeof(struct fr_digest)))
+			return why(job, "input %s changed", new->input[i].name);
+	}
+	for (j = 0; j < old->ninput; j++) {
+		for (i = 0; i < new->ninput; i++)
+			if (strcmp(old->input[j].name, new->input[i].name) == 0)
+				break;
+		if (i == new->ninput)
+			return why(job, "input %s is gone", old->input[j].name);
+	}
+	for (i = 0; i < new->ndep; i++) {
+		for (j = 0; j < old->ndep; j++)
+			if (strcmp(old->dep[j].name, new->dep[i].name) == 0)
+				break;
+		if (j == old->ndep)
+			return why(job, "upstream %s is new", new->dep[i].name);
+		if (memcmp(&old->dep[j].digest, &new->dep[i].digest, sizeof(struct fr_digest)))
+			return why(job, "upstream %s changed", new->dep[i].name);
+	}
+	why(job, "%sneeds changed", "");
+}
+
+static void
+handoff(struct fr_task *t, const struct fr_state_item *out, size_t nout, const char *result)
+{
+	struct fr_hasher h;
+	size_t i;
+
+	fr_hasher_init(&h);
+	for (i = 0; i < nout; i++) {
+		fr_hasher_addstr(&h, out[i].name);
+		fr_hasher_add(&h, out[i].digest.b, sizeof(out[i].digest.b));
+	}
+	fr_hasher_addstr(&h, result ? result : "");
+	fr_hasher_final(&h, &t->handoff);
+}
+
+int
+fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct fr_error *err)
+{
+	const struct fr_taskdecl *d = t->decl;
+	struct lookctx lc = { pl, t, NULL };
+	const struct fr_state_rec *old;
+	struct fr_hasher h;
+	size_t i, cap = 0;
+	int rc = -1;
+
+	memset(job, 0, sizeof(*job));
+	job->task = t;
+	job->rec.name = t->name;
+	if (pl->dry) {
+		for (i = 0; i < t->ndep; i++) {
+			if (t->dep[i]->changed) {
+				job->run = 1;
+				why(job, "upstream %s would run", t->dep[i]->name);
+				return 0;
+			}
+		}
+	}
+	/* the action */
+	if (d->run && !(job->cmd = fr_tmpl_text(d->run, lookup, &lc, err)))
+		goto out;
+	fr_hasher_init(&h);
+	fr_hasher_addstr(&h, "flowrun-action-1");
+	fr_hasher_addstr(&h, job->cmd ? job->cmd : "");
+	fr_hasher_addstr(&h, d->shell ? d->shell : "");
+	fr_hasher_add(&h, &(int){ (int)d->result }, sizeof(int));
+	for (i = 0; i < t->noutput; i++)
+		fr_hasher_addstr(&h, t->output[i]);
+	fr_hasher_final(&h, &job->rec.cmd);
+	/* the environment: the pipeline's, the task's, and the directory */
+	fr_hasher_init(&h);
+	for (i = 0; i < pl->g->p->nenv; i++) {
+		fr_hasher_addstr(&h, pl->g->p->envname[i]);
+		fr_hasher_addstr(&h, pl->g->p->envval[i]);
+	}
+	fr_hasher_addstr(&h, "");
+	job->envp = pl->baseenv;
+	if (d->nenv) {
+		char **names = fr_xcalloc(d->nenv, sizeof(char *));
+		char **vals = fr_xcalloc(d->nenv, sizeof(char *));
+		size_t n, k;
+		for (i = 0; i < d->nenv; i++) {
+			names[i] = d->env[i].name;
+			if (!(vals[i] = fr_tmpl_text(d->env[i].value, lookup, &lc, err)))
+				break;
+			fr_hasher_addstr(&h, names[i]);
+			fr_hasher_addstr(&h, vals[i]);
+		}
+		if (i == d->nenv)
+			job->envp = mkenv(pl->baseenv, pl->nbase, names, vals, d->nenv, &n);
+		for (k = 0; k < i; k++)
+			free(vals[k]);
+		free(names);
+		free(vals);
+		if (i < d->nenv) {
+			fr_hasher_final(&h, &job->rec.env);
+			goto out;
+		}
+	}
+	if (d->dir && !(job->dir = fr_tmpl_text(d->dir, lookup, &lc, err))) {
+		fr_hasher_final(&h, &job->rec.env);
+		goto out;
+	}
+	fr_hasher_addstr(&h, job->dir ? job->dir : "");
+	fr_hasher_final(&h, &job->rec.env);
+	/* inputs and what the needed tasks handed on */
+	if (hashinputs(pl, t, &job->rec, err) < 0)
+		goto out;
+	for (i = 0; i < t->ndep; i++) {
+		struct fr_state_item it = { t->dep[i]->name, t->dep[i]->handoff };
+		FR_PUSH(job->rec.dep, job->rec.ndep, cap, it);
+	}
+	fr_hasher_init(&h);
+	fr_hasher_add(&h, job->rec.cmd.b, FR_DIGEST_LEN);
+	fr_hasher_add(&h, job->rec.env.b, FR_DIGEST_LEN);
+	for (i = 0; i < job->rec.ninput; i++) {
+		fr_hasher_addstr(&h, job->rec.input[i].name);
+		fr_hasher_add(&h, job->rec.input[i].digest.b, FR_DIGEST_LEN);
+	}
+	fr_hasher_addstr(&h, "");
+	for (i = 0; i < job->rec.ndep; i++) {
+		fr_hasher_addstr(&h, job->rec.dep[i].name);
+		fr_hasher_add(&h, job->rec.dep[i].digest.b, FR_DIGEST_LEN);
+	}
+	fr_hasher_final(&h, &job->rec.key);
+	/* the verdict */
+	rc = 0;
+	old = fr_state_get(pl->s, t->name);
+	if (pl->force) {
+		job->run = 1;
+		why(job, "%sforced (-B)", "");
+	} else if (d->always) {
+		job->run = 1;
+		why(job, "%salways runs (always: true)", "");
+	} else if (!old) {
+		job->run = 1;
+		why(job, "%sno record of an earlier run", "");
+	} else if (memcmp(&old->key, &job->rec.key, sizeof(old->key)) != 0) {
+		job->run = 1;
+		explain(job, old, &job->rec);
+	} else {
+		for (i = 0; i < old->noutput; i++) {
+			struct fr_digest od;
+			int found = filedigest(pl, old->output[i].name, 0, &od, err);
+			if (found < 0) {
+				rc = -1;
+				goto out;
+			}
+			if (!found) {
+				job->run = 1;
+				why(job, "output %s is missing", old->output[i].name);
+				break;
+			}
+			if (memcmp(&od, &old->output[i].digest, sizeof(od)) != 0) {
+				job->run = 1;
+				why(job, "output %s was modified", old->output[i].name);
+				break;
+			}
+		}
+		if (!job->run)
+			why(job, "%sup to date", "");
+	}
+out:
+	json_decref(lc.scratch);
+	return rc;
+}
+
+void
+fr_plan_skip(struct fr_plan *pl, struct fr_job *job)
+{
+	const struct fr_state_rec *old = fr_state_get(pl->s, job->task->name);
+	struct fr_task *t = job->task;
+
+	t->changed = 0;
+	free(t->result);
+	t->result = old->result ? fr_xstrdup(old->result) : NULL;
+	handoff(t, old->output, old->noutput, t->result);
+}
+
+void
+fr_plan_dry(struct fr_plan *pl, struct fr_job *job)
+{
+	(void)pl;
+	job->task->changed = 1;
+	memset(&job->task->handoff, 0xff, sizeof(job->task->handoff));
+}
+
+int
+fr_plan_done(struct fr_plan *pl, struct fr_job *job, const char *stdout_text, size_t stdout_len,
+    int64_t duration_ns, struct fr_error *err)
+{
+	struct fr_task *t = job->task;
+	size_t i;
+	int rc;
+
+	job->rec.output = fr_xcalloc(t->noutput, sizeof(*job->rec.output));
+	for (i = 0; i < t->noutput; i++) {
+		job->rec.output[i].name = t->output[i];
+		rc = filedigest(pl, t->output[i], 1, &job->rec.output[i].digest, err);
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			return fr_error_set(err, FR_ESYS, NULL, "output '%s' was not created",
+			    t->output[i]);
+	}
+	job->rec.noutput = t->noutput;
+	free(t->result);
+	t->result = NULL;
+	if (t->decl->result == FR_RESULT_STDOUT) {
+		json_t *v = fr_json_from_output(stdout_text ? stdout_text : "", stdout_len);
+		char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+		t->result = fr_xstrdup(s ? s : "null");
+		free(s);
+		json_decref(v);
+	}
+	job->rec.result = t->result;
+	job->rec.duration_ns = duration_ns;
+	t->changed = 1;
+	handoff(t, job->rec.output, job->rec.noutput, t->result);
+	return fr_state_put(pl->s, &job->rec, err);
+}
+
+void
+fr_job_release(struct fr_plan *pl, struct fr_job *job)
+{
+	if (job->envp != pl->baseenv)
+		freeenv(job->envp);
+	job->envp = NULL;
+	free(job->cmd);
+	free(job->dir);
+	free(job->rec.input);
+	free(job->rec.output);
+	free(job->rec.dep);
+	fr_buf_free(&job->why);
+	memset(&job->rec, 0, sizeof(job->rec));
+	job->cmd = job->dir = NULL;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/* plan: for one task whose needs are finished, evaluate its templates, hash
+ * what it depends on into its key, and decide whether it runs, and why
+ * (--explain); after a successful run, hash its outputs and record it.
+ * Files are hashed only when their stat data differ from the state's cache,
+ * and at most once a run. */
+#ifndef FR_PLAN_H
+#define FR_PLAN_H
+
+#include "buf.h"
+#include "error.h"
+#include "graph.h"
+#include "state.h"
+
+struct fr_plan;
+
+/* What fr_plan_task decided and what running the task needs. */
+struct fr_job {
+	struct fr_task *task;
+	int run;			/* 1: run it; 0: up to date */
+	struct fr_buf why;		/* the reason, for --explain and -n */
+	char *cmd;			/* the command after templating */
+	char **envp;			/* its whole environment (owned unless == base) */
+	char *dir;			/* working directory or NULL */
+	struct fr_state_rec rec;	/* key and its parts; outputs filled on success */
+};
+
+/* A planner over g and s (both borrowed). force: -B. dry: -n (nothing is written
+ * and tasks after one that would run are said to run, unhashed). */
+struct fr_plan *fr_plan_new(struct fr_graph *g, struct fr_state *s, int force, int dry);
+/* Free pl; NULL is a no-op. */
+void fr_plan_free(struct fr_plan *pl);
+/* Decide t (every needed dep finished). Fills job; returns 0, or -1 with err
+ * set when the task cannot even start (a missing input, a template that fails):
+ * that is the task's failure, not the pipeline's. */
+int fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct fr_error *err);
+/* The task was up to date: take its handoff and result from the state. */
+void fr_plan_skip(struct fr_plan *pl, struct fr_job *job);
+/* The task ran and succeeded with stdout_text as its captured stdout (for
+ * result: stdout, else NULL): check and hash outputs, set the handoff and
+ * result, write the record. -1 with err set if an output is missing or the
+ * state cannot be written. */
+int fr_plan_done(struct fr_plan *pl, struct fr_job *job, const char *stdout_text,
+    size_t stdout_len, int64_t duration_ns, struct fr_error *err);
+/* The task would run (-n): mark it changed with an unknown handoff. */
+void fr_plan_dry(struct fr_plan *pl, struct fr_job *job);
+/* Release what job holds. */
+void fr_job_release(struct fr_plan *pl, struct fr_job *job);
+/* The result of task or fan-out name as JSON (a list for a fan-out), borrowed
+ * until fr_plan_free; NULL if unknown. */
+json_t *fr_plan_result(struct fr_plan *pl, const char *name);
+
+#endif

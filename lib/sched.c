@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: MIT */
+/* sched: the event loop of a run: ready heap, job slots and pools, retries,
+ * keep-going, signals. Never recursive: finishing a task only pushes the
+ * tasks it unblocks onto the heap. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "event.h"
+#include "exec_shell.h"
+#include "loop.h"
+#include "sched.h"
+#include "util.h"
+
+struct slot {
+	struct sched *s;
+	struct fr_job job;
+	struct fr_shell_job sh;
+	int attempt;
+	size_t index;			/* in s->slot */
+};
+
+struct sched {
+	struct fr_graph *g;
+	struct fr_plan *pl;
+	const struct fr_sched_opts *o;
+	struct fr_sched_stats *st;
+	struct fr_loop *loop;
+	struct fr_task **heap;
+	size_t nheap, heapcap;
+	struct fr_task **waiting;	/* ready but their pool is full */
+	size_t nwaiting, waitcap;
+	unsigned *poolrun;
+	struct slot **slot;		/* running jobs */
+	size_t nslot, slotcap;
+	size_t done, total;
+	int stopping, sigcount;
+	uint64_t killtimer;
+};
+
+/* Heap order: higher priority first, then declaration order. */
+static int
+before(const struct fr_task *a, const struct fr_task *b)
+{
+	if (a->decl->priority != b->decl->priority)
+		return a->decl->priority > b->decl->priority;
+	return a->id < b->id;
+}
+
+static void
+push(struct sched *s, struct fr_task *t)
+{
+	size_t i;
+
+	t->status = FR_TASK_READY;
+	FR_PUSH(s->heap, s->nheap, s->heapcap, t);
+	for (i = s->nheap - 1; i > 0 && before(s->heap[i], s->heap[(i - 1) / 2]); i = (i - 1) / 2) {
+		struct fr_task *tmp = s->heap[i];
+		s->heap[i] = s->heap[(i - 1) / 2];
+		s->heap[(i - 1) / 2] = tmp;
+	}
+}
+
+static struct fr_task *
+pop(struct sched *s)
+{
+	struct fr_task *top = s->heap[0];
+	size_t i = 0;
+
+	s->heap[0] = s->heap[--s->nheap];
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		struct fr_task *tmp;
+		if (l < s->nheap && before(s->heap[l], s->heap[m]))
+			m = l;
+		if (r < s->nheap && before(s->heap[r], s->heap[m]))
+			m = r;
+		if (m == i)
+			break;
+		tmp = s->heap[i];
+		s->heap[i] = s->heap[m];
+		s->heap[m] = tmp;
+		i = m;
+	}
+	return top;
+}
+
+static void
+emit(struct sched *s, enum fr_event_kind kind, const struct fr_task *t, struct fr_event *ev)
+{
+	ev->kind = kind;
+	ev->task = t;
+	ev->done = s->done;
+	ev->total = s->total;
+	fr_event_emit(ev);
+}
+
+/* t finished well (ran, skipped or grouped): unblock what needs it. */
+static void
+release(struct sched *s, struct fr_task *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nrdep; i++) {
+		struct fr_task *r = t->rdep[i];
+		if (r->needed && --r->nblock == 0)
+			push(s, r);
+	}
+}
+
+static void
+fail(struct sched *s, struct fr_task *t, const char *message, const char *out, size_t outlen,
+    int64_t dur, const struct rusage *ru, int attempt)
+{
+	struct fr_event ev = {0};
+
+	t->status = FR_TASK_FAILED;
+	s->st->failed++;
+	s->done++;
+	ev.message = message;
+	ev.output = out;
+	ev.outlen = outlen;
+	ev.duration_ns = dur;
+	ev.ru = ru;
+	ev.attempt = attempt;
+	emit(s, FR_EV_TASK_FAILED, t, &ev);
+	if (!s->o->keep_going)
+		s->stopping = 1;
+}
+
+/* Create the directories an output path needs (like mkdir -p of its parent). */
+static int
+mkparents(const char *path, struct fr_error *err)
+{
+	char *p = fr_xstrdup(path), *slash;
+	int rc = 0;
+
+	for (slash = strchr(p + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (mkdir(p, 0777) < 0 && errno != EEXIST) {
+			rc = fr_error_set(err, FR_ESYS, NULL, "cannot create directory %s:", p);
+			break;
+		}
+		*slash = '/';
+	}
+	free(p);
+	return rc;
+}
+
+static void jobdone(struct fr_shell_job *sh, void *arg);
+
+static int
+startjob(struct sched *s, struct slot *sl, struct fr_error *err)
+{
+	struct fr_task *t = sl->job.task;
+	size_t i;
+
+	for (i = 0; i < t->noutput; i++)
+		if (mkparents(t->output[i], err) < 0)
+			return -1;
+	fr_shell_job_release(&sl->sh);
+	memset(&sl->sh, 0, sizeof(sl->sh));
+	sl->sh.cmd = sl->job.cmd;
+	sl->sh.shell = t->decl->shell;
+	sl->sh.envp = sl->job.envp;
+	sl->sh.dir = sl->job.dir;
+	sl->sh.split_stdout = t->decl->result == FR_RESULT_STDOUT;
+	sl->sh.timeout_ns = t->decl->timeout_ns;
+	sl->sh.done = jobdone;
+	sl->sh.arg = sl;
+	return fr_shell_start(s->loop, &sl->sh, err);
+}
+
+static void
+unslot(struct sched *s, struct slot *sl)
+{
+	struct fr_task *t = sl->job.task;
+
+	s->slot[sl->index] = s->slot[--s->nslot];
+	s->slot[sl->index]->index = sl->index;
+	if (t->decl->pool >= 0)
+		s->poolrun[t->decl->pool]--;
+	fr_shell_job_release(&sl->sh);
+	fr_job_release(s->pl, &sl->job);
+	free(sl);
+}
+
+static char *
+describe(const struct fr_shell_job *sh)
+{
+	if (sh->timed_out)
+		return fr_xasprintf("timed out after %.3gs (process group killed)",
+		    (double)(sh->end_ns - sh->start_ns) / 1e9);
+	if (WIFSIGNALED(sh->status))
+		return fr_xasprintf("killed by signal %d (%s)", WTERMSIG(sh->status),
+		    strsignal(WTERMSIG(sh->status)));
+	return fr_xasprintf("exit status %d", WEXITSTATUS(sh->status));
+}
+
+static void
+jobdone(struct fr_shell_job *sh, void *arg)
+{
+	struct slot *sl = arg;
+	struct sched *s = sl->s;
+	struct fr_task *t = sl->job.task;
+	int64_t dur = sh->end_ns - sh->start_ns;
+	struct fr_error err = {0};
+	struct fr_event ev = {0};
+	char *msg;
+
+	if (!sh->timed_out && WIFEXITED(sh->status) && WEXITSTATUS(sh->status) == 0) {
+		if (fr_plan_done(s->pl, &sl->job, sh->out_stdout.data, sh->out_stdout.len, dur,
+		    &err) < 0) {
+			fail(s, t, err.text, sh->out.data, sh->out.len, dur, &sh->ru, sl->attempt);
+		} else {
+			t->status = FR_TASK_DONE;
+			s->st->ran++;
+			s->done++;
+			ev.output = sh->out.data;
+			ev.outlen = sh->out.len;
+			ev.duration_ns = dur;
+			ev.ru = &sh->ru;
+			ev.attempt = sl->attempt;
+			ev.cmd = sl->job.cmd;
+			emit(s, FR_EV_TASK_FINISHED, t, &ev);
+			release(s, t);
+		}
+		unslot(s, sl);
+		return;
+	}
+	msg = describe(sh);
+	if (sl->attempt <= t->decl->retries && !s->stopping) {
+		ev.message = msg;
+		ev.output = sh->out.data;
+		ev.outlen = sh->out.len;
+		ev.duration_ns = dur;
+		ev.attempt = ++sl->attempt;
+		emit(s, FR_EV_TASK_RETRY, t, &ev);
+		if (startjob(s, sl, &err) == 0) {
+			free(msg);
+			return;
+		}
+		free(msg);
+		msg = fr_xstrdup(err.text);
+	}
+	fail(s, t, msg, sh->out.data, sh->out.len, dur, &sh->ru, sl->attempt);
+	free(msg);
+	unslot(s, sl);
+}
+
+/* A task with no action only groups what it needs. */
+static void
+group(struct sched *s, struct fr_task *t)
+{
+	struct fr_hasher h;
+	size_t i;
+
+	t->changed = 0;
+	fr_hasher_init(&h);
+	for (i = 0; i < t->ndep; i++) {
+		fr_hasher_add(&h, t->dep[i]->handoff.b, FR_DIGEST_LEN);
+		t->changed |= t->dep[i]->changed;
+	}
+	fr_hasher_final(&h, &t->handoff);
+	t->status = FR_TASK_DONE;
+	s->done++;
+	release(s, t);
+}
+
+static void
+consider(struct sched *s, struct fr_task *t)
+{
+	struct slot *sl;
+	struct fr_error err = {0};
+	struct fr_event ev = {0};
+
+	if (t->decl->action == FR_ACT_NONE) {
+		group(s, t);
+		return;
+	}
+	sl = fr_xcalloc(1, sizeof(*sl));
+	sl->s = s;
+	sl->attempt = 1;
+	if (fr_plan_task(s->pl, t, &sl->job, &err) < 0) {
+		fail(s, t, err.text, NULL, 0, 0, NULL, 1);
+		fr_job_release(s->pl, &sl->job);
+		free(sl);
+		return;
+	}
+	ev.reason = fr_buf_str(&sl->job.why);
+	ev.cmd = sl->job.cmd;
+	if (!sl->job.run) {
+		fr_plan_skip(s->pl, &sl->job);
+		t->status = FR_TASK_SKIPPED;
+		s->st->skipped++;
+		s->done++;
+		emit(s, FR_EV_TASK_SKIPPED, t, &ev);
+		release(s, t);
+	} else if (s->o->dry) {
+		fr_plan_dry(s->pl, &sl->job);
+		t->status = FR_TASK_DONE;
+		s->st->ran++;
+		s->done++;
+		emit(s, FR_EV_TASK_WOULD_RUN, t, &ev);
+		release(s, t);
+	} else {
+		sl->index = s->nslot;
+		FR_PUSH(s->slot, s->nslot, s->slotcap, sl);
+		if (t->decl->pool >= 0)
+			s->poolrun[t->decl->pool]++;
+		t->status = FR_TASK_RUNNING;
+		ev.attempt = 1;
+		emit(s, FR_EV_TASK_STARTED, t, &ev);
+		if (startjob(s, sl, &err) < 0) {
+			fail(s, t, err.text, NULL, 0, 0, NULL, 1);
+			unslot(s, sl);
+		}
+		return;
+	}
+	fr_job_release(s->pl, &sl->job);
+	free(sl);
+}
+
+static void
+killall(struct sched *s, int sig)
+{
+	size_t i;
+
+	for (i = 0; i < s->nslot; i++)
+		fr_shell_kill(&s->slot[i]->sh, sig);
+}
+
+static void
+graceover(void *arg)
+{
+	struct sched *s = arg;
+
+	s->killtimer = 0;
+	killall(s, SIGKILL);
+}
+
+static void
+onsignal(void *arg, int sig)
+{
+	struct sched *s = arg;
+
+	s->stopping = 1;
+	s->st->signal = sig;
+	if (++s->sigcount == 1) {
+		killall(s, sig);
+		s->killtimer = fr_loop_timer(s->loop, fr_now_ns() + FR_SHELL_GRACE_NS, graceover, s);
+	} else {
+		killall(s, SIGKILL);
+	}
+}
+
+/* Start ready tasks while slots (and their pools) allow. */
+static void
+fill(struct sched *s)
+{
+	size_t i;
+
+	while (!s->stopping && s->nheap > 0) {
+		struct fr_task *t = s->heap[0];
+		int pool = t->decl->pool;
+		if (t->decl->action == FR_ACT_RUN && s->nslot >= s->o->jobs && !s->o->dry)
+			break;
+		pop(s);
+		if (pool >= 0 && !s->o->dry &&
+		    s->poolrun[pool] >= (unsigned)s->g->p->pool[pool].limit) {
+			FR_PUSH(s->waiting, s->nwaiting, s->waitcap, t);
+			continue;
+		}
+		consider(s, t);
+	}
+	/* tasks held back by a pool go back to the heap once a slot frees up */
+	for (i = 0; i < s->nwaiting; i++) {
+		int pool = s->waiting[i]->decl->pool;
+		if (s->poolrun[pool] < (unsigned)s->g->p->pool[pool].limit) {
+			push(s, s->waiting[i]);
+			s->waiting[i--] = s->waiting[--s->nwaiting];
+		}
+	}
+}
+
+int
+fr_sched_run(struct fr_graph *g, struct fr_plan *pl, const struct fr_sched_opts *o,
+    struct fr_sched_stats *st, struct fr_error *err)
+{
+	struct sched s = {0};
+	struct fr_event ev = {0};
+	size_t i, j;
+	int rc = 0;
+
+	memset(st, 0, sizeof(*st));
+	s.g = g;
+	s.pl = pl;
+	s.o = o;
+	s.st = st;
+	s.poolrun = fr_xcalloc(g->p->npool + 1, sizeof(*s.poolrun));
+	if (!(s.loop = fr_loop_new(err))) {
+		free(s.poolrun);
+		return -1;
+	}
+	fr_loop_on_signal(s.loop, onsignal, &s);
+	for (i = 0; i < g->ntask; i++) {
+		struct fr_task *t = g->order[i];
+		t->status = FR_TASK_PENDING;
+		t->nblock = 0;
+		if (!t->needed)
+			continue;
+		s.total++;
+		for (j = 0; j < t->ndep; j++)
+			t->nblock++;
+		if (t->nblock == 0)
+			push(&s, t);
+	}
+	emit(&s, FR_EV_RUN_START, NULL, &ev);
+	for (;;) {
+		fill(&s);
+		if (s.nslot == 0 && (s.stopping || (s.nheap == 0 && s.nwaiting == 0)))
+			break;
+		if (fr_loop_run_once(s.loop, -1, err) < 0) {
+			s.stopping = 1;
+			killall(&s, SIGKILL);
+			rc = -1;
+		}
+	}
+	fr_loop_cancel_timer(s.loop, s.killtimer);
+	st->notrun = s.total - s.done;
+	for (i = 0; i < g->ntask; i++)
+		if (g->task[i]->needed && g->task[i]->status < FR_TASK_DONE)
+			g->task[i]->status = FR_TASK_BLOCKED;
+	memset(&ev, 0, sizeof(ev));
+	emit(&s, FR_EV_RUN_END, NULL, &ev);
+	fr_loop_free(s.loop);
+	free(s.heap);
+	free(s.waiting);
+	free(s.slot);
+	free(s.poolrun);
+	if (rc < 0)
+		return -1;
+	return st->failed || st->notrun || st->signal ? 1 : 0;
+}

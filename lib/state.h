@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/* state: what flowrun remembers between runs, in the .flowrun/ directory
+ * beside the pipeline: for each task instance its last successful key with the
+ * parts the key was made of (for --explain), its outputs' digests and its
+ * result; and a stat cache of every file hashed. The on-disk format is
+ * documented at the top of state.c.
+ *
+ * Crash safety: records are appended one whole line per write(2) to the open
+ * state file, so a kill at any moment leaves at worst a torn last line, which
+ * the next load drops (those tasks run again). Compaction writes a new file to
+ * a temporary name, fsyncs it and renames it over the old one.
+ *
+ * Concurrency: an open state holds an exclusive flock(2) on .flowrun/lock; the
+ * kernel drops it when the process dies, so a crashed run's lock is taken over. */
+#ifndef FR_STATE_H
+#define FR_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "digest.h"
+#include "error.h"
+
+/* A named digest: an input or output path, or an upstream task's name. */
+struct fr_state_item {
+	const char *name;
+	struct fr_digest digest;
+};
+
+/* The record of a task instance's last success. Strings and arrays are borrowed
+ * from the state (valid until fr_state_close/fr_state_free) for records it
+ * returns, and from the caller for records given to fr_state_put. */
+struct fr_state_rec {
+	const char *name;		/* task instance name, e.g. "square[x=30]" */
+	struct fr_digest key;		/* hash of every part below but outputs */
+	struct fr_digest cmd;		/* hash of the action after templating */
+	struct fr_digest env;		/* hash of the environment the task got */
+	int64_t duration_ns;
+	const char *result;		/* compact JSON text, or NULL for none */
+	struct fr_state_item *input;	/* input paths and content digests, sorted */
+	size_t ninput;
+	struct fr_state_item *output;	/* output paths and content digests */
+	size_t noutput;
+	struct fr_state_item *dep;	/* needed tasks and the digest of what they handed on */
+	size_t ndep;
+};
+
+enum fr_lock_mode {
+	FR_LOCK_WAIT,		/* wait for another flowrun to finish, calling waiting() once */
+	FR_LOCK_FAIL,		/* fail at once (FR_ESTATE) when another flowrun holds the lock */
+	FR_LOCK_READONLY,	/* no lock, no directory creation, nothing ever written (-n) */
+};
+
+struct fr_state;
+
+/* Open (creating with mode != FR_LOCK_READONLY) the state directory dir, take
+ * the lock and load the records. An unknown version or a damaged record is not
+ * an error: it is reported through fr_warn and those records are dropped.
+ * waiting(holder_pid, arg) is called once if the lock is busy (holder_pid 0 if
+ * unknown). NULL with err set if the directory or lock cannot be used. */
+struct fr_state *fr_state_open(const char *dir, enum fr_lock_mode mode,
+    void (*waiting)(pid_t holder, void *arg), void *arg, struct fr_error *err);
+/* The last success of the named task instance, or NULL; borrowed. */
+const struct fr_state_rec *fr_state_get(struct fr_state *s, const char *name);
+/* Record a success (copied), replacing any earlier record of rec->name, and
+ * append it to the file at once (with any pending file records). 0 or -1. */
+int fr_state_put(struct fr_state *s, const struct fr_state_rec *rec, struct fr_error *err);
+/* The cached stat data and digest of path: 0 if known, -1 if not. */
+int fr_state_file_get(struct fr_state *s, const char *path, struct fr_stat *st,
+    struct fr_digest *d);
+/* Remember path's stat data and digest; written with the next put or at close. */
+void fr_state_file_set(struct fr_state *s, const char *path, const struct fr_stat *st,
+    const struct fr_digest *d);
+/* Number of task records. */
+size_t fr_state_count(const struct fr_state *s);
+/* Write what is pending, compact the file when most of it is superseded,
+ * release the lock and free s. Returns 0 or -1 with err set; s is freed either way.
+ * NULL is a no-op. */
+int fr_state_close(struct fr_state *s, struct fr_error *err);
+
+#endif
