@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: MIT */
+/* exec_shell: run a command with posix_spawn in a process group of its own,
+ * capture its output through pipes watched by the loop, enforce timeouts. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "exec_shell.h"
+#include "util.h"
+
+extern char **environ;
+
+/* Words that name shell builtins or reserved words, which cannot be exec'd. */
+static const char *const builtins[] = {
+	".", ":", "alias", "bg", "break", "case", "cd", "command", "continue",
+	"declare", "do", "done", "elif", "else", "esac", "eval", "exec", "exit",
+	"export", "fc", "fg", "fi", "for", "function", "getopts", "hash", "if",
+	"in", "jobs", "kill", "let", "local", "read", "readonly", "return", "select",
+	"set", "shift", "source", "then", "times", "trap", "type", "typeset",
+	"ulimit", "umask", "unalias", "unset", "until", "wait", "while",
+};
+
+static int
+is_blank(int c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static int
+is_plain(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	    is_blank(c) || (c && strchr("_-./,:=+@%", c));
+}
+
+int
+fr_shell_is_simple(const char *cmd)
+{
+	const char *p;
+	size_t n, i;
+
+	for (p = cmd; *p; p++)
+		if (!is_plain((unsigned char)*p))
+			return 0;
+	while (is_blank(*cmd))
+		cmd++;
+	if (!*cmd)
+		return 0;
+	n = strcspn(cmd, " \t");
+	if (memchr(cmd, '=', n))
+		return 0;
+	for (i = 0; i < FR_NELEM(builtins); i++)
+		if (strlen(builtins[i]) == n && memcmp(builtins[i], cmd, n) == 0)
+			return 0;
+	return 1;
+}
+
+/* Split s on blanks into a NULL-terminated argv, extra (if any) appended;
+ * the words live in *store. */
+static char **
+split(const char *s, const char *extra, char **store, size_t *nwords)
+{
+	char *p = *store = fr_xstrdup(s);
+	char **argv = NULL;
+	size_t n = 0, cap = 0;
+
+	for (;;) {
+		while (is_blank(*p))
+			*p++ = '\0';
+		if (!*p)
+			break;
+		FR_PUSH(argv, n, cap, p);
+		while (*p && !is_blank(*p))
+			p++;
+	}
+	*nwords = n;
+	if (extra)
+		FR_PUSH(argv, n, cap, (char *)extra);
+	FR_PUSH(argv, n, cap, NULL);
+	return argv;
+}
+
+static const char *
+env_get(char *const *envp, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (; *envp; envp++)
+		if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=')
+			return *envp + n + 1;
+	return NULL;
+}
+
+/* posix_spawnp searches the caller's PATH: exec directly only when the
+ * command's PATH is the same, so both ways find the same program. */
+static int
+same_path(char *const *envp)
+{
+	const char *a = env_get(envp, "PATH"), *b = getenv("PATH");
+
+	return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
+static int
+check_dir(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	return access(dir, X_OK);
+}
+
+static int
+is_complete(const struct fr_shell_job *job)
+{
+	return job->exited && job->fd_out < 0 && job->fd_stdout < 0;
+}
+
+static void
+finish(struct fr_shell_job *job)
+{
+	if (!is_complete(job))
+		return;
+	job->end_ns = fr_now_ns();
+	fr_loop_cancel_timer(job->loop, job->timer);
+	job->timer = 0;
+	if (job->done)
+		job->done(job, job->arg);
+}
+
+static void
+close_pipe(struct fr_shell_job *job, int fd)
+{
+	fr_loop_unwatch_fd(job->loop, fd);
+	close(fd);
+	if (fd == job->fd_out)
+		job->fd_out = -1;
+	else
+		job->fd_stdout = -1;
+}
+
+/* Read what is there (at most 1 MiB, to be fair to the other pipes);
+ * returns 1 at end of file or on an error, 0 otherwise. */
+static int
+slurp(struct fr_shell_job *job, int fd)
+{
+	struct fr_buf *b = fd == job->fd_stdout ? &job->out_stdout : &job->out;
+	char chunk[65536];
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 16; i++) {
+		n = read(fd, chunk, sizeof(chunk));
+		if (n > 0)
+			fr_buf_add(b, chunk, (size_t)n);
+		else if (n < 0 && errno == EINTR)
+			continue;
+		else
+			return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+	}
+	return 0;
+}
+
+static void
+on_read(void *arg, int fd, short revents)
+{
+	struct fr_shell_job *job = arg;
+
+	(void)revents;
+	if (!slurp(job, fd))
+		return;
+	close_pipe(job, fd);
+	finish(job);
+}
+
+static void
+on_child(void *arg, pid_t pid, int status, const struct rusage *ru)
+{
+	struct fr_shell_job *job = arg;
+
+	(void)pid;
+	job->status = status;
+	job->ru = *ru;
+	job->exited = 1;
+	finish(job);
+}
+
+/* The grace after SIGTERM is over: SIGKILL the group. If the pipes are still
+ * open after another grace, they are held by processes that left the group:
+ * take what they hold and abandon them. */
+static void
+on_kill_timer(void *arg)
+{
+	struct fr_shell_job *job = arg;
+
+	job->timer = 0;
+	if (job->killing == 1) {
+		job->killing = 2;
+		kill(-job->pid, SIGKILL);
+		job->timer = fr_loop_timer(job->loop, fr_now_ns() + FR_SHELL_GRACE_NS,
+		    on_kill_timer, job);
+		return;
+	}
+	if (job->fd_stdout >= 0) {
+		slurp(job, job->fd_stdout);
+		close_pipe(job, job->fd_stdout);
+	}
+	if (job->fd_out >= 0) {
+		slurp(job, job->fd_out);
+		close_pipe(job, job->fd_out);
+	}
+	finish(job);
+}
+
+static void
+on_timeout(void *arg)
+{
+	struct fr_shell_job *job = arg;
+
+	job->timer = 0;
+	job->timed_out = 1;
+	fr_shell_kill(job, SIGTERM);
+}
+
+void
+fr_shell_kill(struct fr_shell_job *job, int sig)
+{
+	/* The group outlives its leader while others in it hold the pipes;
+	 * the pgid cannot be reused while any member is alive. */
+	if (job->pid <= 0 || is_complete(job))
+		return;
+	kill(-job->pid, sig);
+	if (sig != SIGTERM)
+		return;
+	kill(-job->pid, SIGCONT);
+	if (job->killing)
+		return;
+	job->killing = 1;
+	fr_loop_cancel_timer(job->loop, job->timer);
+	job->timer = fr_loop_timer(job->loop, fr_now_ns() + FR_SHELL_GRACE_NS, on_kill_timer, job);
+}
+
+/* Move fd above the standard descriptors, so the dup2 actions cannot clobber it. */
+static int
+high_fd(int *fd)
+{
+	int nfd;
+
+	if (*fd > 2)
+		return 0;
+	if ((nfd = fcntl(*fd, F_DUPFD_CLOEXEC, 3)) < 0)
+		return -1;
+	close(*fd);
+	*fd = nfd;
+	return 0;
+}
+
+static int
+make_pipe(int p[2])
+{
+	int fl;
+
+	if (pipe2(p, O_CLOEXEC) < 0 || high_fd(&p[0]) < 0 || high_fd(&p[1]) < 0)
+		return -1;
+	fl = fcntl(p[0], F_GETFL);
+	if (fl < 0 || fcntl(p[0], F_SETFL, fl | O_NONBLOCK) < 0)
+		return -1;
+	return 0;
+}
+
+static int
+setup(posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr, const struct fr_shell_job *job,
+    int out, int std)
+{
+	static const int dflt[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGPIPE };
+	sigset_t set;
+	size_t i;
+	int rc;
+
+	if ((rc = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0)) ||
+	    (rc = posix_spawn_file_actions_adddup2(fa, std >= 0 ? std : out, 1)) ||
+	    (rc = posix_spawn_file_actions_adddup2(fa, out, 2)) ||
+	    (job->dir && (rc = posix_spawn_file_actions_addchdir_np(fa, job->dir))))
+		return rc;
+	sigemptyset(&set);
+	if ((rc = posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP |
+	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) ||
+	    (rc = posix_spawnattr_setpgroup(attr, 0)) ||
+	    (rc = posix_spawnattr_setsigmask(attr, &set)))
+		return rc;
+	for (i = 0; i < FR_NELEM(dflt); i++)
+		sigaddset(&set, dflt[i]);
+	return posix_spawnattr_setsigdefault(attr, &set);
+}
+
+int
+fr_shell_start(struct fr_loop *loop, struct fr_shell_job *job, struct fr_error *err)
+{
+	static const char *const sh[] = { "/bin/sh", "-c" };
+	int pout[2] = { -1, -1 }, pstd[2] = { -1, -1 };
+	char *const *envp = job->envp ? job->envp : environ;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	int have_fa = 0, have_attr = 0, rc, ret = -1;
+	char **argv = NULL, *store = NULL;
+	size_t nwords = 0;
+
+	job->loop = loop;
+	job->pid = -1;
+	job->status = job->timed_out = job->exited = job->killing = 0;
+	job->fd_out = job->fd_stdout = -1;
+	job->timer = 0;
+	job->start_ns = job->end_ns = 0;
+	memset(&job->ru, 0, sizeof(job->ru));
+	fr_buf_reset(&job->out);
+	fr_buf_reset(&job->out_stdout);
+
+	if (job->dir && check_dir(job->dir) < 0)
+		return fr_error_set(err, FR_ESYS, NULL, "cannot enter directory %s:", job->dir);
+	if (job->shell) {
+		argv = split(job->shell, job->cmd, &store, &nwords);
+		if (!nwords) {
+			fr_error_set(err, FR_EPIPELINE, NULL, "the shell '%s' is empty", job->shell);
+			goto out;
+		}
+	} else if (fr_shell_is_simple(job->cmd) && same_path(envp)) {
+		argv = split(job->cmd, NULL, &store, &nwords);
+	} else {
+		argv = fr_xcalloc(4, sizeof(*argv));
+		argv[0] = (char *)sh[0];
+		argv[1] = (char *)sh[1];
+		argv[2] = (char *)job->cmd;
+	}
+
+	if (make_pipe(pout) < 0 || (job->split_stdout && make_pipe(pstd) < 0)) {
+		fr_error_set(err, FR_ESYS, NULL, "cannot create a pipe:");
+		goto out;
+	}
+	if ((rc = posix_spawn_file_actions_init(&fa)) == 0)
+		have_fa = 1;
+	if (!rc && (rc = posix_spawnattr_init(&attr)) == 0)
+		have_attr = 1;
+	if (!rc)
+		rc = setup(&fa, &attr, job, pout[1], pstd[1]);
+	if (rc) {
+		errno = rc;
+		fr_error_set(err, FR_ESYS, NULL, "cannot prepare to run '%s':", argv[0]);
+		goto out;
+	}
+	job->start_ns = fr_now_ns();
+	rc = posix_spawnp(&job->pid, argv[0], &fa, &attr, argv, envp);
+	if (rc) {
+		job->pid = -1;
+		errno = rc;
+		fr_error_set(err, FR_ESYS, NULL, "cannot run '%s':", argv[0]);
+		goto out;
+	}
+
+	job->fd_out = pout[0];
+	job->fd_stdout = pstd[0];
+	pout[0] = pstd[0] = -1;
+	fr_loop_watch_fd(loop, job->fd_out, POLLIN, on_read, job);
+	if (job->fd_stdout >= 0)
+		fr_loop_watch_fd(loop, job->fd_stdout, POLLIN, on_read, job);
+	fr_loop_watch_child(loop, job->pid, on_child, job);
+	if (job->timeout_ns > 0)
+		job->timer = fr_loop_timer(loop, job->start_ns + job->timeout_ns, on_timeout, job);
+	ret = 0;
+
+out:
+	if (have_attr)
+		posix_spawnattr_destroy(&attr);
+	if (have_fa)
+		posix_spawn_file_actions_destroy(&fa);
+	for (rc = 0; rc < 2; rc++) {
+		if (pout[rc] >= 0)
+			close(pout[rc]);
+		if (pstd[rc] >= 0)
+			close(pstd[rc]);
+	}
+	free(argv);
+	free(store);
+	return ret;
+}
+
+void
+fr_shell_job_release(struct fr_shell_job *job)
+{
+	fr_buf_free(&job->out);
+	fr_buf_free(&job->out_stdout);
+}
