@@ -40,6 +40,10 @@ struct ctx {
 	struct fr_node **kid;	/* children of every open collection */
 	size_t nkid, capkid;
 	int ndoc;
+	const char *text;	/* the whole input */
+	size_t textlen;
+	size_t *linestart;	/* byte offset of each line, made on first need */
+	size_t nline;
 };
 
 /* Allocate n bytes aligned to align (a power of two) from doc's arena. */
@@ -331,6 +335,94 @@ anchor(struct ctx *c, const yaml_char_t *name)
 	return name ? astrndup(c->doc, (const char *)name, strlen((const char *)name)) : NULL;
 }
 
+/* The byte offset of a libyaml mark (whose column counts characters). */
+static size_t
+byteat(struct ctx *c, const yaml_mark_t *m)
+{
+	size_t off, col;
+
+	if (!c->linestart) {
+		size_t i, cap = 0;
+		FR_PUSH(c->linestart, c->nline, cap, 0);
+		for (i = 0; i < c->textlen; i++)
+			if (c->text[i] == '\n')
+				FR_PUSH(c->linestart, c->nline, cap, i + 1);
+	}
+	if (m->line >= c->nline)
+		return c->textlen;
+	off = c->linestart[m->line];
+	for (col = 0; col < m->column && off < c->textlen && c->text[off] != '\n'; col++) {
+		off++;
+		while (off < c->textlen && ((unsigned char)c->text[off] & 0xc0) == 0x80)
+			off++;	/* UTF-8 continuation bytes */
+	}
+	return off;
+}
+
+static void
+keepsource(struct ctx *c, struct fr_node *n, const yaml_mark_t *start, const yaml_mark_t *end)
+{
+	size_t a = byteat(c, start), b = byteat(c, end);
+
+	if (b > a) {
+		n->src = astrndup(c->doc, c->text + a, b - a);
+		n->srclen = b - a;
+	}
+}
+
+static int
+isblank_nl(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
+
+struct fr_mark
+fr_node_mark_at(const struct fr_node *n, size_t off)
+{
+	struct fr_mark m = n->mark;
+	const char *s = n->src, *v = n->str;
+	size_t p = 0, i = 0, len = n->srclen;
+
+#define STEP() do { if (s[p] == '\n') { m.line++; m.col = 1; } else m.col++; p++; } while (0)
+	if (!s) {
+		m.col += (unsigned)off + (n->plain ? 0 : 1);
+		return m;
+	}
+	if (n->style == FR_STYLE_SINGLE || n->style == FR_STYLE_DOUBLE)
+		STEP();			/* the opening quote */
+	else if (n->style == FR_STYLE_LITERAL || n->style == FR_STYLE_FOLDED) {
+		while (p < len && s[p] != '\n')
+			STEP();		/* the | or > header line */
+		if (p < len)
+			STEP();
+	}
+	while (i < off && p < len) {
+		if (isblank_nl(v[i]) && isblank_nl(s[p])) {
+			while (i < off && isblank_nl(v[i]))
+				i++;
+			while (p < len && isblank_nl(s[p]))
+				STEP();
+		} else if (s[p] == v[i]) {
+			STEP();
+			i++;
+		} else if (n->style == FR_STYLE_DOUBLE && s[p] == '\\') {
+			STEP();
+			STEP();		/* an escape stands for one character */
+			i++;
+		} else if (n->style == FR_STYLE_SINGLE && s[p] == '\'') {
+			STEP();
+			STEP();		/* '' stands for ' */
+			i++;
+		} else {
+			STEP();
+		}
+	}
+	while (p < len && s[p] != v[off])
+		STEP();			/* indentation before the character itself */
+#undef STEP
+	return m;
+}
+
 static int
 scalar(struct ctx *c, const yaml_event_t *ev)
 {
@@ -345,6 +437,12 @@ scalar(struct ctx *c, const yaml_event_t *ev)
 	n->len = ev->data.scalar.length;
 	n->str = astrndup(c->doc, (const char *)ev->data.scalar.value, n->len);
 	n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+	n->style = ev->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ? FR_STYLE_SINGLE :
+	    ev->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE ? FR_STYLE_DOUBLE :
+	    ev->data.scalar.style == YAML_LITERAL_SCALAR_STYLE ? FR_STYLE_LITERAL :
+	    ev->data.scalar.style == YAML_FOLDED_SCALAR_STYLE ? FR_STYLE_FOLDED : FR_STYLE_PLAIN;
+	if (strstr(n->str, "${{"))
+		keepsource(c, n, &ev->start_mark, &ev->end_mark);
 	if (tag && (strcmp(tag, YAML_STR_TAG) == 0 || strcmp(tag, "!") == 0))
 		n->type = FR_SCALAR_STR;
 	else
@@ -469,6 +567,8 @@ fr_load_string(const char *file, const char *text, size_t len, struct fr_error *
 	c->doc = doc;
 	c->err = err;
 	c->anchors = fr_htab_new(16);
+	c->text = text;
+	c->textlen = len;
 	doc->file = astrndup(doc, file, strlen(file));
 	if (!yaml_parser_initialize(&parser)) {
 		fr_error_set(err, FR_EPIPELINE, NULL, "out of memory parsing %s", file);
@@ -493,6 +593,7 @@ fr_load_string(const char *file, const char *text, size_t len, struct fr_error *
 	yaml_parser_delete(&parser);
 	fr_htab_free(c->anchors);
 	free(c->kid);
+	free(c->linestart);
 	free(c);
 	return doc;
 fail:
@@ -502,6 +603,7 @@ fail_parser:
 		fr_htab_free(c->stack[--c->depth].keys);
 	fr_htab_free(c->anchors);
 	free(c->kid);
+	free(c->linestart);
 	free(c);
 	fr_doc_free(doc);
 	return NULL;

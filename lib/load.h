@@ -29,6 +29,10 @@ enum fr_scalar_type {
 	FR_SCALAR_STR, FR_SCALAR_NULL, FR_SCALAR_BOOL, FR_SCALAR_INT, FR_SCALAR_FLOAT
 };
 
+enum fr_scalar_style {
+	FR_STYLE_PLAIN, FR_STYLE_SINGLE, FR_STYLE_DOUBLE, FR_STYLE_LITERAL, FR_STYLE_FOLDED
+};
+
 struct fr_node {
 	enum fr_node_kind kind;
 	struct fr_mark mark;		/* where the node starts; file is the doc's */
@@ -37,6 +41,11 @@ struct fr_node {
 	size_t len;
 	enum fr_scalar_type type;
 	int plain;			/* plain (unquoted) style */
+	enum fr_scalar_style style;
+	const char *src;		/* the scalar as written in the file, only for
+					 * values holding "${{" (else NULL), so that
+					 * template errors can point into it */
+	size_t srclen;
 	/* FR_NODE_SEQ: items; FR_NODE_MAP: key, value, key, value, ... */
 	struct fr_node **item;
 	size_t nitem;
@@ -60,6 +69,9 @@ void fr_doc_free(struct fr_doc *doc);
 const struct fr_node *fr_node_get(const struct fr_node *map, const char *key);
 /* Resolve a plain scalar's text under the core schema (null, bool, int, float, str). */
 enum fr_scalar_type fr_scalar_resolve(const char *s, size_t len);
+/* The position of byte off of scalar n's value in the file (exact for
+ * plain, quoted, literal and folded scalars whose src is kept). */
+struct fr_mark fr_node_mark_at(const struct fr_node *n, size_t off);
 /* A human name for a node's kind and type: "a string", "a list", "a map", "a number", ... */
 const char *fr_node_describe(const struct fr_node *n);
 

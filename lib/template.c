@@ -20,30 +20,6 @@ isname(int c, int first)
 	return c == '_' || isalpha(c) || (!first && (isdigit(c) || c == '-'));
 }
 
-/* The mark of byte offset off of a scalar starting at base (quoted scalars
- * start one column before their text). */
-static struct fr_mark
-markat(const struct fr_mark *base, int quoted, const char *s, size_t off)
-{
-	struct fr_mark m = *base;
-	size_t i, linestart = 0;
-	unsigned nl = 0;
-
-	for (i = 0; i < off; i++) {
-		if (s[i] == '\n') {
-			nl++;
-			linestart = i + 1;
-		}
-	}
-	if (nl == 0) {
-		m.col = base->col + (unsigned)off + (quoted ? 1 : 0);
-	} else {
-		m.line = base->line + nl;
-		m.col = (unsigned)(off - linestart) + 1;
-	}
-	return m;
-}
-
 static void
 addseg(struct fr_tmpl *t, size_t *cap, char *text, size_t len, struct fr_ref *ref)
 {
@@ -120,7 +96,8 @@ bad:
 }
 
 static struct fr_tmpl *
-parse(const char *s, size_t len, const struct fr_mark *base, int quoted, struct fr_error *err)
+parse(const char *s, size_t len, const struct fr_mark *base, const struct fr_node *node,
+    struct fr_error *err)
 {
 	struct fr_tmpl *t = fr_xcalloc(1, sizeof(*t));
 	struct fr_buf lit = {0};
@@ -136,7 +113,11 @@ parse(const char *s, size_t len, const struct fr_mark *base, int quoted, struct 
 			continue;
 		}
 		if (s[i] == '$' && i + 2 < len && s[i + 1] == '{' && s[i + 2] == '{') {
-			struct fr_mark m = markat(base, quoted, s, i);
+			struct fr_mark m = *base;
+			if (node)
+				m = fr_node_mark_at(node, i);
+			else
+				m.col += (unsigned)i;
 			const char *end = NULL;
 			struct fr_ref *ref;
 			size_t j;
@@ -180,14 +161,14 @@ fail:
 struct fr_tmpl *
 fr_tmpl_parse(const struct fr_node *node, struct fr_error *err)
 {
-	return parse(node->str, node->len, &node->mark, !node->plain, err);
+	return parse(node->str, node->len, &node->mark, node, err);
 }
 
 struct fr_tmpl *
 fr_tmpl_parse_str(const char *s, const struct fr_mark *m, struct fr_error *err)
 {
 	static const struct fr_mark none;
-	return parse(s, strlen(s), m ? m : &none, 0, err);
+	return parse(s, strlen(s), m ? m : &none, NULL, err);
 }
 
 void
