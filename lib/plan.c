@@ -28,6 +28,8 @@ struct fr_plan {
 	size_t nbase;
 	struct fr_htab *files;		/* path -> struct memo */
 	json_t **results;		/* per declaration, made on first use */
+	struct fr_digest baseenvh;	/* env digest of tasks with no env or dir */
+	int baseenvh_set;
 };
 
 struct lookctx {
@@ -328,14 +330,19 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 	for (i = 0; i < t->noutput; i++)
 		fr_hasher_addstr(&h, t->output[i]);
 	fr_hasher_final(&h, &job->rec.cmd);
-	/* the environment: the pipeline's, the task's, and the directory */
+	/* the environment: the pipeline's, the task's, and the directory; most
+	 * tasks have neither env nor dir, so theirs is hashed once a run */
+	job->envp = pl->baseenv;
+	if (!d->nenv && !d->dir && pl->baseenvh_set) {
+		job->rec.env = pl->baseenvh;
+		goto envdone;
+	}
 	fr_hasher_init(&h);
 	for (i = 0; i < pl->g->p->nenv; i++) {
 		fr_hasher_addstr(&h, pl->g->p->envname[i]);
 		fr_hasher_addstr(&h, pl->g->p->envval[i]);
 	}
 	fr_hasher_addstr(&h, "");
-	job->envp = pl->baseenv;
 	if (d->nenv) {
 		char **names = fr_xcalloc(d->nenv, sizeof(char *));
 		char **vals = fr_xcalloc(d->nenv, sizeof(char *));
@@ -364,6 +371,11 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 	}
 	fr_hasher_addstr(&h, job->dir ? job->dir : "");
 	fr_hasher_final(&h, &job->rec.env);
+	if (!d->nenv && !d->dir) {
+		pl->baseenvh = job->rec.env;
+		pl->baseenvh_set = 1;
+	}
+envdone:
 	/* inputs and what the needed tasks handed on */
 	if (hashinputs(pl, t, &job->rec, err) < 0)
 		goto out;
