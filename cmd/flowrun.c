@@ -286,11 +286,14 @@ list(const struct fr_graph *g)
 			width = strlen(g->p->task[i]->name);
 	for (i = 0; i < g->p->ntask; i++) {
 		const struct fr_taskdecl *d = g->p->task[i];
-		printf("%-*s", (int)width, d->name);
+		if (d->desc || d->nforeach)
+			printf("%-*s  ", (int)width, d->name);
+		else
+			fputs(d->name, stdout);
 		if (d->desc)
-			printf("  %s", d->desc);
+			printf("%s%s", d->desc, d->nforeach ? " " : "");
 		if (d->nforeach)
-			printf("%s(%zu instances)", d->desc ? " " : "  ", g->count[d->index]);
+			printf("(%zu instances)", g->count[d->index]);
 		putchar('\n');
 	}
 }

@@ -140,6 +140,27 @@ evalpaths(struct evalctx *c, struct fr_tmpl **tm, size_t n, char ***out, size_t 
 	return 0;
 }
 
+/* The mark of the template that gave path j of the n paths made from tm. */
+static const struct fr_mark *
+pathmark(struct fr_tmpl **tm, size_t ntm, const char *path, size_t j, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < ntm; i++) {
+		char *clean;
+		int same;
+		if (fr_tmpl_has_refs(tm[i]))
+			continue;
+		clean = fr_xstrdup(tm[i]->src);
+		fr_path_clean(clean);
+		same = strcmp(clean, path) == 0;
+		free(clean);
+		if (same)
+			return &tm[i]->mark;
+	}
+	return &tm[ntm == n ? j : 0]->mark;	/* one path per template, or a guess */
+}
+
 static char *
 instname(const struct fr_taskdecl *d, json_t *bind)
 {
@@ -289,7 +310,8 @@ connect(struct fr_graph *g, struct fr_task *t, struct fr_error *err)
 	}
 	return 0;
 self:
-	return fr_error_set(err, FR_EPIPELINE, &d->mark,
+	return fr_error_set(err, FR_EPIPELINE,
+	    pathmark(d->input, d->ninput, t->input[i], i, t->ninput),
 	    "task %s reads its own output (input '%s')", t->name, t->input[i]);
 }
 
@@ -374,7 +396,8 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 		for (j = 0; j < t->noutput; j++) {
 			struct fr_task *prev = fr_htab_put(g->byoutput, t->output[j], t);
 			if (prev) {
-				fr_error_set(err, FR_EPIPELINE, &t->decl->output[0]->mark,
+				fr_error_set(err, FR_EPIPELINE, pathmark(t->decl->output,
+				    t->decl->noutput, t->output[j], j, t->noutput),
 				    "output '%s' of %s is also an output of %s", t->output[j],
 				    t->name, prev->name);
 				goto fail;

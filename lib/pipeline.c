@@ -280,6 +280,27 @@ loadlookup(void *arg, const struct fr_ref *ref, struct fr_error *err)
 	return NULL;
 }
 
+/* The value of -D name=value: read like a plain YAML scalar. */
+static json_t *
+defvalue(struct ctx *c, const struct fr_define *d)
+{
+	struct fr_node n = {0};
+	json_t *val;
+
+	if (!fr_pipeline_valid_name(d->name) || !strcmp(d->name, "env") || !strcmp(d->name, "tasks")) {
+		fr_error_set(c->err, FR_EUSAGE, NULL, "-D %s: not a valid var name", d->name);
+		return NULL;
+	}
+	n.kind = FR_NODE_SCALAR;
+	n.str = (char *)d->value;
+	n.len = strlen(d->value);
+	n.type = fr_scalar_resolve(n.str, n.len);
+	n.plain = 1;
+	if (!(val = fr_node_json(&n, c->err)))
+		fr_error_set(c->err, FR_EUSAGE, NULL, "-D %s: bad value", d->name);
+	return val;
+}
+
 static int
 loadvars(struct ctx *c, const struct fr_node *vars, const struct fr_define *def, size_t ndef)
 {
@@ -299,9 +320,11 @@ loadvars(struct ctx *c, const struct fr_node *vars, const struct fr_define *def,
 		for (j = 0; j < ndef; j++)
 			if (strcmp(def[j].name, k->str) == 0)
 				break;
-		if (j < ndef)
-			continue;	/* -D wins; set below */
-		if (isstr(v) && strstr(v->str, "${{")) {
+		if (j < ndef) {
+			/* -D wins, in place, so that later vars see it */
+			if (!(val = defvalue(c, &def[j])))
+				return -1;
+		} else if (isstr(v) && strstr(v->str, "${{")) {
 			struct fr_tmpl *t = fr_tmpl_parse(v, c->err);
 			if (!t)
 				return -1;
@@ -316,22 +339,10 @@ loadvars(struct ctx *c, const struct fr_node *vars, const struct fr_define *def,
 	}
 	for (j = 0; j < ndef; j++) {
 		json_t *val;
-		if (!fr_pipeline_valid_name(def[j].name))
-			return fr_error_set(c->err, FR_EUSAGE, NULL,
-			    "-D %s: not a valid var name", def[j].name);
-		if (fr_scalar_resolve(def[j].value, strlen(def[j].value)) == FR_SCALAR_STR) {
-			val = json_string(def[j].value);
-		} else {
-			struct fr_node n = {0};
-			n.kind = FR_NODE_SCALAR;
-			n.str = (char *)def[j].value;
-			n.len = strlen(def[j].value);
-			n.type = fr_scalar_resolve(n.str, n.len);
-			n.plain = 1;
-			val = fr_node_json(&n, c->err);
-		}
-		if (!val)
-			return fr_error_set(c->err, FR_EUSAGE, NULL, "-D %s: bad value", def[j].name);
+		if (json_object_get(c->p->vars, def[j].name))
+			continue;
+		if (!(val = defvalue(c, &def[j])))
+			return -1;
 		json_object_set_new(c->p->vars, def[j].name, val);
 	}
 	return 0;
@@ -563,10 +574,13 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 		    t->name, fr_node_describe(map));
 	if (checkkeys(c, map, "a task", taskkeys, FR_NELEM(taskkeys)) < 0)
 		return -1;
-	for (i = 0; i < FR_NELEM(laterkeys); i++)
-		if ((v = fr_node_get(map, laterkeys[i])))
-			return fr_error_set(c->err, FR_EPIPELINE, &map->item[0]->mark,
-			    "'%s' is not supported by this build of flowrun yet", laterkeys[i]);
+	for (i = 0; i < map->nitem; i += 2) {
+		size_t j;
+		for (j = 0; j < FR_NELEM(laterkeys); j++)
+			if (strcmp(map->item[i]->str, laterkeys[j]) == 0)
+				return fr_error_set(c->err, FR_EPIPELINE, &map->item[i]->mark,
+				    "'%s' is not supported by this build of flowrun yet", laterkeys[j]);
+	}
 	t->pool = -1;
 	if ((v = fr_node_get(map, "desc")) && wantstr(c, v, "desc", &t->desc) < 0)
 		return -1;
