@@ -96,6 +96,7 @@ fr_doc_free(struct fr_doc *doc)
 		next = c->next;
 		free(c);
 	}
+	free(doc->file);
 	free(doc);
 }
 
@@ -569,7 +570,7 @@ fr_load_string(const char *file, const char *text, size_t len, struct fr_error *
 	c->anchors = fr_htab_new(16);
 	c->text = text;
 	c->textlen = len;
-	doc->file = astrndup(doc, file, strlen(file));
+	doc->file = fr_xstrdup(file);
 	if (!yaml_parser_initialize(&parser)) {
 		fr_error_set(err, FR_EPIPELINE, NULL, "out of memory parsing %s", file);
 		goto fail_parser;

@@ -53,7 +53,8 @@ struct fr_node {
 };
 
 struct fr_doc {
-	char *file;			/* the name marks point to */
+	char *file;			/* the name marks point to; a caller that keeps
+					 * marks past fr_doc_free takes it (and sets it NULL) */
 	struct fr_node *root;		/* NULL for an empty document */
 	void *arena;			/* private: every node and string lives here */
 };

@@ -706,17 +706,22 @@ fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef, str
 	struct fr_pipeline *p = fr_xcalloc(1, sizeof(*p));
 	struct ctx c = { p, err, NULL };
 	const struct fr_node *root, *v, *tasks;
+	struct fr_doc *doc = NULL;
 	size_t i, cap = 0;
 	long long ver;
 
-	p->file = fr_xstrdup(path);
 	p->dir = dirof(path);
 	p->bytask = fr_htab_new(16);
-	if (!(p->doc = fr_load_file(path, err)))
+	if (!(doc = fr_load_file(path, err))) {
+		p->file = fr_xstrdup(path);
 		goto fail;
-	root = p->doc->root;
+	}
+	/* every mark points at the doc's file name: keep it, free the tree */
+	p->file = doc->file;
+	doc->file = NULL;
+	root = doc->root;
 	if (!root || root->kind != FR_NODE_MAP) {
-		struct fr_mark m = { p->doc->file, root ? root->mark.line : 1, root ? root->mark.col : 1 };
+		struct fr_mark m = { p->file, root ? root->mark.line : 1, root ? root->mark.col : 1 };
 		fr_error_set(err, FR_EPIPELINE, &m,
 		    "a pipeline must be a map with the keys 'flowrun: 1' and 'tasks'");
 		goto fail;
@@ -796,8 +801,10 @@ fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef, str
 			}
 		}
 	}
+	fr_doc_free(doc);
 	return p;
 fail:
+	fr_doc_free(doc);
 	fr_pipeline_free(p);
 	return NULL;
 }
@@ -873,7 +880,6 @@ fr_pipeline_free(struct fr_pipeline *p)
 		free(p->pool[i].name);
 	free(p->pool);
 	free(p->name);
-	fr_doc_free(p->doc);
 	free(p->file);
 	free(p->dir);
 	free(p);

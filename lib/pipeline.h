@@ -79,7 +79,6 @@ struct fr_pool {
 struct fr_pipeline {
 	char *file;			/* the path as given; marks point here */
 	char *dir;			/* its directory, absolute */
-	struct fr_doc *doc;
 	char *name;
 	struct fr_name *deflt;
 	size_t ndeflt;
