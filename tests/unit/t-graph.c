@@ -95,7 +95,8 @@ is_deps(const char *name, const char *want)
 	if (!ok(t != NULL, "task %s exists", name))
 		return;
 	d = calloc(t->ndep + 1, sizeof(*d));
-	memcpy(d, t->dep, t->ndep * sizeof(*d));
+	if (t->ndep)
+		memcpy(d, t->dep, t->ndep * sizeof(*d));
 	for (i = 1; i < t->ndep; i++)
 		for (j = i; j > 0 && d[j - 1]->id > d[j]->id; j--) {
 			struct fr_task *x = d[j];
