@@ -136,6 +136,10 @@ finish(struct fr_shell_job *job)
 	job->end_ns = fr_now_ns();
 	fr_loop_cancel_timer(job->loop, job->timer);
 	job->timer = 0;
+	/* A job that was told to stop leaves nothing behind: members of its
+	 * group that ignored the signal or never held a pipe die with it. */
+	if (job->killing)
+		kill(-job->pid, SIGKILL);
 	if (job->done)
 		job->done(job, job->arg);
 }
@@ -242,7 +246,7 @@ fr_shell_kill(struct fr_shell_job *job, int sig)
 	if (job->pid <= 0 || is_complete(job))
 		return;
 	kill(-job->pid, sig);
-	if (sig != SIGTERM)
+	if (sig == SIGKILL)
 		return;
 	kill(-job->pid, SIGCONT);
 	if (job->killing)

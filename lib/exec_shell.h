@@ -51,8 +51,9 @@ struct fr_shell_job {
  * exited and its pipes are closed. Returns 0, or -1 with err set when it could
  * not be started (the command was not found, the directory is missing...). */
 int fr_shell_start(struct fr_loop *loop, struct fr_shell_job *job, struct fr_error *err);
-/* Send sig to the job's process group; with SIGTERM, a SIGKILL follows after
- * FR_SHELL_GRACE_NS if the job has not exited. No-op once the job has exited. */
+/* Send sig to the job's process group; unless sig is SIGKILL, a SIGKILL
+ * follows after FR_SHELL_GRACE_NS if the job has not completed, and whatever
+ * is left of the group is SIGKILLed when it completes. No-op once complete. */
 void fr_shell_kill(struct fr_shell_job *job, int sig);
 /* Release the captured output buffers. */
 void fr_shell_job_release(struct fr_shell_job *job);

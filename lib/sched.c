@@ -39,7 +39,6 @@ struct sched {
 	size_t nslot, slotcap;
 	size_t done, total;
 	int stopping, sigcount;
-	uint64_t killtimer;
 };
 
 /* Heap order: higher priority first, then declaration order. */
@@ -335,27 +334,15 @@ killall(struct sched *s, int sig)
 }
 
 static void
-graceover(void *arg)
-{
-	struct sched *s = arg;
-
-	s->killtimer = 0;
-	killall(s, SIGKILL);
-}
-
-static void
 onsignal(void *arg, int sig)
 {
 	struct sched *s = arg;
 
 	s->stopping = 1;
 	s->st->signal = sig;
-	if (++s->sigcount == 1) {
-		killall(s, sig);
-		s->killtimer = fr_loop_timer(s->loop, fr_now_ns() + FR_SHELL_GRACE_NS, graceover, s);
-	} else {
-		killall(s, SIGKILL);
-	}
+	/* the first signal is forwarded (exec_shell follows it with SIGKILL after
+	 * a grace); a second one kills at once */
+	killall(s, ++s->sigcount == 1 ? sig : SIGKILL);
 }
 
 /* Start ready tasks while slots (and their pools) allow. */
@@ -430,7 +417,6 @@ fr_sched_run(struct fr_graph *g, struct fr_plan *pl, const struct fr_sched_opts 
 			rc = -1;
 		}
 	}
-	fr_loop_cancel_timer(s.loop, s.killtimer);
 	st->notrun = s.total - s.done;
 	for (i = 0; i < g->ntask; i++)
 		if (g->task[i]->needed && g->task[i]->status < FR_TASK_DONE)
