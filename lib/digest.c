@@ -124,16 +124,11 @@ fr_digest_file(const char *path, struct fr_digest *out, struct fr_stat *st,
 	fromstat(st, &sb);
 	buf = fr_xmalloc(BLOCK);
 	fr_hasher_init(&h);
-	for (;;) {
-		n = read(fd, buf, BLOCK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
+	do {
+		if ((n = fr_read_full(fd, buf, BLOCK)) < 0)
 			goto fail;
-		if (n == 0)
-			break;
 		fr_hasher_add(&h, buf, (size_t)n);
-	}
+	} while (n == BLOCK);
 	fr_hasher_final(&h, out);
 	ret = 0;
 	goto cleanup;

@@ -73,8 +73,7 @@ fr_graph_lookup(struct fr_graph *g, struct fr_task *t, const struct fr_ref *ref,
     json_t **scratch, struct fr_error *err)
 {
 	struct fr_pipeline *p = g->p;
-	const char *val = NULL;
-	size_t i;
+	const char *val;
 
 	switch (ref->kind) {
 	case FR_REF_NAME:
@@ -82,12 +81,7 @@ fr_graph_lookup(struct fr_graph *g, struct fr_task *t, const struct fr_ref *ref,
 			return json_array_get(t->bind, (size_t)ref->slot);
 		return json_object_get(p->vars, ref->name);
 	case FR_REF_ENV:
-		for (i = 0; i < p->nenv; i++)
-			if (strcmp(p->envname[i], ref->name) == 0)
-				val = p->envval[i];
-		if (!val)
-			val = getenv(ref->name);
-		if (!val) {
+		if (!(val = fr_pipeline_env(p, ref->name))) {
 			fr_error_set(err, FR_EPIPELINE, &ref->mark,
 			    "environment variable '%s' is not set", ref->name);
 			return NULL;

@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -614,28 +615,24 @@ struct fr_doc *
 fr_load_file(const char *path, struct fr_error *err)
 {
 	struct fr_mark m = { path, 0, 0 };
-	struct fr_buf b = { 0 };
 	struct fr_doc *doc = NULL;
-	char tmp[65536];
-	ssize_t n;
+	struct stat sb;
+	char *text;
+	long n;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) < 0) {
 		fr_error_set(err, FR_EPIPELINE, &m, "cannot read:");
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
-	while ((n = read(fd, tmp, sizeof(tmp))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			fr_error_set(err, FR_EPIPELINE, &m, "cannot read:");
-			goto out;
-		}
-		fr_buf_add(&b, tmp, (size_t)n);
-	}
-	doc = fr_load_string(path, fr_buf_str(&b), b.len, err);
-out:
+	text = fr_xmalloc((size_t)sb.st_size + 1);
+	if ((n = fr_read_full(fd, text, (size_t)sb.st_size)) < 0)
+		fr_error_set(err, FR_EPIPELINE, &m, "cannot read:");
+	else
+		doc = fr_load_string(path, text, (size_t)n, err);
 	close(fd);
-	fr_buf_free(&b);
+	free(text);
 	return doc;
 }

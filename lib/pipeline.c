@@ -30,6 +30,7 @@ struct ctx {
 	struct fr_pipeline *p;
 	struct fr_error *err;
 	const struct fr_node *defaults;
+	json_t *scratch;		/* the last env value a template asked for */
 };
 
 int
@@ -246,7 +247,6 @@ loadlookup(void *arg, const struct fr_ref *ref, struct fr_error *err)
 	struct ctx *c = arg;
 	const char *val;
 	json_t *v;
-	size_t i;
 
 	if (ref->kind == FR_REF_NAME) {
 		if ((v = json_object_get(c->p->vars, ref->name)))
@@ -256,24 +256,16 @@ loadlookup(void *arg, const struct fr_ref *ref, struct fr_error *err)
 		return NULL;
 	}
 	if (ref->kind == FR_REF_ENV) {
-		static json_t *scratch;	/* single-threaded load: a reused string value */
-		val = NULL;
-		for (i = 0; i < c->p->nenv; i++)
-			if (strcmp(c->p->envname[i], ref->name) == 0)
-				val = c->p->envval[i];
-		if (!val)
-			val = getenv(ref->name);
-		if (!val) {
+		if (!(val = fr_pipeline_env(c->p, ref->name))) {
 			fr_error_set(err, FR_EPIPELINE, &ref->mark,
 			    "environment variable '%s' is not set", ref->name);
 			return NULL;
 		}
-		json_decref(scratch);
-		scratch = json_string(val);
-		if (!scratch)
+		json_decref(c->scratch);
+		if (!(c->scratch = json_string(val)))
 			fr_error_set(err, FR_EPIPELINE, &ref->mark,
 			    "environment variable '%s' is not valid UTF-8", ref->name);
-		return scratch;
+		return c->scratch;
 	}
 	fr_error_set(err, FR_EPIPELINE, &ref->mark,
 	    "tasks.%s cannot be used here (only in a task's run and env)", ref->name);
@@ -528,10 +520,7 @@ resolve(struct ctx *c, struct fr_taskdecl *d, struct fr_tmpl *t, const char *wha
 				return -1;
 			}
 		case FR_REF_ENV:
-			for (j = 0; j < c->p->nenv; j++)
-				if (strcmp(c->p->envname[j], r->name) == 0)
-					break;
-			if (j == c->p->nenv && !getenv(r->name))
+			if (!fr_pipeline_env(c->p, r->name))
 				return fr_error_set(c->err, FR_EPIPELINE, &r->mark,
 				    "environment variable '%s' is not set", r->name);
 			break;
@@ -704,7 +693,7 @@ struct fr_pipeline *
 fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef, struct fr_error *err)
 {
 	struct fr_pipeline *p = fr_xcalloc(1, sizeof(*p));
-	struct ctx c = { p, err, NULL };
+	struct ctx c = { p, err, NULL, NULL };
 	const struct fr_node *root, *v, *tasks;
 	struct fr_doc *doc = NULL;
 	size_t i, cap = 0;
@@ -802,11 +791,24 @@ fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef, str
 		}
 	}
 	fr_doc_free(doc);
+	json_decref(c.scratch);
 	return p;
 fail:
 	fr_doc_free(doc);
+	json_decref(c.scratch);
 	fr_pipeline_free(p);
 	return NULL;
+}
+
+const char *
+fr_pipeline_env(const struct fr_pipeline *p, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < p->nenv; i++)
+		if (strcmp(p->envname[i], name) == 0)
+			return p->envval[i];
+	return getenv(name);
 }
 
 struct fr_taskdecl *

@@ -106,6 +106,9 @@ struct fr_pipeline *fr_pipeline_load(const char *path, const struct fr_define *d
 void fr_pipeline_free(struct fr_pipeline *p);
 /* The task declared as name, or NULL. */
 struct fr_taskdecl *fr_pipeline_task(const struct fr_pipeline *p, const char *name);
+/* The value of environment variable name for templates: the pipeline's env,
+ * else flowrun's environment; NULL when unset. Borrowed. */
+const char *fr_pipeline_env(const struct fr_pipeline *p, const char *name);
 /* Whether s is a valid name for a task, var, foreach variable or pool. */
 int fr_pipeline_valid_name(const char *s);
 /* The closest of the n candidates to s within a small edit distance, or NULL. */

@@ -237,49 +237,47 @@ hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, stru
 	return 0;
 }
 
-static void
-why(struct fr_job *job, const char *fmt, const char *arg)
+/* Say what differs between two lists of named digests, as "WHAT NAME is new",
+ * "WHAT NAME changed" or "WHAT NAME is gone". Returns 1 if it said something. */
+static int
+diffitems(struct fr_job *job, const char *what, const struct fr_state_item *old, size_t nold,
+    const struct fr_state_item *new, size_t nnew)
 {
-	if (job->why.len == 0)
-		fr_buf_printf(&job->why, fmt, arg);
+	size_t i, j;
+
+	for (i = 0; i < nnew; i++) {
+		for (j = 0; j < nold; j++)
+			if (strcmp(old[j].name, new[i].name) == 0)
+				break;
+		if (j == nold || memcmp(&old[j].digest, &new[i].digest, sizeof(struct fr_digest))) {
+			fr_buf_printf(&job->why, "%s %s %s", what, new[i].name,
+			    j == nold ? "is new" : "changed");
+			return 1;
+		}
+	}
+	for (j = 0; j < nold; j++) {
+		for (i = 0; i < nnew; i++)
+			if (strcmp(old[j].name, new[i].name) == 0)
+				break;
+		if (i == nnew) {
+			fr_buf_printf(&job->why, "%s %s is gone", what, old[j].name);
+			return 1;
+		}
+	}
+	return 0;
 }
 
 /* Say what differs between the old record and the new parts (first thing found). */
 static void
 explain(struct fr_job *job, const struct fr_state_rec *old, const struct fr_state_rec *new)
 {
-	size_t i, j;
-
 	if (memcmp(&old->cmd, &new->cmd, sizeof(old->cmd)) != 0)
-		return why(job, "%scommand changed", "");
-	if (memcmp(&old->env, &new->env, sizeof(old->env)) != 0)
-		return why(job, "%senvironment changed", "");
-	for (i = 0; i < new->ninput; i++) {
-		for (j = 0; j < old->ninput; j++)
-			if (strcmp(old->input[j].name, new->input[i].name) == 0)
-				break;
-		if (j == old->ninput)
-			return why(job, "input %s is new", new->input[i].name);
-		if (memcmp(&old->input[j].digest, &new->input[i].digest, sizeof(struct fr_digest)))
-			return why(job, "input %s changed", new->input[i].name);
-	}
-	for (j = 0; j < old->ninput; j++) {
-		for (i = 0; i < new->ninput; i++)
-			if (strcmp(old->input[j].name, new->input[i].name) == 0)
-				break;
-		if (i == new->ninput)
-			return why(job, "input %s is gone", old->input[j].name);
-	}
-	for (i = 0; i < new->ndep; i++) {
-		for (j = 0; j < old->ndep; j++)
-			if (strcmp(old->dep[j].name, new->dep[i].name) == 0)
-				break;
-		if (j == old->ndep)
-			return why(job, "upstream %s is new", new->dep[i].name);
-		if (memcmp(&old->dep[j].digest, &new->dep[i].digest, sizeof(struct fr_digest)))
-			return why(job, "upstream %s changed", new->dep[i].name);
-	}
-	why(job, "%sneeds changed", "");
+		fr_buf_addstr(&job->why, "command changed");
+	else if (memcmp(&old->env, &new->env, sizeof(old->env)) != 0)
+		fr_buf_addstr(&job->why, "environment changed");
+	else if (!diffitems(job, "input", old->input, old->ninput, new->input, new->ninput) &&
+	    !diffitems(job, "upstream", old->dep, old->ndep, new->dep, new->ndep))
+		fr_buf_addstr(&job->why, "needs changed");
 }
 
 static void
@@ -314,7 +312,7 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 		for (i = 0; i < t->ndep; i++) {
 			if (t->dep[i]->changed) {
 				job->run = 1;
-				why(job, "upstream %s would run", t->dep[i]->name);
+				fr_buf_printf(&job->why, "upstream %s would run", t->dep[i]->name);
 				return 0;
 			}
 		}
@@ -401,13 +399,13 @@ envdone:
 	old = fr_state_get(pl->s, t->name);
 	if (pl->force) {
 		job->run = 1;
-		why(job, "%sforced (-B)", "");
+		fr_buf_addstr(&job->why, "forced (-B)");
 	} else if (d->always) {
 		job->run = 1;
-		why(job, "%salways runs (always: true)", "");
+		fr_buf_addstr(&job->why, "always runs (always: true)");
 	} else if (!old) {
 		job->run = 1;
-		why(job, "%sno record of an earlier run", "");
+		fr_buf_addstr(&job->why, "no record of an earlier run");
 	} else if (memcmp(&old->key, &job->rec.key, sizeof(old->key)) != 0) {
 		job->run = 1;
 		explain(job, old, &job->rec);
@@ -421,17 +419,17 @@ envdone:
 			}
 			if (!found) {
 				job->run = 1;
-				why(job, "output %s is missing", old->output[i].name);
+				fr_buf_printf(&job->why, "output %s is missing", old->output[i].name);
 				break;
 			}
 			if (memcmp(&od, &old->output[i].digest, sizeof(od)) != 0) {
 				job->run = 1;
-				why(job, "output %s was modified", old->output[i].name);
+				fr_buf_printf(&job->why, "output %s was modified", old->output[i].name);
 				break;
 			}
 		}
 		if (!job->run)
-			why(job, "%sup to date", "");
+			fr_buf_addstr(&job->why, "up to date");
 	}
 out:
 	json_decref(lc.scratch);

@@ -395,16 +395,9 @@ load(struct fr_state *s, struct fr_error *err)
 		goto fail;
 	size = (size_t)sb.st_size;
 	s->data = fr_xmalloc(size + 1);
-	while (s->len < size) {
-		n = read(fd, s->data + s->len, size - s->len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto fail;
-		if (n == 0)
-			break;
-		s->len += (size_t)n;
-	}
+	if ((n = fr_read_full(fd, s->data, size)) < 0)
+		goto fail;
+	s->len = (size_t)n;
 	s->data[s->len] = '\0';
 	close(fd);
 	index_data(s);

@@ -24,6 +24,9 @@ void fr_grow(void *arrp, size_t n, size_t *cap, size_t sz);
 int64_t fr_now_ns(void);
 /* Hex-encode n bytes of in into out (2n+1 bytes, terminated). */
 void fr_hex(char *out, const unsigned char *in, size_t n);
+/* Read up to n bytes from fd, retrying short reads and EINTR: the count (less
+ * than n only at end of file), or -1 with errno set. */
+long fr_read_full(int fd, void *buf, size_t n);
 /* Levenshtein distance of a and b, capped at max+1 (for "did you mean"). */
 size_t fr_editdist(const char *a, const char *b, size_t max);
 
