@@ -189,11 +189,11 @@ unslot(struct sched *s, struct slot *sl)
 }
 
 static char *
-describe(const struct fr_shell_job *sh)
+describe(const struct fr_shell_job *sh, const struct fr_taskdecl *d)
 {
 	if (sh->timed_out)
 		return fr_xasprintf("timed out after %.3gs (process group killed)",
-		    (double)(sh->end_ns - sh->start_ns) / 1e9);
+		    (double)d->timeout_ns / 1e9);
 	if (WIFSIGNALED(sh->status))
 		return fr_xasprintf("killed by signal %d (%s)", WTERMSIG(sh->status),
 		    strsignal(WTERMSIG(sh->status)));
@@ -231,7 +231,7 @@ jobdone(struct fr_shell_job *sh, void *arg)
 		unslot(s, sl);
 		return;
 	}
-	msg = describe(sh);
+	msg = describe(sh, t->decl);
 	if (sl->attempt <= t->decl->retries && !s->stopping) {
 		ev.message = msg;
 		ev.output = sh->out.data;
