@@ -170,17 +170,13 @@ fr_digest_hex(const struct fr_digest *d, char out[2 * FR_DIGEST_LEN + 1])
 	fr_hex(out, d->b, FR_DIGEST_LEN);
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+/* Hex digit values, -1 for anything else. */
+static const signed char hexval[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7,
+	['7'] = 8, ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14,
+	['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15,
+	['F'] = 16,
+};	/* stored +1 so that 0 means "not a digit" */
 
 int
 fr_digest_parse(const char *hex, size_t len, struct fr_digest *d)
@@ -192,8 +188,8 @@ fr_digest_parse(const char *hex, size_t len, struct fr_digest *d)
 	if (len != 2 * FR_DIGEST_LEN)
 		return -1;
 	for (i = 0; i < FR_DIGEST_LEN; i++) {
-		hi = hexval(hex[2 * i]);
-		lo = hexval(hex[2 * i + 1]);
+		hi = hexval[(unsigned char)hex[2 * i]] - 1;
+		lo = hexval[(unsigned char)hex[2 * i + 1]] - 1;
 		if (hi < 0 || lo < 0)
 			return -1;
 		tmp.b[i] = (unsigned char)(hi << 4 | lo);

@@ -76,6 +76,12 @@ aalloc(struct fr_doc *doc, size_t n, size_t align)
 	return p;
 }
 
+void *
+fr_doc_alloc(struct fr_doc *doc, size_t n)
+{
+	return aalloc(doc, n, _Alignof(max_align_t));
+}
+
 static char *
 astrndup(struct fr_doc *doc, const char *s, size_t n)
 {
@@ -183,6 +189,10 @@ fr_scalar_resolve(const char *s, size_t len)
 		"true", "True", "TRUE", "false", "False", "FALSE", NULL
 	};
 
+	/* most scalars are words: only these first characters can start a
+	 * null, bool, int or float */
+	if (len > 0 && !strchr("~nNtTfF0123456789+-.", s[0]))
+		return FR_SCALAR_STR;
 	if (len == 0 || oneof(s, len, null))
 		return FR_SCALAR_NULL;
 	if (oneof(s, len, boolw))
@@ -463,6 +473,7 @@ alias(struct ctx *c, const yaml_event_t *ev)
 
 	if (!n)
 		return fr_error_set(c->err, FR_EPIPELINE, &m, "unknown anchor '%s'", name);
+	c->doc->aliases = 1;
 	return add(c, n, &m);
 }
 

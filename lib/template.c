@@ -143,8 +143,13 @@ parse(const char *s, size_t len, const struct fr_mark *base, const struct fr_nod
 			i = (size_t)(end - s) + 2;
 			continue;
 		}
-		fr_buf_addc(&lit, s[i]);
-		i++;
+		{
+			/* copy the run of text up to the next '$' at once */
+			const char *dollar = memchr(s + i + 1, '$', len - i - 1);
+			size_t n = dollar ? (size_t)(dollar - (s + i)) : len - i;
+			fr_buf_add(&lit, s + i, n);
+			i += n;
+		}
 	}
 	if (lit.len) {
 		size_t n = lit.len;
