@@ -373,7 +373,8 @@ run(struct opts *o, char **targets, size_t ntargets)
 		say("no flowrun.yaml here (name a pipeline file, or use -f FILE or -C DIR)");
 		return EXIT_USAGE;
 	}
-	if (!(p = fr_pipeline_load(file, o->def, o->ndef, &err)))
+	if (!(p = fr_pipeline_load(file, o->def, o->ndef,
+	    o->dry || o->list || o->dot ? FR_CACHE_READ : FR_CACHE_WRITE, &err)))
 		goto fail;
 	if (chdir(p->dir) < 0) {
 		say("cannot enter %s: %s", p->dir, strerror(errno));

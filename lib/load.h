@@ -56,6 +56,7 @@ struct fr_doc {
 	char *file;			/* the name marks point to; a caller that keeps
 					 * marks past fr_doc_free takes it (and sets it NULL) */
 	struct fr_node *root;		/* NULL for an empty document */
+	int aliases;			/* the tree shares nodes through aliases */
 	void *arena;			/* private: every node and string lives here */
 };
 
@@ -64,6 +65,8 @@ struct fr_doc *fr_load_file(const char *path, struct fr_error *err);
 /* Parse len bytes of text, reporting positions as coming from file. */
 struct fr_doc *fr_load_string(const char *file, const char *text, size_t len,
     struct fr_error *err);
+/* n bytes from doc's arena (freed with the doc), aligned for any type. */
+void *fr_doc_alloc(struct fr_doc *doc, size_t n);
 /* Free the doc and every node in it; NULL is a no-op. */
 void fr_doc_free(struct fr_doc *doc);
 /* The value of key in a mapping node, or NULL (also NULL when map is not a map). */

@@ -690,18 +690,23 @@ dirof(const char *path)
 }
 
 struct fr_pipeline *
-fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef, struct fr_error *err)
+fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef,
+    enum fr_cache_mode cache, struct fr_error *err)
 {
 	struct fr_pipeline *p = fr_xcalloc(1, sizeof(*p));
 	struct ctx c = { p, err, NULL, NULL };
 	const struct fr_node *root, *v, *tasks;
 	struct fr_doc *doc = NULL;
+	char *cachedir;
 	size_t i, cap = 0;
 	long long ver;
 
 	p->dir = dirof(path);
 	p->bytask = fr_htab_new(16);
-	if (!(doc = fr_load_file(path, err))) {
+	cachedir = fr_xasprintf("%s/.flowrun", p->dir);
+	doc = fr_treecache_load(path, cachedir, cache, err);
+	free(cachedir);
+	if (!doc) {
 		p->file = fr_xstrdup(path);
 		goto fail;
 	}

@@ -13,6 +13,7 @@
 #include "htab.h"
 #include "load.h"
 #include "template.h"
+#include "treecache.h"
 
 /* Most instances all foreach expansions together may make. */
 #define FR_MAX_INSTANCES 10000000u
@@ -98,10 +99,11 @@ struct fr_define {
 	const char *value;
 };
 
-/* Load and validate the pipeline at path. NULL with err set (FR_EPIPELINE with
- * the position of the first problem, or FR_EUSAGE for a bad -D). Caller frees. */
+/* Load and validate the pipeline at path, its parsed tree cached in the
+ * .flowrun directory beside it as cache says. NULL with err set (FR_EPIPELINE
+ * with the position of the first problem, or FR_EUSAGE for a bad -D). Caller frees. */
 struct fr_pipeline *fr_pipeline_load(const char *path, const struct fr_define *def,
-    size_t ndef, struct fr_error *err);
+    size_t ndef, enum fr_cache_mode cache, struct fr_error *err);
 /* Free p and everything in it; NULL is a no-op. */
 void fr_pipeline_free(struct fr_pipeline *p);
 /* The task declared as name, or NULL. */

@@ -363,3 +363,64 @@ EOF
 	[ -f start.txt ]
 	[ -f end.txt ]
 }
+
+# The parsed tree of the pipeline is cached in .flowrun/tree.FILE so that a
+# rerun does not parse YAML again; the cache must never be trusted after the
+# file changed, nor when it is damaged.
+@test "an unchanged pipeline is read from the tree cache, a changed one is parsed again" {
+	pipeline <<'EOF2'
+flowrun: 1
+tasks:
+  t:
+    run: echo MARKER-one > out.txt
+    outputs: [out.txt]
+EOF2
+	run_ok                       # creates .flowrun
+	run_ok                       # writes the cache
+	[ -s .flowrun/tree.flowrun.yaml ]
+	# patch the command inside the cache: if the cache is read, the patch runs
+	sed -i 's/MARKER-one/MARKER-two/' .flowrun/tree.flowrun.yaml
+	run_ok
+	assert_ran t
+	[ "$(cat out.txt)" = MARKER-two ]
+	# editing the file (even to the same size) invalidates the cache
+	sed -i 's/MARKER-one/MARKER-six/' flowrun.yaml
+	run_ok
+	assert_ran t
+	[ "$(cat out.txt)" = MARKER-six ]
+}
+
+@test "a damaged tree cache is ignored" {
+	pipeline <<'EOF2'
+flowrun: 1
+tasks:
+  t:
+    run: echo ok > out.txt
+    outputs: [out.txt]
+EOF2
+	run_ok
+	run_ok
+	[ -s .flowrun/tree.flowrun.yaml ]
+	head -c 100 .flowrun/tree.flowrun.yaml > cut && mv cut .flowrun/tree.flowrun.yaml
+	run_ok
+	assert_ran_count 0
+	head -c 4000 /dev/urandom > .flowrun/tree.flowrun.yaml
+	run_ok --explain
+	assert_line 'explain: t: up to date'
+}
+
+@test "-n, --list and --dot never write the tree cache" {
+	pipeline <<'EOF2'
+flowrun: 1
+tasks:
+  t:
+    run: echo ok > out.txt
+    outputs: [out.txt]
+EOF2
+	run_ok
+	rm -f .flowrun/tree.flowrun.yaml
+	run_ok -n
+	run_ok --list
+	run_ok --dot
+	[ ! -e .flowrun/tree.flowrun.yaml ]
+}

@@ -48,7 +48,7 @@ build(const char *yaml)
 	drop();
 	writefile("flowrun.yaml", yaml);
 	fr_error_clear(&err);
-	if (!(pipe_ = fr_pipeline_load("flowrun.yaml", NULL, 0, &err)))
+	if (!(pipe_ = fr_pipeline_load("flowrun.yaml", NULL, 0, FR_CACHE_OFF, &err)))
 		return NULL;
 	graph = fr_graph_build(pipe_, &err);
 	return graph;

@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/* treecache: read and write the binary image of a parsed pipeline tree.
+ *
+ * The file cachedir/tree.BASENAME is, in host byte order:
+ *   struct hdr                  magic, layout check, the source's stat data, counts
+ *   struct rec[nnode]           the nodes in breadth-first order (node 0 is the root)
+ *   uint64_t item[nitem]        children of every collection, as node indices
+ *   char blob[nblob]            every string, each followed by a NUL
+ * It is written to a temporary name and renamed, so a reader sees a whole file
+ * or none; a file whose size does not match its counts is ignored. Trees that
+ * share nodes through aliases are not cached (their image could be huge). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "digest.h"
+#include "treecache.h"
+#include "util.h"
+
+#define MAGIC "FRTREE\0\1"
+#define NONE UINT64_MAX
+
+struct hdr {
+	char magic[8];
+	uint32_t nodesize, recsize;	/* layout checks */
+	struct fr_stat st;		/* of the pipeline file the tree came from */
+	uint64_t nnode, nitem, nblob;
+};
+
+struct rec {
+	uint32_t kind, line, col, type, plain, style;
+	uint64_t len, str, src, srclen, item, nitem, nodes;
+};
+
+static char *
+cachepath(const char *path, const char *cachedir)
+{
+	const char *base = strrchr(path, '/');
+	return fr_xasprintf("%s/tree.%s", cachedir, base ? base + 1 : path);
+}
+
+static struct fr_doc *
+readcache(const char *file, const char *path, const struct fr_stat *st)
+{
+	struct fr_doc *doc = NULL;
+	struct hdr h;
+	struct rec *r = NULL;
+	uint64_t *item = NULL, i, k;
+	struct fr_node *node, **items;
+	char *blob;
+	struct stat sb;
+	int fd;
+
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
+		return NULL;
+	if (fstat(fd, &sb) < 0 || fr_read_full(fd, &h, sizeof(h)) != (long)sizeof(h) ||
+	    memcmp(h.magic, MAGIC, 8) != 0 || h.nodesize != sizeof(struct fr_node) ||
+	    h.recsize != sizeof(struct rec) || !fr_stat_equal(&h.st, st) || h.nnode == 0 ||
+	    h.nnode > FR_LOAD_MAX_NODES || h.nitem >= h.nnode || h.nblob > (uint64_t)sb.st_size ||
+	    (uint64_t)sb.st_size != sizeof(h) + h.nnode * sizeof(*r) + h.nitem * 8 + h.nblob)
+		goto out;
+	doc = fr_xcalloc(1, sizeof(*doc));
+	doc->file = fr_xstrdup(path);
+	r = fr_xmalloc(h.nnode * sizeof(*r));
+	item = fr_xmalloc((h.nitem ? h.nitem : 1) * 8);
+	node = fr_doc_alloc(doc, h.nnode * sizeof(*node));
+	items = fr_doc_alloc(doc, (h.nitem ? h.nitem : 1) * sizeof(*items));
+	blob = fr_doc_alloc(doc, h.nblob + 1);
+	if (fr_read_full(fd, r, h.nnode * sizeof(*r)) != (long)(h.nnode * sizeof(*r)) ||
+	    fr_read_full(fd, item, h.nitem * 8) != (long)(h.nitem * 8) ||
+	    fr_read_full(fd, blob, h.nblob) != (long)h.nblob)
+		goto bad;
+	blob[h.nblob] = '\0';
+	for (i = 0; i < h.nitem; i++) {
+		if (item[i] == 0 || item[i] >= h.nnode)
+			goto bad;
+		items[i] = &node[item[i]];
+	}
+	for (i = 0; i < h.nnode; i++) {
+		struct fr_node *n = &node[i];
+		memset(n, 0, sizeof(*n));
+		n->kind = (enum fr_node_kind)r[i].kind;
+		n->mark.file = doc->file;
+		n->mark.line = r[i].line;
+		n->mark.col = r[i].col;
+		n->type = (enum fr_scalar_type)r[i].type;
+		n->plain = (int)r[i].plain;
+		n->style = (enum fr_scalar_style)r[i].style;
+		n->nodes = (size_t)r[i].nodes;
+		if (n->kind == FR_NODE_SCALAR) {
+			if (r[i].str > h.nblob || r[i].len > h.nblob - r[i].str)
+				goto bad;
+			n->str = blob + r[i].str;
+			n->len = (size_t)r[i].len;
+			if (r[i].src != NONE) {
+				if (r[i].src > h.nblob || r[i].srclen > h.nblob - r[i].src)
+					goto bad;
+				n->src = blob + r[i].src;
+				n->srclen = (size_t)r[i].srclen;
+			}
+		} else {
+			if (r[i].item > h.nitem || r[i].nitem > h.nitem - r[i].item)
+				goto bad;
+			n->item = items + r[i].item;
+			n->nitem = (size_t)r[i].nitem;
+			for (k = 0; k < r[i].nitem; k++)
+				if (item[r[i].item + k] <= i)
+					goto bad;	/* children come after their parent */
+		}
+	}
+	doc->root = &node[0];
+	goto out;
+bad:
+	fr_doc_free(doc);
+	doc = NULL;
+out:
+	free(r);
+	free(item);
+	close(fd);
+	return doc;
+}
+
+static int
+writeall(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Number the nodes breadth-first (no recursion) and write the image. A
+ * cache that cannot be written is no error: the next run parses again. */
+static void
+writecache(const char *file, const struct fr_doc *doc, const struct fr_stat *st)
+{
+	struct fr_buf recs = {0}, items = {0}, blob = {0};
+	const struct fr_node **order = NULL;
+	size_t norder = 0, ocap = 0, i, k;
+	struct hdr h = {0};
+	char *tmp;
+	int fd, ok;
+
+	FR_PUSH(order, norder, ocap, doc->root);
+	/* breadth-first numbering keeps each collection's children together */
+	for (i = 0; i < norder; i++)
+		for (k = 0; order[i]->kind != FR_NODE_SCALAR && k < order[i]->nitem; k++)
+			FR_PUSH(order, norder, ocap, order[i]->item[k]);
+	for (i = 0, k = 1; i < norder; i++) {
+		const struct fr_node *n = order[i];
+		struct rec r = {0};
+		r.kind = n->kind;
+		r.line = n->mark.line;
+		r.col = n->mark.col;
+		r.type = n->type;
+		r.plain = (uint32_t)n->plain;
+		r.style = n->style;
+		r.nodes = n->nodes;
+		r.src = NONE;
+		if (n->kind == FR_NODE_SCALAR) {
+			r.str = blob.len;
+			r.len = n->len;
+			fr_buf_add(&blob, n->str, n->len);
+			fr_buf_addc(&blob, '\0');
+			if (n->src) {
+				r.src = blob.len;
+				r.srclen = n->srclen;
+				fr_buf_add(&blob, n->src, n->srclen);
+				fr_buf_addc(&blob, '\0');
+			}
+		} else {
+			size_t j;
+			r.item = items.len / 8;
+			r.nitem = n->nitem;
+			for (j = 0; j < n->nitem; j++, k++) {
+				uint64_t idx = k;	/* children were queued in this order */
+				fr_buf_add(&items, &idx, 8);
+			}
+		}
+		fr_buf_add(&recs, &r, sizeof(r));
+	}
+	memcpy(h.magic, MAGIC, 8);
+	h.nodesize = sizeof(struct fr_node);
+	h.recsize = sizeof(struct rec);
+	h.st = *st;
+	h.nnode = norder;
+	h.nitem = items.len / 8;
+	h.nblob = blob.len;
+	tmp = fr_xasprintf("%s.tmp.%ld", file, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	ok = fd >= 0 && writeall(fd, &h, sizeof(h)) == 0 &&
+	    writeall(fd, recs.data, recs.len) == 0 && writeall(fd, items.data, items.len) == 0 &&
+	    writeall(fd, fr_buf_str(&blob), blob.len) == 0;
+	if (fd >= 0 && close(fd) < 0)
+		ok = 0;
+	if (!ok || rename(tmp, file) < 0)
+		unlink(tmp);
+	free(tmp);
+	free(order);
+	fr_buf_free(&recs);
+	fr_buf_free(&items);
+	fr_buf_free(&blob);
+}
+
+struct fr_doc *
+fr_treecache_load(const char *path, const char *cachedir, enum fr_cache_mode mode,
+    struct fr_error *err)
+{
+	struct fr_stat before, after;
+	struct fr_doc *doc;
+	struct stat sb;
+	char *file;
+
+	if (mode == FR_CACHE_OFF || fr_stat_path(path, &before) < 0)
+		return fr_load_file(path, err);
+	file = cachepath(path, cachedir);
+	if ((doc = readcache(file, path, &before))) {
+		free(file);
+		return doc;
+	}
+	doc = fr_load_file(path, err);
+	/* cache only a tree that surely came from the file as stat saw it */
+	if (doc && doc->root && !doc->aliases && mode == FR_CACHE_WRITE &&
+	    stat(cachedir, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+	    fr_stat_path(path, &after) == 0 && fr_stat_equal(&before, &after))
+		writecache(file, doc, &before);
+	free(file);
+	return doc;
+}
