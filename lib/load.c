@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -103,6 +104,8 @@ fr_doc_free(struct fr_doc *doc)
 		next = c->next;
 		free(c);
 	}
+	if (doc->map)
+		munmap(doc->map, doc->maplen);
 	free(doc->file);
 	free(doc);
 }

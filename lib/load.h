@@ -58,6 +58,8 @@ struct fr_doc {
 	struct fr_node *root;		/* NULL for an empty document */
 	int aliases;			/* the tree shares nodes through aliases */
 	void *arena;			/* private: every node and string lives here */
+	void *map;			/* private: a file mapping strings may point into */
+	size_t maplen;
 };
 
 /* Parse the file at path; on failure NULL with err set. The caller owns the doc. */

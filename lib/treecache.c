@@ -9,6 +9,7 @@
  * It is written to a temporary name and renamed, so a reader sees a whole file
  * or none; a file whose size does not match its counts is ignored. Trees that
  * share nodes through aliases are not cached (their image could be huge). */
+#define _DEFAULT_SOURCE		/* MAP_POPULATE */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,44 +48,58 @@ cachepath(const char *path, const char *cachedir)
 	return fr_xasprintf("%s/tree.%s", cachedir, base ? base + 1 : path);
 }
 
+/* The cache is mapped, not read: nodes are made from the records in place and
+ * strings point into the mapping, which lives as long as the doc. The file is
+ * only ever replaced by rename, never truncated, so the mapping stays whole. */
 static struct fr_doc *
 readcache(const char *file, const char *path, const struct fr_stat *st)
 {
 	struct fr_doc *doc = NULL;
-	struct hdr h;
-	struct rec *r = NULL;
-	uint64_t *item = NULL, i, k;
+	const struct hdr *h;
+	const struct rec *r;
+	const uint64_t *item;
 	struct fr_node *node, **items;
-	char *blob;
+	const char *blob;
 	struct stat sb;
+	uint64_t i, k;
+	void *map;
 	int fd;
 
 	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
 		return NULL;
-	if (fstat(fd, &sb) < 0 || fr_read_full(fd, &h, sizeof(h)) != (long)sizeof(h) ||
-	    memcmp(h.magic, MAGIC, 8) != 0 || h.nodesize != sizeof(struct fr_node) ||
-	    h.recsize != sizeof(struct rec) || !fr_stat_equal(&h.st, st) || h.nnode == 0 ||
-	    h.nnode > FR_LOAD_MAX_NODES || h.nitem >= h.nnode || h.nblob > (uint64_t)sb.st_size ||
-	    (uint64_t)sb.st_size != sizeof(h) + h.nnode * sizeof(*r) + h.nitem * 8 + h.nblob)
-		goto out;
+	if (fstat(fd, &sb) < 0 || (size_t)sb.st_size < sizeof(*h)) {
+		close(fd);
+		return NULL;
+	}
+	map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return NULL;
+	h = map;
+	if (memcmp(h->magic, MAGIC, 8) != 0 || h->nodesize != sizeof(struct fr_node) ||
+	    h->recsize != sizeof(struct rec) || !fr_stat_equal(&h->st, st) || h->nnode == 0 ||
+	    h->nnode > FR_LOAD_MAX_NODES || h->nitem >= h->nnode ||
+	    h->nblob > (uint64_t)sb.st_size ||
+	    (uint64_t)sb.st_size != sizeof(*h) + h->nnode * sizeof(*r) + h->nitem * 8 + h->nblob ||
+	    (h->nblob > 0 && ((const char *)map)[sb.st_size - 1] != '\0')) {
+		munmap(map, (size_t)sb.st_size);
+		return NULL;
+	}
+	r = (const struct rec *)(h + 1);
+	item = (const uint64_t *)(r + h->nnode);
+	blob = (const char *)(item + h->nitem);
 	doc = fr_xcalloc(1, sizeof(*doc));
 	doc->file = fr_xstrdup(path);
-	r = fr_xmalloc(h.nnode * sizeof(*r));
-	item = fr_xmalloc((h.nitem ? h.nitem : 1) * 8);
-	node = fr_doc_alloc(doc, h.nnode * sizeof(*node));
-	items = fr_doc_alloc(doc, (h.nitem ? h.nitem : 1) * sizeof(*items));
-	blob = fr_doc_alloc(doc, h.nblob + 1);
-	if (fr_read_full(fd, r, h.nnode * sizeof(*r)) != (long)(h.nnode * sizeof(*r)) ||
-	    fr_read_full(fd, item, h.nitem * 8) != (long)(h.nitem * 8) ||
-	    fr_read_full(fd, blob, h.nblob) != (long)h.nblob)
-		goto bad;
-	blob[h.nblob] = '\0';
-	for (i = 0; i < h.nitem; i++) {
-		if (item[i] == 0 || item[i] >= h.nnode)
+	doc->map = map;
+	doc->maplen = (size_t)sb.st_size;
+	node = fr_doc_alloc(doc, h->nnode * sizeof(*node));
+	items = fr_doc_alloc(doc, (h->nitem ? h->nitem : 1) * sizeof(*items));
+	for (i = 0; i < h->nitem; i++) {
+		if (item[i] == 0 || item[i] >= h->nnode)
 			goto bad;
 		items[i] = &node[item[i]];
 	}
-	for (i = 0; i < h.nnode; i++) {
+	for (i = 0; i < h->nnode; i++) {
 		struct fr_node *n = &node[i];
 		memset(n, 0, sizeof(*n));
 		n->kind = (enum fr_node_kind)r[i].kind;
@@ -95,18 +111,20 @@ readcache(const char *file, const char *path, const struct fr_stat *st)
 		n->style = (enum fr_scalar_style)r[i].style;
 		n->nodes = (size_t)r[i].nodes;
 		if (n->kind == FR_NODE_SCALAR) {
-			if (r[i].str > h.nblob || r[i].len > h.nblob - r[i].str)
+			/* every string is followed by a NUL in the blob */
+			if (r[i].str >= h->nblob || r[i].len >= h->nblob - r[i].str ||
+			    blob[r[i].str + r[i].len] != '\0')
 				goto bad;
-			n->str = blob + r[i].str;
+			n->str = (char *)blob + r[i].str;
 			n->len = (size_t)r[i].len;
 			if (r[i].src != NONE) {
-				if (r[i].src > h.nblob || r[i].srclen > h.nblob - r[i].src)
+				if (r[i].src >= h->nblob || r[i].srclen >= h->nblob - r[i].src)
 					goto bad;
 				n->src = blob + r[i].src;
 				n->srclen = (size_t)r[i].srclen;
 			}
 		} else {
-			if (r[i].item > h.nitem || r[i].nitem > h.nitem - r[i].item)
+			if (r[i].item > h->nitem || r[i].nitem > h->nitem - r[i].item)
 				goto bad;
 			n->item = items + r[i].item;
 			n->nitem = (size_t)r[i].nitem;
@@ -116,15 +134,10 @@ readcache(const char *file, const char *path, const struct fr_stat *st)
 		}
 	}
 	doc->root = &node[0];
-	goto out;
+	return doc;
 bad:
 	fr_doc_free(doc);
-	doc = NULL;
-out:
-	free(r);
-	free(item);
-	close(fd);
-	return doc;
+	return NULL;
 }
 
 static int
