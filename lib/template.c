@@ -136,8 +136,8 @@ parse(const char *s, size_t len, const struct fr_mark *base, const struct fr_nod
 			if (!ref)
 				goto fail;
 			if (lit.len) {
-				size_t n = lit.len;
-				addseg(t, &cap, fr_buf_steal(&lit), n, NULL);
+				addseg(t, &cap, fr_xstrndup(lit.data, lit.len), lit.len, NULL);
+				fr_buf_reset(&lit);
 			}
 			addseg(t, &cap, NULL, 0, ref);
 			i = (size_t)(end - s) + 2;
@@ -151,10 +151,11 @@ parse(const char *s, size_t len, const struct fr_mark *base, const struct fr_nod
 			i += n;
 		}
 	}
-	if (lit.len) {
-		size_t n = lit.len;
-		addseg(t, &cap, fr_buf_steal(&lit), n, NULL);
-	}
+	if (lit.len)
+		addseg(t, &cap, fr_xstrndup(lit.data, lit.len), lit.len, NULL);
+	fr_buf_free(&lit);
+	if (cap > t->nseg)	/* templates live as long as the pipeline: no slack */
+		t->seg = fr_xrealloc(t->seg, t->nseg * sizeof(*t->seg));
 	t->whole = t->nseg == 1 && t->seg[0].ref != NULL;
 	return t;
 fail:

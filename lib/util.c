@@ -89,7 +89,7 @@ fr_grow(void *arrp, size_t n, size_t *cap, size_t sz)
 	if (n <= c)
 		return;
 	if (c == 0)
-		c = 8;
+		c = n < 2 ? 2 : n;	/* most arrays here hold one or two items */
 	while (c < n) {
 		if (c > SIZE_MAX / 2 / sz)
 			oom();
