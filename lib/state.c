@@ -500,23 +500,6 @@ addfile(struct fr_buf *b, const char *path, const struct fval *fv)
 	endline(b, start);
 }
 
-static int
-writeall(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Write the header and, if all, every live record to the temporary file, sync
  * it and rename it over the state file. */
 static int
@@ -538,7 +521,7 @@ compact(struct fr_state *s, int all, struct fr_error *err)
 		}
 	}
 	fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-	if (fd < 0 || writeall(fd, b.data, b.len) < 0 || fsync(fd) < 0)
+	if (fd < 0 || fr_write_full(fd, b.data, b.len) < 0 || fsync(fd) < 0)
 		goto fail;
 	ret = close(fd);
 	fd = -1;
@@ -616,7 +599,7 @@ flush(struct fr_state *s, const struct fr_state_rec *rec, struct fr_error *err)
 		addfile(&s->wbuf, s->pending[i]->name, s->pending[i]->val);
 	if (rec)
 		addtask(&s->wbuf, rec);
-	if (writeall(s->wfd, s->wbuf.data, s->wbuf.len) < 0) {
+	if (fr_write_full(s->wfd, s->wbuf.data, s->wbuf.len) < 0) {
 		fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->path);
 		if (ftruncate(s->wfd, (off_t)s->wsize) < 0)
 			s->torn = 1;

@@ -140,24 +140,6 @@ bad:
 	return NULL;
 }
 
-static int
-writeall(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Number the nodes breadth-first (no recursion) and write the image. A
  * cache that cannot be written is no error: the next run parses again. */
 static void
@@ -217,9 +199,9 @@ writecache(const char *file, const struct fr_doc *doc, const struct fr_stat *st)
 	h.nblob = blob.len;
 	tmp = fr_xasprintf("%s.tmp.%ld", file, (long)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-	ok = fd >= 0 && writeall(fd, &h, sizeof(h)) == 0 &&
-	    writeall(fd, recs.data, recs.len) == 0 && writeall(fd, items.data, items.len) == 0 &&
-	    writeall(fd, fr_buf_str(&blob), blob.len) == 0;
+	ok = fd >= 0 && fr_write_full(fd, &h, sizeof(h)) == 0 &&
+	    fr_write_full(fd, recs.data, recs.len) == 0 && fr_write_full(fd, items.data, items.len) == 0 &&
+	    fr_write_full(fd, fr_buf_str(&blob), blob.len) == 0;
 	if (fd >= 0 && close(fd) < 0)
 		ok = 0;
 	if (!ok || rename(tmp, file) < 0)

@@ -177,3 +177,21 @@ fr_read_full(int fd, void *buf, size_t n)
 	}
 	return (long)got;
 }
+
+int
+fr_write_full(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}

@@ -27,6 +27,8 @@ void fr_hex(char *out, const unsigned char *in, size_t n);
 /* Read up to n bytes from fd, retrying short reads and EINTR: the count (less
  * than n only at end of file), or -1 with errno set. */
 long fr_read_full(int fd, void *buf, size_t n);
+/* Write all n bytes to fd, retrying short writes and EINTR: 0, or -1 with errno set. */
+int fr_write_full(int fd, const void *buf, size_t n);
 /* Levenshtein distance of a and b, capped at max+1 (for "did you mean"). */
 size_t fr_editdist(const char *a, const char *b, size_t max);
 
