@@ -200,7 +200,8 @@ writecache(const char *file, const struct fr_doc *doc, const struct fr_stat *st)
 	tmp = fr_xasprintf("%s.tmp.%ld", file, (long)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 	ok = fd >= 0 && fr_write_full(fd, &h, sizeof(h)) == 0 &&
-	    fr_write_full(fd, recs.data, recs.len) == 0 && fr_write_full(fd, items.data, items.len) == 0 &&
+	    fr_write_full(fd, recs.data, recs.len) == 0 &&
+	    fr_write_full(fd, items.data, items.len) == 0 &&
 	    fr_write_full(fd, fr_buf_str(&blob), blob.len) == 0;
 	if (fd >= 0 && close(fd) < 0)
 		ok = 0;
