@@ -189,6 +189,7 @@ present(const struct fr_event *ev, void *arg)
 		break;
 	}
 	case FR_EV_RUN_START:
+	case FR_EV_TASK_QUEUED:
 	case FR_EV_RUN_END:
 		break;
 	}

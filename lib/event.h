@@ -13,6 +13,7 @@ struct fr_task;
 
 enum fr_event_kind {
 	FR_EV_RUN_START,	/* total = instances the targets need */
+	FR_EV_TASK_QUEUED,	/* everything it needs has finished: it is ready */
 	FR_EV_TASK_SKIPPED,	/* up to date; reason says why */
 	FR_EV_TASK_STARTED,	/* reason: why it runs; cmd: what runs */
 	FR_EV_TASK_RETRY,	/* it failed and runs again; attempt = the next try */

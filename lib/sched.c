@@ -50,11 +50,17 @@ before(const struct fr_task *a, const struct fr_task *b)
 	return a->id < b->id;
 }
 
+static void emit(struct sched *s, enum fr_event_kind kind, const struct fr_task *t,
+    struct fr_event *ev);
+
 static void
 push(struct sched *s, struct fr_task *t)
 {
+	struct fr_event ev = {0};
 	size_t i;
 
+	if (t->status == FR_TASK_PENDING)
+		emit(s, FR_EV_TASK_QUEUED, t, &ev);
 	t->status = FR_TASK_READY;
 	FR_PUSH(s->heap, s->nheap, s->heapcap, t);
 	for (i = s->nheap - 1; i > 0 && before(s->heap[i], s->heap[(i - 1) / 2]); i = (i - 1) / 2) {
@@ -380,7 +386,7 @@ fr_sched_run(struct fr_graph *g, struct fr_plan *pl, const struct fr_sched_opts 
 {
 	struct sched s = {0};
 	struct fr_event ev = {0};
-	size_t i, j;
+	size_t i;
 	int rc = 0;
 
 	memset(st, 0, sizeof(*st));
@@ -401,12 +407,12 @@ fr_sched_run(struct fr_graph *g, struct fr_plan *pl, const struct fr_sched_opts 
 		if (!t->needed)
 			continue;
 		s.total++;
-		for (j = 0; j < t->ndep; j++)
-			t->nblock++;
-		if (t->nblock == 0)
-			push(&s, t);
+		t->nblock = (unsigned)t->ndep;	/* what a needed task needs is needed */
 	}
 	emit(&s, FR_EV_RUN_START, NULL, &ev);
+	for (i = 0; i < g->ntask; i++)
+		if (g->order[i]->needed && g->order[i]->nblock == 0)
+			push(&s, g->order[i]);
 	for (;;) {
 		fill(&s);
 		if (s.nslot == 0 && (s.stopping || (s.nheap == 0 && s.nwaiting == 0)))
