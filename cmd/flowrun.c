@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "dot.h"
 #include "event.h"
+#include "exec_call.h"
 #include "graph.h"
 #include "log.h"
 #include "pipeline.h"
@@ -474,6 +475,9 @@ main(int argc, char **argv)
 	int first, rc;
 	size_t i;
 
+	/* a call task's worker process (isolation: process) is flowrun itself */
+	if (argc == 2 && strcmp(argv[1], "--call-worker") == 0)
+		return fr_call_worker_main();
 	tunememory();
 	fr_log_set_sink(logsink, &o);
 	if ((first = parseargs(argc, argv, &o)) < 0)

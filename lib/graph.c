@@ -403,6 +403,17 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 		c.t = t;
 		if (evalpaths(&c, t->decl->input, t->decl->ninput, &t->input, &t->ninput, err) < 0)
 			goto fail;
+		if (t->decl->library) {
+			size_t n = t->ninput;
+			if (evalpaths(&c, &t->decl->library, 1, &t->input, &t->ninput, err) < 0)
+				goto fail;
+			if (t->ninput != n + 1) {
+				fr_error_set(err, FR_EPIPELINE, &t->decl->library->mark,
+				    "'library' must be one path");
+				goto fail;
+			}
+			t->library = t->input[n];
+		}
 	}
 	for (i = 0; i < g->ntask; i++)
 		if (connect(g, g->task[i], err) < 0)

@@ -27,8 +27,10 @@ struct fr_task {
 	json_t *bind;			/* foreach values in slot order, or NULL */
 	char **output;			/* paths relative to the pipeline directory */
 	size_t noutput;
-	char **input;			/* paths or glob patterns, as declared */
+	char **input;			/* paths or glob patterns, as declared; a call
+					 * task's library is the last one */
 	size_t ninput;
+	const char *library;		/* call: the library path (in input), or NULL */
 	struct fr_task **dep;		/* what this task needs, each once */
 	size_t ndep;
 	struct fr_task **rdep;		/* the tasks that need this one */

@@ -363,7 +363,8 @@ dispatch_signals(struct fr_loop *loop)
 	}
 	for (i = 0; i < loop->nready; i++) {
 		c = loop->ready[i];
-		c.cb(c.arg, c.pid, c.status, &c.ru);
+		if (c.cb)
+			c.cb(c.arg, c.pid, c.status, &c.ru);
 	}
 	loop->nready = 0;
 	for (i = 0; i < FR_NELEM(user); i++) {

@@ -33,7 +33,8 @@ void fr_loop_unwatch_fd(struct fr_loop *loop, int fd);
 uint64_t fr_loop_timer(struct fr_loop *loop, int64_t deadline_ns, fr_timer_cb *cb, void *arg);
 /* Cancel a timer that has not fired (no-op for 0 or an unknown id). */
 void fr_loop_cancel_timer(struct fr_loop *loop, uint64_t id);
-/* Call cb when child pid exits (reaped by the loop). */
+/* Call cb when child pid exits (reaped by the loop); a NULL cb (also to
+ * replace an earlier watch) only reaps it. */
 void fr_loop_watch_child(struct fr_loop *loop, pid_t pid, fr_child_cb *cb, void *arg);
 /* Call cb for SIGINT, SIGTERM and SIGHUP (replacing an earlier handler). */
 void fr_loop_on_signal(struct fr_loop *loop, fr_signal_cb *cb, void *arg);

@@ -22,8 +22,11 @@ static const char *const taskkeys[] = {
 	"cpus", "memory", "isolation", "executor", "slurm", "temporary",
 };
 static const char *const laterkeys[] = {
-	"cpus", "memory", "isolation", "executor", "slurm", "temporary",
+	"cpus", "memory", "executor", "slurm", "temporary",
 };
+static const char *const callkeys[] = { "library", "function", "args" };
+/* The functions a call task without a library may name. */
+static const char *const builtins[] = { "sum", "min", "max", "len" };
 static const char *const defaultkeys[] = { "timeout", "retries", "shell" };
 
 struct ctx {
@@ -550,6 +553,57 @@ resolve(struct ctx *c, struct fr_taskdecl *d, struct fr_tmpl *t, const char *wha
 	return 0;
 }
 
+/* call: {library, function, args} and the task's isolation. */
+static int
+loadcall(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map, const struct fr_node *v)
+{
+	const struct fr_node *f, *iso;
+	size_t i;
+
+	if (v->kind != FR_NODE_MAP)
+		return wrongtype(c, v, "call", "a map with library, function and args");
+	if (checkkeys(c, v, "call", callkeys, FR_NELEM(callkeys)) < 0)
+		return -1;
+	t->action = FR_ACT_CALL;
+	if (!(f = fr_node_get(v, "function")))
+		return fr_error_set(c->err, FR_EPIPELINE, &v->mark, "'call' needs a 'function'");
+	if (wantstr(c, f, "function", &t->function) < 0)
+		return -1;
+	if ((f = fr_node_get(v, "library"))) {
+		if (!isstr(f) || f->len == 0)
+			return wrongtype(c, f, "library", "a path to a shared library");
+		if (!(t->library = fr_tmpl_parse(f, c->err)))
+			return -1;
+	} else {
+		for (i = 0; i < FR_NELEM(builtins); i++)
+			if (strcmp(t->function, builtins[i]) == 0)
+				break;
+		if (i == FR_NELEM(builtins)) {
+			const char *hint = fr_didyoumean(t->function, builtins, FR_NELEM(builtins));
+			f = fr_node_get(v, "function");
+			return fr_error_set(c->err, FR_EPIPELINE, &f->mark,
+			    "'%s' is not a built-in function (%s%s%s); name a 'library' for it",
+			    t->function, hint ? "did you mean '" : "sum, min, max or len",
+			    hint ? hint : "", hint ? "'?" : "");
+		}
+	}
+	if ((f = fr_node_get(v, "args"))) {
+		if (f->kind != FR_NODE_MAP)
+			return wrongtype(c, f, "args", "a map");
+		if (!(t->args = fr_tree_parse(f, c->err)))
+			return -1;
+	}
+	if ((iso = fr_node_get(map, "isolation"))) {
+		if (isstr(iso) && strcmp(iso->str, "process") == 0)
+			t->isolation = FR_ISO_PROCESS;
+		else if (!isstr(iso) || strcmp(iso->str, "thread") != 0)
+			return fr_error_set(c->err, FR_EPIPELINE, &iso->mark,
+			    "'isolation' must be thread or process, not %s",
+			    iso->kind == FR_NODE_SCALAR ? iso->str : fr_node_describe(iso));
+	}
+	return 0;
+}
+
 static int
 loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 {
@@ -573,15 +627,19 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 	t->pool = -1;
 	if ((v = fr_node_get(map, "desc")) && wantstr(c, v, "desc", &t->desc) < 0)
 		return -1;
-	if ((v = fr_node_get(map, "call")) || (v = fr_node_get(map, "fetch"))) {
-		const char *what = fr_node_get(map, "call") ? "call" : "fetch";
+	if ((v = fr_node_get(map, "fetch"))) {
 		for (i = 0; i < map->nitem; i += 2)
 			if (map->item[i + 1] == v)
 				break;
 		return fr_error_set(c->err, FR_EPIPELINE, &map->item[i]->mark,
-		    "%s tasks are not supported by this build of flowrun yet", what);
+		    "fetch tasks are not supported by this build of flowrun yet");
 	}
+	if ((v = fr_node_get(map, "call")) && loadcall(c, t, map, v) < 0)
+		return -1;
 	if ((v = fr_node_get(map, "run"))) {
+		if (t->action != FR_ACT_NONE)
+			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
+			    "a task has one action: 'run' or 'call', not both");
 		if (!isstr(v) || v->len == 0)
 			return wrongtype(c, v, "run", "a command string");
 		if (!(t->run = fr_tmpl_parse(v, c->err)))
@@ -632,8 +690,12 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 			    v->kind == FR_NODE_SCALAR ? v->str : fr_node_describe(v));
 		if (t->result == FR_RESULT_STDOUT && t->action != FR_ACT_RUN)
 			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
+			    t->action == FR_ACT_CALL ? "a call task's result is its return value" :
 			    "'result: stdout' needs a 'run' command");
 	}
+	if ((v = fr_node_get(map, "isolation")) && t->action != FR_ACT_CALL)
+		return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
+		    "'isolation' is for call tasks");
 	if ((v = fr_node_get(map, "pool"))) {
 		for (i = 0; i < c->p->npool; i++)
 			if (isstr(v) && strcmp(c->p->pool[i].name, v->str) == 0)
@@ -671,6 +733,11 @@ linktask(struct ctx *c, struct fr_taskdecl *t)
 			return -1;
 	if (t->dir && resolve(c, t, t->dir, "dir", 0, 0) < 0)
 		return -1;
+	if (t->library && resolve(c, t, t->library, "library", 0, 0) < 0)
+		return -1;
+	for (i = 0; t->args && i < t->args->ntmpl; i++)
+		if (resolve(c, t, t->args->tmpl[i], "args", 1, 1) < 0)
+			return -1;
 	return 0;
 }
 
@@ -841,6 +908,9 @@ freetask(struct fr_taskdecl *t)
 	free(t->desc);
 	fr_tmpl_free(t->run);
 	free(t->shell);
+	fr_tmpl_free(t->library);
+	free(t->function);
+	fr_tree_free(t->args);
 	for (i = 0; i < t->nneed; i++)
 		free(t->need[i].name);
 	free(t->need);

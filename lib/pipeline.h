@@ -41,6 +41,7 @@ struct fr_foreach {
 };
 
 enum fr_action { FR_ACT_NONE, FR_ACT_RUN, FR_ACT_CALL, FR_ACT_FETCH };
+enum fr_isolation { FR_ISO_THREAD, FR_ISO_PROCESS };
 enum fr_result_mode { FR_RESULT_NONE, FR_RESULT_STDOUT };
 
 struct fr_taskdecl {
@@ -51,6 +52,10 @@ struct fr_taskdecl {
 	enum fr_action action;
 	struct fr_tmpl *run;
 	char *shell;			/* NULL: /bin/sh -c */
+	struct fr_tmpl *library;	/* call: the shared library, or NULL for a built-in */
+	char *function;			/* call: the function */
+	struct fr_tree *args;		/* call: its args, templated */
+	enum fr_isolation isolation;
 	struct fr_name *need;
 	size_t nneed;
 	struct fr_tmpl **input;

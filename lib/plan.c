@@ -322,6 +322,22 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 		goto out;
 	fr_hasher_init(&h);
 	fr_hasher_addstr(&h, "flowrun-action-1");
+	if (d->action == FR_ACT_CALL) {
+		char *canon;
+		if (d->args && !(job->args = fr_tree_eval(d->args, lookup, &lc, err))) {
+			fr_hasher_final(&h, &job->rec.cmd);
+			goto out;
+		}
+		canon = job->args ? json_dumps(job->args,
+		    JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+		job->cmd = fr_xasprintf("call %s%s%s(%s)", t->library ? t->library : "",
+		    t->library ? ":" : "", d->function, canon ? canon : "");
+		fr_hasher_addstr(&h, "call");
+		fr_hasher_addstr(&h, t->library ? t->library : "");
+		fr_hasher_addstr(&h, d->function);
+		fr_hasher_addstr(&h, canon ? canon : "");
+		free(canon);
+	}
 	fr_hasher_addstr(&h, job->cmd ? job->cmd : "");
 	fr_hasher_addstr(&h, d->shell ? d->shell : "");
 	fr_hasher_add(&h, &(int){ (int)d->result }, sizeof(int));
@@ -457,8 +473,8 @@ fr_plan_dry(struct fr_plan *pl, struct fr_job *job)
 }
 
 int
-fr_plan_done(struct fr_plan *pl, struct fr_job *job, const char *stdout_text, size_t stdout_len,
-    int64_t duration_ns, struct fr_error *err)
+fr_plan_done(struct fr_plan *pl, struct fr_job *job, const json_t *result, int64_t duration_ns,
+    struct fr_error *err)
 {
 	struct fr_task *t = job->task;
 	size_t i;
@@ -477,12 +493,12 @@ fr_plan_done(struct fr_plan *pl, struct fr_job *job, const char *stdout_text, si
 	job->rec.noutput = t->noutput;
 	free(t->result);
 	t->result = NULL;
-	if (t->decl->result == FR_RESULT_STDOUT) {
-		json_t *v = fr_json_from_output(stdout_text ? stdout_text : "", stdout_len);
-		char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	json_decref(t->resultv);
+	t->resultv = NULL;
+	if (result) {
+		char *s = json_dumps(result, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 		t->result = fr_xstrdup(s ? s : "null");
 		free(s);
-		json_decref(v);
 	}
 	job->rec.result = t->result;
 	job->rec.duration_ns = duration_ns;
@@ -498,6 +514,8 @@ fr_job_release(struct fr_plan *pl, struct fr_job *job)
 		freeenv(job->envp);
 	job->envp = NULL;
 	free(job->cmd);
+	json_decref(job->args);
+	job->args = NULL;
 	free(job->dir);
 	free(job->rec.input);
 	free(job->rec.output);

@@ -19,7 +19,8 @@ struct fr_job {
 	struct fr_task *task;
 	int run;			/* 1: run it; 0: up to date */
 	struct fr_buf why;		/* the reason, for --explain and -n */
-	char *cmd;			/* the command after templating */
+	char *cmd;			/* the command after templating (call: a summary) */
+	json_t *args;			/* call: the args after templating */
 	char **envp;			/* its whole environment (owned unless == base) */
 	char *dir;			/* working directory or NULL */
 	struct fr_state_rec rec;	/* key and its parts; outputs filled on success */
@@ -36,12 +37,11 @@ void fr_plan_free(struct fr_plan *pl);
 int fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct fr_error *err);
 /* The task was up to date: take its handoff and result from the state. */
 void fr_plan_skip(struct fr_plan *pl, struct fr_job *job);
-/* The task ran and succeeded with stdout_text as its captured stdout (for
- * result: stdout, else NULL): check and hash outputs, set the handoff and
- * result, write the record. -1 with err set if an output is missing or the
- * state cannot be written. */
-int fr_plan_done(struct fr_plan *pl, struct fr_job *job, const char *stdout_text,
-    size_t stdout_len, int64_t duration_ns, struct fr_error *err);
+/* The task ran and succeeded, leaving result (borrowed; NULL for none):
+ * check and hash outputs, set the handoff and result, write the record.
+ * -1 with err set if an output is missing or the state cannot be written. */
+int fr_plan_done(struct fr_plan *pl, struct fr_job *job, const json_t *result,
+    int64_t duration_ns, struct fr_error *err);
 /* The task would run (-n): mark it changed with an unknown handoff. */
 void fr_plan_dry(struct fr_plan *pl, struct fr_job *job);
 /* Release what job holds. */

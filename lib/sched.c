@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "event.h"
+#include "exec_call.h"
 #include "exec_shell.h"
 #include "loop.h"
 #include "sched.h"
@@ -19,7 +20,8 @@
 struct slot {
 	struct sched *s;
 	struct fr_job job;
-	struct fr_shell_job sh;
+	struct fr_shell_job sh;		/* a run task */
+	struct fr_call call;		/* a call task */
 	int attempt;
 	size_t index;			/* in s->slot */
 };
@@ -37,6 +39,7 @@ struct sched {
 	unsigned *poolrun;
 	struct slot **slot;		/* running jobs */
 	size_t nslot, slotcap;
+	struct fr_callpool *calls;	/* made when the first call task starts */
 	size_t done, total;
 	int stopping, sigcount;
 };
@@ -157,24 +160,41 @@ mkparents(const char *path, struct fr_error *err)
 }
 
 static void jobdone(struct fr_shell_job *sh, void *arg);
+static void calldone(struct fr_call *call, void *arg);
 
 static int
 startjob(struct sched *s, struct slot *sl, struct fr_error *err)
 {
 	struct fr_task *t = sl->job.task;
+	const struct fr_taskdecl *d = t->decl;
 	size_t i;
 
 	for (i = 0; i < t->noutput; i++)
 		if (mkparents(t->output[i], err) < 0)
 			return -1;
+	if (d->action == FR_ACT_CALL) {
+		if (!s->calls)
+			s->calls = fr_callpool_new(s->loop, s->o->jobs, "/proc/self/exe");
+		json_decref(sl->call.result);
+		memset(&sl->call, 0, sizeof(sl->call));
+		sl->call.task = t->name;
+		sl->call.library = t->library;
+		sl->call.function = d->function;
+		sl->call.args = sl->job.args;
+		sl->call.isolation = d->isolation;
+		sl->call.timeout_ns = d->timeout_ns;
+		sl->call.done = calldone;
+		sl->call.arg = sl;
+		return fr_call_start(s->calls, &sl->call, err);
+	}
 	fr_shell_job_release(&sl->sh);
 	memset(&sl->sh, 0, sizeof(sl->sh));
 	sl->sh.cmd = sl->job.cmd;
-	sl->sh.shell = t->decl->shell;
+	sl->sh.shell = d->shell;
 	sl->sh.envp = sl->job.envp;
 	sl->sh.dir = sl->job.dir;
-	sl->sh.split_stdout = t->decl->result == FR_RESULT_STDOUT;
-	sl->sh.timeout_ns = t->decl->timeout_ns;
+	sl->sh.split_stdout = d->result == FR_RESULT_STDOUT;
+	sl->sh.timeout_ns = d->timeout_ns;
 	sl->sh.done = jobdone;
 	sl->sh.arg = sl;
 	return fr_shell_start(s->loop, &sl->sh, err);
@@ -190,8 +210,51 @@ unslot(struct sched *s, struct slot *sl)
 	if (t->decl->pool >= 0)
 		s->poolrun[t->decl->pool]--;
 	fr_shell_job_release(&sl->sh);
+	json_decref(sl->call.result);
 	fr_job_release(s->pl, &sl->job);
 	free(sl);
+}
+
+/* A job ended: record a success, retry a failure while retries allow, or
+ * fail the task. msg says why it failed (NULL: it succeeded). */
+static void
+finished(struct slot *sl, const char *msg, const json_t *result, const char *out,
+    size_t outlen, int64_t dur, const struct rusage *ru)
+{
+	struct sched *s = sl->s;
+	struct fr_task *t = sl->job.task;
+	struct fr_error err = {0};
+	struct fr_event ev = {0};
+
+	ev.output = out;
+	ev.outlen = outlen;
+	ev.duration_ns = dur;
+	ev.ru = ru;
+	ev.attempt = sl->attempt;
+	ev.cmd = sl->job.cmd;
+	if (!msg) {
+		if (fr_plan_done(s->pl, &sl->job, result, dur, &err) < 0) {
+			fail(s, t, err.text, out, outlen, dur, ru, sl->attempt);
+		} else {
+			t->status = FR_TASK_DONE;
+			s->st->ran++;
+			s->done++;
+			emit(s, FR_EV_TASK_FINISHED, t, &ev);
+			release(s, t);
+		}
+		unslot(s, sl);
+		return;
+	}
+	if (sl->attempt <= t->decl->retries && !s->stopping) {
+		ev.message = msg;
+		ev.attempt = ++sl->attempt;
+		emit(s, FR_EV_TASK_RETRY, t, &ev);
+		if (startjob(s, sl, &err) == 0)
+			return;
+		msg = err.text;
+	}
+	fail(s, t, msg, out, outlen, dur, ru, sl->attempt);
+	unslot(s, sl);
 }
 
 static char *
@@ -210,51 +273,24 @@ static void
 jobdone(struct fr_shell_job *sh, void *arg)
 {
 	struct slot *sl = arg;
-	struct sched *s = sl->s;
-	struct fr_task *t = sl->job.task;
-	int64_t dur = sh->end_ns - sh->start_ns;
-	struct fr_error err = {0};
-	struct fr_event ev = {0};
-	char *msg;
+	const struct fr_taskdecl *d = sl->job.task->decl;
+	int ok = !sh->timed_out && WIFEXITED(sh->status) && WEXITSTATUS(sh->status) == 0;
+	char *msg = ok ? NULL : describe(sh, d);
+	json_t *result = ok && d->result == FR_RESULT_STDOUT ?
+	    fr_json_from_output(fr_buf_str(&sh->out_stdout), sh->out_stdout.len) : NULL;
 
-	if (!sh->timed_out && WIFEXITED(sh->status) && WEXITSTATUS(sh->status) == 0) {
-		if (fr_plan_done(s->pl, &sl->job, sh->out_stdout.data, sh->out_stdout.len, dur,
-		    &err) < 0) {
-			fail(s, t, err.text, sh->out.data, sh->out.len, dur, &sh->ru, sl->attempt);
-		} else {
-			t->status = FR_TASK_DONE;
-			s->st->ran++;
-			s->done++;
-			ev.output = sh->out.data;
-			ev.outlen = sh->out.len;
-			ev.duration_ns = dur;
-			ev.ru = &sh->ru;
-			ev.attempt = sl->attempt;
-			ev.cmd = sl->job.cmd;
-			emit(s, FR_EV_TASK_FINISHED, t, &ev);
-			release(s, t);
-		}
-		unslot(s, sl);
-		return;
-	}
-	msg = describe(sh, t->decl);
-	if (sl->attempt <= t->decl->retries && !s->stopping) {
-		ev.message = msg;
-		ev.output = sh->out.data;
-		ev.outlen = sh->out.len;
-		ev.duration_ns = dur;
-		ev.attempt = ++sl->attempt;
-		emit(s, FR_EV_TASK_RETRY, t, &ev);
-		if (startjob(s, sl, &err) == 0) {
-			free(msg);
-			return;
-		}
-		free(msg);
-		msg = fr_xstrdup(err.text);
-	}
-	fail(s, t, msg, sh->out.data, sh->out.len, dur, &sh->ru, sl->attempt);
+	finished(sl, msg, result, sh->out.data, sh->out.len, sh->end_ns - sh->start_ns, &sh->ru);
+	json_decref(result);
 	free(msg);
-	unslot(s, sl);
+}
+
+static void
+calldone(struct fr_call *c, void *arg)
+{
+	struct slot *sl = arg;
+
+	finished(sl, c->result ? NULL : c->error, c->result, NULL, 0, c->end_ns - c->start_ns,
+	    NULL);
 }
 
 /* A task with no action only groups what it needs. */
@@ -335,8 +371,12 @@ killall(struct sched *s, int sig)
 {
 	size_t i;
 
-	for (i = 0; i < s->nslot; i++)
-		fr_shell_kill(&s->slot[i]->sh, sig);
+	for (i = 0; i < s->nslot; i++) {
+		if (s->slot[i]->job.task->decl->action == FR_ACT_CALL)
+			fr_call_kill(&s->slot[i]->call);	/* a thread runs to its end */
+		else
+			fr_shell_kill(&s->slot[i]->sh, sig);
+	}
 }
 
 static void
@@ -360,7 +400,7 @@ fill(struct sched *s)
 	while (!s->stopping && s->nheap > 0) {
 		struct fr_task *t = s->heap[0];
 		int pool = t->decl->pool;
-		if (t->decl->action == FR_ACT_RUN && s->nslot >= s->o->jobs && !s->o->dry)
+		if (t->decl->action != FR_ACT_NONE && s->nslot >= s->o->jobs && !s->o->dry)
 			break;
 		pop(s);
 		if (pool >= 0 && !s->o->dry &&
@@ -429,6 +469,7 @@ fr_sched_run(struct fr_graph *g, struct fr_plan *pl, const struct fr_sched_opts 
 			g->task[i]->status = FR_TASK_BLOCKED;
 	memset(&ev, 0, sizeof(ev));
 	emit(&s, FR_EV_RUN_END, NULL, &ev);
+	fr_callpool_free(s.calls);
 	fr_loop_free(s.loop);
 	free(s.heap);
 	free(s.waiting);

@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -380,4 +381,118 @@ fr_json_from_output(const char *text, size_t len)
 		fr_buf_free(&b);
 	}
 	return v;
+}
+
+/* Parse the strings of node that hold templates (or could be taken for a
+ * placeholder) into t; the rest becomes JSON. Recursion is bounded by the
+ * loader's depth limit. */
+static json_t *
+treenode(struct fr_tree *t, size_t *cap, const struct fr_node *n, struct fr_error *err)
+{
+	json_t *v, *item;
+	size_t i;
+
+	if (n->kind == FR_NODE_SCALAR && n->type == FR_SCALAR_STR &&
+	    (strstr(n->str, "${{") || n->str[0] == '\x01')) {
+		struct fr_tmpl *tm = fr_tmpl_parse(n, err);
+		char place[32];
+		if (!tm)
+			return NULL;
+		FR_PUSH(t->tmpl, t->ntmpl, *cap, tm);
+		snprintf(place, sizeof(place), "\x01%zu", t->ntmpl - 1);
+		return json_string(place);
+	}
+	if (n->kind == FR_NODE_SCALAR)
+		return fr_node_json(n, err);
+	v = n->kind == FR_NODE_SEQ ? json_array() : json_object();
+	for (i = 0; i < n->nitem; i += n->kind == FR_NODE_SEQ ? 1 : 2) {
+		const struct fr_node *c = n->kind == FR_NODE_SEQ ? n->item[i] : n->item[i + 1];
+		if (!(item = treenode(t, cap, c, err))) {
+			json_decref(v);
+			return NULL;
+		}
+		if (n->kind == FR_NODE_SEQ)
+			json_array_append_new(v, item);
+		else
+			json_object_setn_new(v, n->item[i]->str, n->item[i]->len, item);
+	}
+	return v;
+}
+
+struct fr_tree *
+fr_tree_parse(const struct fr_node *node, struct fr_error *err)
+{
+	struct fr_tree *t = fr_xcalloc(1, sizeof(*t));
+	size_t cap = 0;
+
+	if (node->nodes > MAX_JSON_NODES) {
+		fr_error_set(err, FR_EPIPELINE, &node->mark, "value too large (%zu nodes)", node->nodes);
+		fr_tree_free(t);
+		return NULL;
+	}
+	if (!(t->skel = treenode(t, &cap, node, err))) {
+		fr_tree_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void
+fr_tree_free(struct fr_tree *t)
+{
+	size_t i;
+
+	if (!t)
+		return;
+	for (i = 0; i < t->ntmpl; i++)
+		fr_tmpl_free(t->tmpl[i]);
+	free(t->tmpl);
+	json_decref(t->skel);
+	free(t);
+}
+
+static json_t *
+treeeval(const struct fr_tree *t, json_t *v, fr_ref_lookup *lookup, void *arg,
+    struct fr_error *err)
+{
+	json_t *r, *item;
+	const char *key;
+	size_t i;
+
+	if (json_is_string(v) && json_string_value(v)[0] == '\x01')
+		return fr_tmpl_eval(t->tmpl[strtoul(json_string_value(v) + 1, NULL, 10)], lookup,
+		    arg, err);
+	if (json_is_array(v)) {
+		r = json_array();
+		json_array_foreach(v, i, item) {
+			json_t *e = treeeval(t, item, lookup, arg, err);
+			if (!e) {
+				json_decref(r);
+				return NULL;
+			}
+			json_array_append_new(r, e);
+		}
+		return r;
+	}
+	if (json_is_object(v)) {
+		r = json_object();
+		json_object_foreach(v, key, item) {
+			json_t *e = treeeval(t, item, lookup, arg, err);
+			if (!e) {
+				json_decref(r);
+				return NULL;
+			}
+			json_object_set_new(r, key, e);
+		}
+		return r;
+	}
+	return json_incref(v);
+}
+
+json_t *
+fr_tree_eval(const struct fr_tree *t, fr_ref_lookup *lookup, void *arg, struct fr_error *err)
+{
+	if (t->ntmpl == 0)
+		return json_incref(t->skel);	/* nothing to evaluate: share it */
+	return treeeval(t, t->skel, lookup, arg, err);
 }

@@ -52,6 +52,18 @@ void fr_tmpl_free(struct fr_tmpl *t);
 /* Whether t holds any reference. */
 int fr_tmpl_has_refs(const struct fr_tmpl *t);
 
+/* A YAML value whose strings may hold templates (a call task's args). */
+struct fr_tree {
+	json_t *skel;		/* the value; a template's place holds "\x01N" */
+	struct fr_tmpl **tmpl;
+	size_t ntmpl;
+};
+
+/* Parse node (any kind) into a tree. NULL with err set. Caller frees. */
+struct fr_tree *fr_tree_parse(const struct fr_node *node, struct fr_error *err);
+/* Free t; NULL is a no-op. */
+void fr_tree_free(struct fr_tree *t);
+
 /* Return the value of ref, borrowed, or NULL after setting err. */
 typedef json_t *fr_ref_lookup(void *arg, const struct fr_ref *ref, struct fr_error *err);
 
@@ -61,6 +73,10 @@ json_t *fr_tmpl_eval(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg,
     struct fr_error *err);
 /* Evaluate t as text (a non-string whole value becomes compact JSON). New string. */
 char *fr_tmpl_text(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg,
+    struct fr_error *err);
+/* Evaluate t: a copy of its value with every template evaluated (whole ones
+ * keep their JSON type). New reference, or NULL with err set. */
+json_t *fr_tree_eval(const struct fr_tree *t, fr_ref_lookup *lookup, void *arg,
     struct fr_error *err);
 /* v as text: a string as it is, anything else as compact JSON with sorted keys. New string. */
 char *fr_json_text(const json_t *v);

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/* exec_call: call tasks. A C function from a shared library (dlopen'd once,
+ * its ABI checked) or a built-in (sum, min, max, len) runs on a pool of worker
+ * threads (isolation: thread) or in a worker process that loads each library
+ * once and takes args and gives results as JSON lines over pipes (isolation:
+ * process: a crash fails that call alone and the worker is replaced).
+ * Completions come back through the loop: the graph is never touched by a
+ * worker thread. */
+#ifndef FR_EXEC_CALL_H
+#define FR_EXEC_CALL_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "loop.h"
+#include "pipeline.h"
+
+struct fr_callpool;
+struct worker;
+
+struct fr_call {
+	/* set by the caller */
+	const char *task;		/* instance name, for the function's ctx */
+	const char *library;		/* path, or NULL for a built-in */
+	const char *function;
+	json_t *args;			/* borrowed until done() */
+	enum fr_isolation isolation;
+	int64_t timeout_ns;		/* process isolation only; 0 = none */
+	void (*done)(struct fr_call *call, void *arg);	/* once, from the loop */
+	void *arg;
+
+	/* filled by exec_call; valid in done() */
+	json_t *result;			/* new reference on success, else NULL */
+	char error[1024];		/* why it failed */
+	int64_t start_ns, end_ns;
+
+	/* private */
+	void *fn;
+	struct fr_call *next;
+	struct worker *worker;
+	uint64_t timer;
+	struct fr_callpool *pool;
+};
+
+/* A pool on loop with at most threads worker threads and as many worker
+ * processes (each started on demand, as self_exe --call-worker). Never NULL. */
+struct fr_callpool *fr_callpool_new(struct fr_loop *loop, unsigned threads, const char *self_exe);
+/* Wait for running thread calls, stop the workers, free the pool; NULL is a no-op. */
+void fr_callpool_free(struct fr_callpool *pool);
+/* Start call: a missing library or function, a library that is not a
+ * flowrun plugin or was built for another ABI, give -1 with err set (naming
+ * the library and the symbol). */
+int fr_call_start(struct fr_callpool *pool, struct fr_call *call, struct fr_error *err);
+/* Stop a running call: kills its worker process (a thread call cannot be
+ * stopped and runs to its end). */
+void fr_call_kill(struct fr_call *call);
+/* The worker process: read requests on stdin, answer on stdout, until EOF.
+ * Returns the exit status for main. */
+int fr_call_worker_main(void);
+
+#endif
