@@ -7,8 +7,8 @@ if ! command -v mandoc >/dev/null 2>&1; then
 	exit 0
 fi
 n=0 fail=0
-echo "1..2"
-for page in man/flowrun.1 man/flowrun-pipeline.5; do
+echo "1..3"
+for page in man/flowrun.1 man/flowrun-pipeline.5 man/flowrun-task.3; do
 	n=$((n + 1))
 	if out=$(mandoc -Tlint -Wwarning "$srcdir/$page" 2>&1) && [ -z "$out" ]; then
 		echo "ok $n - $page"
