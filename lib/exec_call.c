@@ -252,8 +252,9 @@ threadmain(void *arg)
 		c->next = p->finished;
 		p->finished = c;
 		p->idle++;
-		/* wake the loop; a full pipe already means it will wake */
-		if (write(p->wake[1], "", 1) < 0 && errno != EAGAIN)
+		/* wake the loop, unless an earlier completion already did and the
+		 * loop has not drained the list yet (a full pipe also wakes it) */
+		if (!c->next && write(p->wake[1], "", 1) < 0 && errno != EAGAIN)
 			abort();
 	}
 	pthread_mutex_unlock(&p->mu);
