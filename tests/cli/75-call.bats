@@ -155,6 +155,9 @@ EOF
 }
 
 @test "a crash in a worker process fails that task alone, naming the signal; the worker is replaced" {
+	# under a sanitizer build, let the signal kill the worker as it would
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
+	export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}handle_segv=0"
 	cp "$PLUGINS/libmath.so" .
 	pipeline <<'EOF'
 flowrun: 1
