@@ -196,6 +196,18 @@ resolve(struct fr_htab *cache, const char *library, const char *function, char *
 	return (flowrun_task_fn *)(uintptr_t)sym;	/* POSIX: data and code pointers agree */
 }
 
+/* Forget the cache of libraries (their handles stay open). */
+static void
+freecache(struct fr_htab *cache)
+{
+	size_t pos = 0;
+	const char *k;
+
+	while (fr_htab_next(cache, &pos, &k, NULL))
+		free((char *)k);
+	fr_htab_free(cache);
+}
+
 static void
 ctxfail(struct flowrun_ctx *ctx, const char *message)
 {
@@ -522,9 +534,6 @@ fr_callpool_new(struct fr_loop *loop, unsigned threads, const char *self_exe)
 void
 fr_callpool_free(struct fr_callpool *p)
 {
-	size_t pos = 0;
-	const char *k;
-	void *v;
 	unsigned i;
 
 	if (!p)
@@ -544,10 +553,7 @@ fr_callpool_free(struct fr_callpool *p)
 	close(p->wake[1]);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
-	/* libraries stay loaded: results may still point into their code */
-	while (fr_htab_next(p->libs, &pos, &k, &v))
-		free((char *)k);
-	fr_htab_free(p->libs);
+	freecache(p->libs);	/* libraries stay loaded: results may point into them */
 	free(p->thread);
 	free(p->self);
 	free(p);
@@ -616,5 +622,6 @@ fr_call_worker_main(void)
 		free(out);
 	}
 	free(line);
-	return 0;	/* the cache's libraries stay loaded until the process ends */
+	freecache(cache);	/* the libraries stay loaded until the process ends */
+	return 0;
 }
