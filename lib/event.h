@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* event: the one stream of what happens in a run. The scheduler emits;
- * reporters (the terminal printer in cmd/, later JSON lines, traces, JUnit)
- * subscribe, so every view is made from the same facts. */
+ * reporters (the terminal, JSON lines, the collector behind traces, JUnit and
+ * HTML, the last-run record) subscribe, so every view is made from the same facts. */
 #ifndef FR_EVENT_H
 #define FR_EVENT_H
 
@@ -21,6 +21,7 @@ enum fr_event_kind {
 	FR_EV_TASK_FAILED,	/* failure; message says why; output captured */
 	FR_EV_TASK_WOULD_RUN,	/* -n: it would run; reason says why */
 	FR_EV_RUN_END,
+	FR_EV_TASK_GROUPED,	/* a task without an action: what it needs is done */
 };
 
 struct fr_event {
@@ -34,6 +35,8 @@ struct fr_event {
 	int attempt;			/* 1 for the first try */
 	int64_t duration_ns;
 	const struct rusage *ru;	/* for processes, else NULL */
+	int wstatus;			/* wait(2) status of the process, when wstatus_set */
+	int wstatus_set;
 	size_t done, total;		/* finished (ran, skipped or failed) and needed */
 	int64_t time_ns;		/* fr_now_ns() when it happened */
 };
@@ -46,5 +49,11 @@ void fr_event_subscribe(fr_event_fn *fn, void *arg);
 void fr_event_reset(void);
 /* Give ev to every subscriber, in the order they subscribed. */
 void fr_event_emit(struct fr_event *ev);
+/* The kind's name in event files: "run_start", "task_finished", ... */
+const char *fr_event_name(enum fr_event_kind kind);
+/* How the process of a finished, failed or retried task ended: *code gets its
+ * exit status and *sig its signal (each -1 when not so); from wstatus when
+ * set, else read from message. 0, or -1 when it is not known. */
+int fr_event_exit(const struct fr_event *ev, int *code, int *sig);
 
 #endif
