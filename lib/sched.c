@@ -122,9 +122,14 @@ release(struct sched *s, struct fr_task *t)
 
 static void
 fail(struct sched *s, struct fr_task *t, const char *message, const char *out, size_t outlen,
-    int64_t dur, const struct rusage *ru, int attempt)
+    int64_t dur, const struct rusage *ru, int attempt, const int *wstatus)
 {
 	struct fr_event ev = {0};
+
+	if (wstatus) {
+		ev.wstatus = *wstatus;
+		ev.wstatus_set = 1;
+	}
 
 	t->status = FR_TASK_FAILED;
 	s->st->failed++;
@@ -219,7 +224,7 @@ unslot(struct sched *s, struct slot *sl)
  * fail the task. msg says why it failed (NULL: it succeeded). */
 static void
 finished(struct slot *sl, const char *msg, const json_t *result, const char *out,
-    size_t outlen, int64_t dur, const struct rusage *ru)
+    size_t outlen, int64_t dur, const struct rusage *ru, const int *wstatus)
 {
 	struct sched *s = sl->s;
 	struct fr_task *t = sl->job.task;
@@ -232,9 +237,13 @@ finished(struct slot *sl, const char *msg, const json_t *result, const char *out
 	ev.ru = ru;
 	ev.attempt = sl->attempt;
 	ev.cmd = sl->job.cmd;
+	if (wstatus) {
+		ev.wstatus = *wstatus;
+		ev.wstatus_set = 1;
+	}
 	if (!msg) {
 		if (fr_plan_done(s->pl, &sl->job, result, dur, &err) < 0) {
-			fail(s, t, err.text, out, outlen, dur, ru, sl->attempt);
+			fail(s, t, err.text, out, outlen, dur, ru, sl->attempt, NULL);
 		} else {
 			t->status = FR_TASK_DONE;
 			s->st->ran++;
@@ -253,7 +262,7 @@ finished(struct slot *sl, const char *msg, const json_t *result, const char *out
 			return;
 		msg = err.text;
 	}
-	fail(s, t, msg, out, outlen, dur, ru, sl->attempt);
+	fail(s, t, msg, out, outlen, dur, ru, sl->attempt, wstatus);
 	unslot(s, sl);
 }
 
@@ -279,7 +288,8 @@ jobdone(struct fr_shell_job *sh, void *arg)
 	json_t *result = ok && d->result == FR_RESULT_STDOUT ?
 	    fr_json_from_output(fr_buf_str(&sh->out_stdout), sh->out_stdout.len) : NULL;
 
-	finished(sl, msg, result, sh->out.data, sh->out.len, sh->end_ns - sh->start_ns, &sh->ru);
+	finished(sl, msg, result, sh->out.data, sh->out.len, sh->end_ns - sh->start_ns, &sh->ru,
+	    &sh->status);
 	json_decref(result);
 	free(msg);
 }
@@ -290,13 +300,14 @@ calldone(struct fr_call *c, void *arg)
 	struct slot *sl = arg;
 
 	finished(sl, c->result ? NULL : c->error, c->result, NULL, 0, c->end_ns - c->start_ns,
-	    NULL);
+	    NULL, NULL);
 }
 
 /* A task with no action only groups what it needs. */
 static void
 group(struct sched *s, struct fr_task *t)
 {
+	struct fr_event ev = {0};
 	struct fr_hasher h;
 	size_t i;
 
@@ -309,6 +320,8 @@ group(struct sched *s, struct fr_task *t)
 	fr_hasher_final(&h, &t->handoff);
 	t->status = FR_TASK_DONE;
 	s->done++;
+	ev.reason = "groups what it needs";
+	emit(s, FR_EV_TASK_GROUPED, t, &ev);
 	release(s, t);
 }
 
@@ -327,7 +340,7 @@ consider(struct sched *s, struct fr_task *t)
 	sl->s = s;
 	sl->attempt = 1;
 	if (fr_plan_task(s->pl, t, &sl->job, &err) < 0) {
-		fail(s, t, err.text, NULL, 0, 0, NULL, 1);
+		fail(s, t, err.text, NULL, 0, 0, NULL, 1, NULL);
 		fr_job_release(s->pl, &sl->job);
 		free(sl);
 		return;
@@ -357,7 +370,7 @@ consider(struct sched *s, struct fr_task *t)
 		ev.attempt = 1;
 		emit(s, FR_EV_TASK_STARTED, t, &ev);
 		if (startjob(s, sl, &err) < 0) {
-			fail(s, t, err.text, NULL, 0, 0, NULL, 1);
+			fail(s, t, err.text, NULL, 0, 0, NULL, 1, NULL);
 			unslot(s, sl);
 		}
 		return;
