@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* state: the records flowrun keeps between runs in .flowrun/, an append-only
- * text file of checksummed lines under an exclusive flock(2). */
+ * binary file of checksummed records under an exclusive flock(2). */
 
 /*
  * Files in the state directory DIR:
@@ -8,48 +8,61 @@
  *   DIR/lock       flock(2)ed by the running flowrun, which writes its pid into it
  *   DIR/state.tmp  a compacted copy of DIR/state being written, then renamed over it
  *
- * DIR/state is text. Its first line is exactly "flowrun-state 1\n"; anything
- * else means an unknown format: flowrun warns, starts empty and rewrites the
- * file from scratch at its first write. (An empty file is silently empty.)
- * Then come records, one per line:
+ * DIR/state is binary, in the byte order of the machine that wrote it (it is
+ * machine-local). It starts with the 24-byte header
  *
- *   FIELD<TAB>FIELD<TAB>...FIELD<TAB>#XXXXXXXX<LF>
+ *   "flowrun-state 2\n"  u32 0x01020304  u32 0
  *
- * XXXXXXXX is the lowercase hex FNV-1a 32-bit hash (basis 0x811c9dc5, prime
- * 0x01000193) of every byte of the line before the "<TAB>#". In text fields a
- * backslash, TAB, LF and CR are written \\ \t \n \r. The records are:
+ * (u32 and the like are host-order integers at any alignment). Any other
+ * start (version 1's text, the other byte order) is an unknown format: flowrun
+ * warns, starts empty and rewrites the file at its first write. (An empty
+ * file is silently empty.) Records follow:
  *
- *   T  name  key  cmd  env  duration_ns  result  N_in  (path digest)*N_in
- *      N_out  (path digest)*N_out  N_dep  (task digest)*N_dep
- *	the last success of a task instance. key, cmd, env and each digest are
- *	64 lowercase hex digits (SHA-256); duration_ns is a decimal integer;
- *	result is compact JSON text, or "-" when there is none (a result that
- *	is the one character "-" is written "\-").
- *   F  path  size  mtime_ns  ctime_ns  ino  dev  digest
- *	the stat data and content digest of a file that was hashed (decimal
- *	integers; the times in nanoseconds since the epoch).
+ *   offset  size
+ *   0       4        tag: 0xF7 'R' TYPE 0x02 (TYPE 'T' or 'F'; 0xF7 is never in UTF-8)
+ *   4       u32      len: the size of the whole record, a multiple of 8
+ *   8       u32      namelen
+ *   12      namelen  the task instance name or file path, then a NUL
+ *   ...              the fields of TYPE (below), then 0 to 7 zero bytes
+ *   len-4   u32      CRC32C (Castagnoli, as in iSCSI and ext4) of bytes 0..len-5
+ *
+ * F, the stat data and content digest of a file that was hashed: i64 size,
+ *   i64 mtime_ns, i64 ctime_ns, u64 ino, u64 dev, digest[32] (raw SHA-256).
+ * T, the last success of a task instance: i64 duration_ns, key[32], cmd[32],
+ *   env[32], u32 ninput, u32 noutput, u32 ndep, u32 resultlen (0xFFFFFFFF: no
+ *   result), u32 itemlen[n], digest[n][32] for the n = ninput + noutput + ndep
+ *   items (input paths, output paths, needed tasks), the result (compact JSON)
+ *   and a NUL unless there is none, then each item's name and a NUL.
+ * Item names are inline, not references to F records: a damaged or
+ * superseded F record must never take a T record with it.
  *
  * A later T record for the same name, or F record for the same path,
- * supersedes an earlier one. A line whose checksum is wrong, which does not
- * parse, or which has no final LF (a write torn by a crash) is dropped with a
- * warning; the tasks it described simply run again. flowrun appends each
- * batch of lines (the new F records, then a T record) with a single write(2),
- * first cutting off a torn last line. At the end of a run that wrote anything,
- * if superseded lines outnumber live ones in a file of over 1000 lines, or
- * damaged lines were dropped, it writes the live records to DIR/state.tmp,
- * fsyncs it, renames it over DIR/state and fsyncs DIR.
+ * supersedes an earlier one. A record whose tag, length, name or checksum is
+ * wrong, or which runs past the end of the file (a write torn by a crash), is
+ * dropped with a warning, and loading goes on at the next offset where a good
+ * record starts (counting as dropped the tags in between, at least one); the
+ * tasks they described simply run again. flowrun
+ * appends each batch of records (the new F records, then a T record) with a
+ * single write(2), first cutting off whatever follows the last good record.
+ * At the end of a run that wrote anything, if superseded records outnumber
+ * live ones in a file of over 1000 records, or damaged ones were dropped, it
+ * writes the live records to DIR/state.tmp, fsyncs it, renames it over
+ * DIR/state and fsyncs DIR.
  *
- * In memory the whole file is one buffer. Loading checks each line's checksum
- * (four lines side by side) and indexes it by name; the remaining fields are
- * split (and unescaped in place) only when the record is first asked for. So
- * a line with a good checksum whose fields do not parse, which flowrun never
- * writes, is dropped (with its own warning) when first asked for.
+ * In memory the file is one buffer, read with read(2) (not mapped: a reader
+ * without the lock must not die of SIGBUS if the file is cut short). Loading
+ * checks each record's frame and checksum and indexes it by name; names and
+ * strings are used in place. A T record is parsed into a struct fr_state_rec
+ * in an arena when first asked for, after checking its counts against its
+ * length; if its fields do not fit, which flowrun never writes, it is dropped
+ * then, with its own warning. Records put or set are encoded at once and
+ * kept, like the parsed ones, in the arena, which is freed at close.
  */
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE		/* flock */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,334 +71,326 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "htab.h"
 #include "log.h"
 #include "state.h"
 #include "util.h"
 
-#define MAGIC "flowrun-state 1\n"
-#define MAGICLEN (sizeof(MAGIC) - 1)
-#define SUMLEN 10		/* "\t#XXXXXXXX" */
-#define COMPACT_MIN 1000	/* never compact a file of fewer lines */
-#define FNV_BASIS 2166136261u
-#define FNV_PRIME 16777619u
+#define HDRLEN 24
+#define TAG0 0xf7
+#define TAG1 'R'
+#define TAG3 0x02
+#define NAMEOFF 12		/* where a record's name starts */
+#define FFIX 72			/* an F record's fields after the name */
+#define TFIX 120		/* a T record's fixed fields after the name */
+#define MINREC 96		/* the smallest record: F with an empty path */
+#define AVGREC 128		/* the usual size of a record, give or take */
+#define NORESULT 0xffffffffu
+#define COMPACT_MIN 1000	/* never compact a file of fewer records */
+#define ACHUNK (64 * 1024)	/* the smallest arena block */
+#define ADD32(b, v) fr_buf_add((b), &(uint32_t){ (uint32_t)(v) }, 4)
+#define ADD64(b, v) fr_buf_add((b), &(uint64_t){ (uint64_t)(v) }, 8)
+#define HASH(type, name, n) crcfn((uint32_t)(type), (const unsigned char *)(name), (n))
 
-/* A record: T (task) or F (file), parsed on first use. */
+static const struct {
+	char magic[16];
+	uint32_t bom, zero;
+} header = { "flowrun-state 2\n", 0x01020304, 0 };
+
+/* A record: T (task) or F (file). */
 struct ent {
-	const char *name;	/* task name or file path; the htab key */
-	char *raw;		/* the fields after the name, not split yet; or NULL */
-	void *val;		/* T: struct fr_state_rec; F: struct fval; NULL until parsed */
-	char type, bad, pending;
-};
-
-struct fval {
-	struct fr_stat st;
-	struct fr_digest d;
+	const char *name;		/* task name or file path */
+	const unsigned char *raw;	/* the record: in the file as loaded, or in the arena */
+	struct fr_state_rec *val;	/* T: raw parsed, once asked for */
+	uint32_t hash;			/* of type and name */
+	char type, bad, pending, dead;	/* dead: superseded by a later record */
 };
 
 struct fr_state {
 	char *dir, *path, *tmp;
 	enum fr_lock_mode mode;
 	int lockfd, wfd;
-	char *data;		/* the file as loaded */
-	size_t len, goodlen;	/* its length, and up to its last whole line */
-	struct ent *ents;	/* the loaded records */
-	size_t nent;
-	struct fr_htab *task, *file;	/* name -> ent, path -> ent */
-	size_t nbad[2];		/* T and F entries found not to parse */
-	size_t nlines;		/* record lines in the file, dead ones included */
+	unsigned char *data;	/* the file as loaded */
+	size_t len, goodlen;	/* its length, and up to the end of its last good record */
+	struct ent *ents;	/* the records, in the order they were loaded or added */
+	size_t nent, capent;
+	uint32_t *slot;		/* open addressing on hash: 1 + index in ents, or 0 */
+	size_t cap;		/* slots, a power of two */
+	size_t nname[2];	/* T and F names in slot */
+	size_t nbad;		/* T entries found not to parse */
+	size_t nrec;		/* records in the file, dead ones included */
 	int64_t wsize;		/* size of the file open for appending */
-	void **block;		/* allocations freed at close */
-	size_t nblock, capblock;
-	struct ent **pending;	/* file records to write */
+	char *apos, *aend;	/* the free part of the arena's last block */
+	size_t asize;		/* bytes in the arena's blocks */
+	void *block;		/* the last block; each starts with the one before */
+	size_t *pending;	/* indexes in ents of the file records to write */
 	size_t npending, cappending;
 	struct fr_buf wbuf;
 	int restart;		/* (re)create the file before appending */
-	int rewrite;		/* damaged lines: compact at close if anything was written */
-	int torn;		/* the file may end in a partial line */
+	int rewrite;		/* damaged records: compact at close if anything was written */
+	int torn;		/* the file may end in garbage that could not be cut off */
 	int wrote;		/* something was written during this open */
 };
 
-static void
-keep(struct fr_state *s, void *p)
+/* CRC32C: the SSE4.2 instruction where there is one, else slicing by 8. */
+static uint32_t crctab[8][256];
+static uint32_t (*crcfn)(uint32_t, const unsigned char *, size_t);
+static pthread_once_t crconce = PTHREAD_ONCE_INIT;
+
+static uint32_t
+crcsw(uint32_t c, const unsigned char *p, size_t n)
 {
-	FR_PUSH(s->block, s->nblock, s->capblock, p);
+	for (; n >= 8; p += 8, n -= 8) {
+		c ^= (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+		    (uint32_t)p[3] << 24;
+		c = crctab[7][c & 0xff] ^ crctab[6][(c >> 8) & 0xff] ^
+		    crctab[5][(c >> 16) & 0xff] ^ crctab[4][c >> 24] ^
+		    crctab[3][p[4]] ^ crctab[2][p[5]] ^ crctab[1][p[6]] ^ crctab[0][p[7]];
+	}
+	for (; n > 0; p++, n--)
+		c = crctab[0][(c ^ *p) & 0xff] ^ (c >> 8);
+	return c;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(FR_STATE_SWCRC)
+__attribute__((target("sse4.2"))) static uint32_t
+crchw(uint32_t c, const unsigned char *p, size_t n)
+{
+	unsigned long long c64 = c, w[4];
+	uint32_t v;
+
+	for (; n >= 32; p += 32, n -= 32) {
+		memcpy(w, p, 32);
+		c64 = __builtin_ia32_crc32di(c64, w[0]);
+		c64 = __builtin_ia32_crc32di(c64, w[1]);
+		c64 = __builtin_ia32_crc32di(c64, w[2]);
+		c64 = __builtin_ia32_crc32di(c64, w[3]);
+	}
+	for (; n >= 8; p += 8, n -= 8) {
+		memcpy(w, p, 8);
+		c64 = __builtin_ia32_crc32di(c64, w[0]);
+	}
+	c = (uint32_t)c64;
+	if (n >= 4) {	/* a record's last word, or most of a short name */
+		memcpy(&v, p, 4);
+		c = __builtin_ia32_crc32si(c, v);
+		p += 4, n -= 4;
+	}
+	for (; n > 0; p++, n--)
+		c = __builtin_ia32_crc32qi(c, *p);
+	return c;
+}
+#define HAVE_CRCHW() __builtin_cpu_supports("sse4.2")
+#else
+#define crchw crcsw
+#define HAVE_CRCHW() 0
+#endif
+
+static void
+crcinit(void)
+{
+	uint32_t c;
+	int i, k;
+
+	if (HAVE_CRCHW()) {
+		crcfn = crchw;
+		return;
+	}
+	for (i = 0; i < 256; i++) {
+		for (c = (uint32_t)i, k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+		crctab[0][i] = c;
+	}
+	for (i = 0; i < 256; i++) {
+		for (k = 1; k < 8; k++)
+			crctab[k][i] = (crctab[k - 1][i] >> 8) ^ crctab[0][crctab[k - 1][i] & 0xff];
+	}
+	crcfn = crcsw;
 }
 
 static uint32_t
-fnv(uint32_t h, const char *p, size_t n)
+crc32c(const unsigned char *p, size_t n)
+{
+	return ~crcfn(~0u, p, n);
+}
+
+static uint32_t
+rd32(const unsigned char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static uint64_t
+rd64(const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* n bytes from the arena, aligned for any record; its blocks double in size. */
+static void *
+alloc(struct fr_state *s, size_t n)
+{
+	size_t size;
+	char *p;
+
+	n = (n + 7) & ~(size_t)7;
+	if (!s->block || (size_t)(s->aend - s->apos) < n) {
+		size = s->asize > ACHUNK ? s->asize : ACHUNK;
+		size = (size > n ? size : n) + 8;
+		p = fr_xmalloc(size);
+		memcpy(p, &s->block, sizeof(void *));
+		s->block = p;
+		s->apos = p + 8;
+		s->aend = p + size;
+		s->asize += size;
+	}
+	p = s->apos;
+	s->apos += n;
+	return p;
+}
+
+/* The slot of the entry of type and name, or the empty one where it would go. */
+static uint32_t *
+find(const struct fr_state *s, char type, const char *name, uint32_t hash)
+{
+	size_t i = hash & (s->cap - 1);
+	const struct ent *e;
+
+	for (;; i = (i + 1) & (s->cap - 1)) {
+		if (!s->slot[i])
+			return &s->slot[i];
+		e = &s->ents[s->slot[i] - 1];
+		if (e->hash == hash && e->type == type && strcmp(e->name, name) == 0)
+			return &s->slot[i];
+	}
+}
+
+/* The entry of type and name, or NULL. */
+static struct ent *
+lookup(const struct fr_state *s, char type, const char *name)
+{
+	uint32_t *slot = find(s, type, name, HASH(type, name, strlen(name)));
+
+	return *slot ? &s->ents[*slot - 1] : NULL;
+}
+
+/* Size the table for n names. */
+static void
+resize(struct fr_state *s, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++)
-		h = (h ^ (unsigned char)p[i]) * FNV_PRIME;
-	return h;
-}
-
-/* The sums of n <= 4 lines (0 for lines too short to hold one). Each line's
- * hash is a chain of multiplications; four side by side run 3-4 times faster. */
-static void
-sum4(char *const *line, const size_t *len, int n, uint32_t *sum)
-{
-	size_t l[4] = { 0, 0, 0, 0 }, m = SIZE_MAX, i;
-	uint32_t a = FNV_BASIS, b = a, c = a, d = a;
-	const unsigned char *p[4];
-	int k;
-
-	for (k = 0; k < 4; k++) {
-		p[k] = (const unsigned char *)line[k < n ? k : 0];
-		l[k] = k < n && len[k] > SUMLEN ? len[k] - SUMLEN : 0;
-		m = l[k] < m ? l[k] : m;
+	free(s->slot);
+	for (s->cap = 16; s->cap < n + n / 2; s->cap *= 2)
+		;
+	s->slot = fr_xcalloc(s->cap, sizeof(*s->slot));
+	for (i = 0; i < s->nent; i++) {
+		if (!s->ents[i].dead)
+			*find(s, s->ents[i].type, s->ents[i].name, s->ents[i].hash) = (uint32_t)i + 1;
 	}
-	for (i = 0; i < m; i++) {
-		a = (a ^ p[0][i]) * FNV_PRIME;
-		b = (b ^ p[1][i]) * FNV_PRIME;
-		c = (c ^ p[2][i]) * FNV_PRIME;
-		d = (d ^ p[3][i]) * FNV_PRIME;
-	}
-	sum[0] = fnv(a, line[0] + m, l[0] - m);
-	for (k = 1; k < n; k++)
-		sum[k] = fnv(k == 1 ? b : k == 2 ? c : d, line[k] + m, l[k] - m);
 }
 
-/* Undo the escapes of s in place. */
-static int
-unescape(char *s)
+/* A new entry for type and name (of n bytes), superseding any earlier one;
+ * valid until the next add. */
+static struct ent *
+add(struct fr_state *s, char type, const char *name, size_t n, const unsigned char *raw)
 {
-	char *r = strchr(s, '\\'), *w;
-
-	if (!r)
-		return 0;
-	for (w = r; *r; r++) {
-		if (*r != '\\') {
-			*w++ = *r;
-			continue;
-		}
-		switch (*++r) {
-		case '\\': *w++ = '\\'; break;
-		case 't': *w++ = '\t'; break;
-		case 'n': *w++ = '\n'; break;
-		case 'r': *w++ = '\r'; break;
-		default: return -1;
-		}
-	}
-	*w = '\0';
-	return 0;
-}
-
-/* The next field of *p, terminated in place; NULL past the last. */
-static char *
-field(char **p)
-{
-	char *f = *p, *t;
-
-	if (!f)
-		return NULL;
-	t = strchr(f, '\t');
-	*p = t ? t + 1 : NULL;
-	if (t)
-		*t = '\0';
-	return f;
-}
-
-static int
-hexf(const char *f, struct fr_digest *d)
-{
-	return f ? fr_digest_parse(f, strlen(f), d) : -1;
-}
-
-/* A decimal integer, negative only if neg allows (returned two's complement).
- * Hand-written: strtoull is most of the cost of loading F records. */
-static int
-num(const char *f, int neg, uint64_t *v)
-{
-	uint64_t n = 0;
-	int minus = 0;
-
-	if (!f)
-		return -1;
-	if (neg && *f == '-') {
-		minus = 1;
-		f++;
-	}
-	if (*f < '0' || *f > '9')
-		return -1;
-	for (; *f >= '0' && *f <= '9'; f++) {
-		uint64_t d = (uint64_t)(*f - '0');
-		if (n > (UINT64_MAX - d) / 10)
-			return -1;
-		n = n * 10 + d;
-	}
-	if (*f)
-		return -1;
-	*v = minus ? (uint64_t)0 - n : n;
-	return 0;
-}
-
-/* Split a T entry's fields into its record. */
-static int
-tparse(struct fr_state *s, struct ent *e)
-{
-	struct fr_state_item *it, **arr[3];
-	struct fr_state_rec *r;
-	size_t nf = 1, nitem, used = 0, i, *cnt[3];
-	char *p = e->raw, *f, *k;
-	uint64_t n;
-	int j;
-
-	for (f = p; (f = strchr(f, '\t')); f++)
-		nf++;
-	if (nf < 8 || (nf - 8) % 2)
-		return -1;
-	nitem = (nf - 8) / 2;
-	r = fr_xcalloc(1, sizeof(*r) + nitem * sizeof(*it));
-	keep(s, r);
-	it = (struct fr_state_item *)(r + 1);
-	r->name = e->name;
-	if (hexf(field(&p), &r->key) < 0 || hexf(field(&p), &r->cmd) < 0 ||
-	    hexf(field(&p), &r->env) < 0 || num(field(&p), 1, &n) < 0)
-		return -1;
-	r->duration_ns = (int64_t)n;
-	f = field(&p);
-	if (strcmp(f, "\\-") == 0)
-		r->result = f + 1;
-	else if (strcmp(f, "-") != 0 && unescape(f) == 0)
-		r->result = f;
-	else if (strcmp(f, "-") != 0)
-		return -1;
-	arr[0] = &r->input, cnt[0] = &r->ninput;
-	arr[1] = &r->output, cnt[1] = &r->noutput;
-	arr[2] = &r->dep, cnt[2] = &r->ndep;
-	for (j = 0; j < 3; j++) {
-		if (num(field(&p), 0, &n) < 0 || n > nitem - used)
-			return -1;
-		*arr[j] = it + used;
-		*cnt[j] = (size_t)n;
-		for (i = 0; i < n; i++, used++) {
-			k = field(&p);
-			if (!k || unescape(k) < 0 || hexf(field(&p), &it[used].digest) < 0)
-				return -1;
-			it[used].name = k;
-		}
-	}
-	if (p || used != nitem)
-		return -1;
-	e->val = r;
-	return 0;
-}
-
-static int
-fparse(struct fr_state *s, struct ent *e)
-{
-	struct fval *fv = fr_xmalloc(sizeof(*fv));
-	char *p = e->raw;
-	uint64_t u[5];
-	int i;
-
-	keep(s, fv);
-	for (i = 0; i < 5; i++) {
-		if (num(field(&p), i < 3, &u[i]) < 0)
-			return -1;
-	}
-	if (hexf(field(&p), &fv->d) < 0 || p)
-		return -1;
-	fv->st.size = (int64_t)u[0];
-	fv->st.mtime_ns = (int64_t)u[1];
-	fv->st.ctime_ns = (int64_t)u[2];
-	fv->st.ino = u[3];
-	fv->st.dev = u[4];
-	e->val = fv;
-	return 0;
-}
-
-/* The parsed value of e, parsing it on first use; NULL if damaged. */
-static void *
-ready(struct fr_state *s, struct ent *e)
-{
-	if (e->bad)
-		return NULL;
-	if (!e->val && (e->type == 'T' ? tparse(s, e) : fparse(s, e)) < 0) {
-		e->bad = 1;
-		s->nbad[e->type == 'F']++;
-		s->rewrite = 1;
-		fr_warn("state file %s: dropped damaged record of %s", s->path, e->name);
-		return NULL;
-	}
-	e->raw = NULL;
-	return e->val;
-}
-
-/* Index one line (without its LF) whose sum was computed. */
-static int
-record(struct fr_state *s, char *line, size_t len, uint32_t sum)
-{
-	char *end, *name = line + 2, *t;
+	uint32_t hash = HASH(type, name, n), *slot;
 	struct ent *e;
 
-	if (len < 3 + SUMLEN)
-		return -1;
-	end = line + len - SUMLEN;
-	if (end[0] != '\t' || end[1] != '#' ||
-	    strspn(end + 2, "0123456789abcdef") < 8 || strtoul(end + 2, NULL, 16) != sum ||
-	    (line[0] != 'T' && line[0] != 'F') || line[1] != '\t')
-		return -1;
-	*end = '\0';
-	if (!(t = memchr(name, '\t', (size_t)(end - name))))
-		return -1;
-	*t = '\0';
-	if (unescape(name) < 0)
-		return -1;
+	if ((s->nname[0] + s->nname[1] + 1) * 4 > s->cap * 3)
+		resize(s, 2 * (s->nname[0] + s->nname[1] + 1));
+	fr_grow(&s->ents, s->nent + 1, &s->capent, sizeof(*s->ents));
 	e = &s->ents[s->nent++];
-	e->name = name;
-	e->raw = t + 1;
-	e->type = line[0];
-	fr_htab_put(e->type == 'T' ? s->task : s->file, name, e);
-	return 0;
+	*e = (struct ent){ name, raw, NULL, hash, type, 0, 0, 0 };
+	slot = find(s, type, name, hash);
+	if (*slot)
+		s->ents[*slot - 1].dead = 1;
+	else
+		s->nname[type == 'F']++;
+	*slot = (uint32_t)s->nent;
+	return e;
+}
+
+static int
+tagged(const unsigned char *p, const unsigned char *end)
+{
+	return end - p >= 4 && p[0] == TAG0 && p[1] == TAG1 && (p[2] == 'T' || p[2] == 'F') &&
+	    p[3] == TAG3;
+}
+
+/* The length of the record at p if its tag and length are plausible, else 0. */
+static size_t
+framed(const unsigned char *p, const unsigned char *end)
+{
+	uint32_t len;
+
+	if (end - p < MINREC || !tagged(p, end))
+		return 0;
+	len = rd32(p + 4);
+	return len % 8 || len < MINREC || len > (size_t)(end - p) ? 0 : len;
+}
+
+/* The length of the record at p if it is whole, its name and fixed fields in
+ * it and its checksum right, else 0. */
+static size_t
+valid(const unsigned char *p, const unsigned char *end)
+{
+	size_t len = framed(p, end), nl;
+
+	if (!len)
+		return 0;
+	nl = rd32(p + 8);
+	if ((uint64_t)nl + NAMEOFF + 1 + (p[2] == 'T' ? TFIX : FFIX) + 4 > len ||
+	    p[NAMEOFF + nl] != '\0' || crc32c(p, len - 4) != rd32(p + len - 4))
+		return 0;
+	return len;
 }
 
 /* Index the loaded file. */
 static void
 index_data(struct fr_state *s)
 {
-	char *q, *nl, *start = s->data + MAGICLEN, *end = s->data + s->len, *line[4];
-	size_t n[2] = { 0, 0 }, damaged = 0, len[4];
-	uint32_t sum[4];
-	int i, k;
+	const unsigned char *start, *end, *p, *q;
+	size_t n, damaged = 0, len, k;
 
-	if (s->len < MAGICLEN || memcmp(s->data, MAGIC, MAGICLEN) != 0) {
+	if (s->len < HDRLEN || memcmp(s->data, &header, HDRLEN) != 0) {
 		if (s->len > 0)
 			fr_warn("state file %s has an unknown format; starting afresh", s->path);
 		s->restart = 1;
-		s->task = fr_htab_new(0);
-		s->file = fr_htab_new(0);
+		resize(s, 0);
 		return;
 	}
-	for (q = start; q < end; q = nl + 1) {
-		n[*q == 'F']++;
-		if (!(nl = memchr(q, '\n', (size_t)(end - q))))
-			break;
-	}
-	s->ents = fr_xcalloc(n[0] + n[1], sizeof(*s->ents));
-	s->task = fr_htab_new(n[0]);
-	s->file = fr_htab_new(n[1]);
-	s->goodlen = MAGICLEN;
-	for (q = start; q < end; ) {
-		for (k = 0; k < 4 && q < end; k++) {
-			s->nlines++;
-			if (!(nl = memchr(q, '\n', (size_t)(end - q)))) {
-				damaged++;	/* torn */
-				q = end;
-				break;
-			}
-			line[k] = q;
-			len[k] = (size_t)(nl - q);
-			q = nl + 1;
-			s->goodlen = (size_t)(q - s->data);
+	start = s->data + HDRLEN;
+	end = s->data + s->len;
+	n = (s->len - HDRLEN) / AVGREC;	/* a guess to size the arrays */
+	s->ents = fr_xmalloc(n * sizeof(*s->ents));
+	s->capent = n;
+	resize(s, n);
+	s->goodlen = HDRLEN;
+	for (p = start; p < end; ) {
+		if ((len = valid(p, end)) > 0) {
+			add(s, (char)p[2], (const char *)p + NAMEOFF, rd32(p + 8), p);
+			s->nrec++;
+			p += len;
+			s->goodlen = (size_t)(p - s->data);
+			continue;
 		}
-		if (k > 0)
-			sum4(line, len, k, sum);
-		for (i = 0; i < k; i++)
-			damaged += record(s, line[i], len[i], sum[i]) < 0;
+		/* skip to the next good record, counting the tags on the way */
+		for (q = p, k = 0; (q = memchr(q, TAG0, (size_t)(end - q))); q++) {
+			if (q > p && valid(q, end))
+				break;
+			k += tagged(q, end);
+		}
+		k = k > 0 ? k : 1;
+		damaged += k;
+		s->nrec += k;
+		p = q ? q : end;
 	}
 	if (damaged > 0) {
 		fr_warn("state file %s: dropped %zu damaged records", s->path, damaged);
@@ -397,10 +402,10 @@ static int
 load(struct fr_state *s, struct fr_error *err)
 {
 	struct stat sb;
-	size_t size;
-	ssize_t n;
+	long n;
 	int fd;
 
+	pthread_once(&crconce, crcinit);
 	fd = open(s->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT) {
 		index_data(s);
@@ -408,12 +413,10 @@ load(struct fr_state *s, struct fr_error *err)
 	}
 	if (fd < 0 || fstat(fd, &sb) < 0)
 		goto fail;
-	size = (size_t)sb.st_size;
-	s->data = fr_xmalloc(size + 1);
-	if ((n = fr_read_full(fd, s->data, size)) < 0)
+	s->data = fr_xmalloc((size_t)sb.st_size);
+	if ((n = fr_read_full(fd, s->data, (size_t)sb.st_size)) < 0)
 		goto fail;
 	s->len = (size_t)n;
-	s->data[s->len] = '\0';
 	close(fd);
 	index_data(s);
 	return 0;
@@ -424,80 +427,175 @@ fail:
 	return -1;
 }
 
-static void
-addesc(struct fr_buf *b, const char *s)
+/* Build a T entry's record from its bytes. */
+static int
+tparse(struct fr_state *s, struct ent *e)
 {
-	size_t n;
+	const unsigned char *p = e->raw, *end = p + rd32(p + 4) - 4, *q, *lens, *digs;
+	struct fr_state_item *it;
+	struct fr_state_rec *r;
+	const char *str;
+	size_t cnt[3], nitem, i, l;
+	uint32_t rlen;
 
-	for (;;) {
-		n = strcspn(s, "\\\t\n\r");
-		fr_buf_add(b, s, n);
-		s += n;
-		switch (*s++) {
-		case '\0': return;
-		case '\\': fr_buf_add(b, "\\\\", 2); break;
-		case '\t': fr_buf_add(b, "\\t", 2); break;
-		case '\n': fr_buf_add(b, "\\n", 2); break;
-		default: fr_buf_add(b, "\\r", 2); break;
-		}
+	q = p + NAMEOFF + rd32(p + 8) + 1;	/* valid() saw TFIX bytes here */
+	for (i = 0; i < 3; i++)
+		cnt[i] = rd32(q + 104 + 4 * i);
+	rlen = rd32(q + 116);
+	if ((uint64_t)cnt[0] + cnt[1] + cnt[2] > (size_t)(end - q - TFIX) / 36)
+		return -1;	/* before allocating for absurd counts */
+	nitem = cnt[0] + cnt[1] + cnt[2];
+	lens = q + TFIX;
+	digs = lens + 4 * nitem;
+	str = (const char *)(digs + FR_DIGEST_LEN * nitem);
+	r = alloc(s, sizeof(*r) + nitem * sizeof(*it));
+	it = (struct fr_state_item *)(r + 1);
+	r->name = e->name;
+	r->duration_ns = (int64_t)rd64(q);
+	memcpy(r->key.b, q + 8, FR_DIGEST_LEN);
+	memcpy(r->cmd.b, q + 40, FR_DIGEST_LEN);
+	memcpy(r->env.b, q + 72, FR_DIGEST_LEN);
+	r->result = NULL;
+	if (rlen != NORESULT) {
+		if (rlen >= (size_t)((const char *)end - str) || str[rlen] != '\0')
+			return -1;
+		r->result = str;
+		str += rlen + 1;
 	}
+	for (i = 0; i < nitem; i++) {
+		l = rd32(lens + 4 * i);
+		if (l >= (size_t)((const char *)end - str) || str[l] != '\0')
+			return -1;
+		it[i].name = str;
+		memcpy(it[i].digest.b, digs + FR_DIGEST_LEN * i, FR_DIGEST_LEN);
+		str += l + 1;
+	}
+	if ((const char *)end - str >= 8)
+		return -1;	/* more than padding left */
+	r->input = it;
+	r->ninput = cnt[0];
+	r->output = it + cnt[0];
+	r->noutput = cnt[1];
+	r->dep = it + cnt[0] + cnt[1];
+	r->ndep = cnt[2];
+	e->val = r;
+	return 0;
 }
 
-static void
-addhex(struct fr_buf *b, const struct fr_digest *d)
+/* The record of a T entry, built on first use; NULL if damaged. */
+static struct fr_state_rec *
+ready(struct fr_state *s, struct ent *e)
 {
-	char hex[2 * FR_DIGEST_LEN + 2];
-
-	hex[0] = '\t';
-	fr_digest_hex(d, hex + 1);
-	fr_buf_add(b, hex, 2 * FR_DIGEST_LEN + 1);
+	if (!e->val && !e->bad && tparse(s, e) < 0) {
+		e->bad = 1;
+		s->nbad++;
+		s->rewrite = 1;
+		fr_warn("state file %s: dropped damaged record of %s", s->path, e->name);
+	}
+	return e->bad ? NULL : e->val;
 }
 
+/* The stat data and digest of an F entry. */
 static void
-endline(struct fr_buf *b, size_t start)
+fileval(const struct ent *e, struct fr_stat *st, struct fr_digest *d)
 {
-	fr_buf_printf(b, "\t#%08" PRIx32 "\n", fnv(FNV_BASIS, b->data + start, b->len - start));
+	const unsigned char *q = e->raw + NAMEOFF + rd32(e->raw + 8) + 1;
+
+	st->size = (int64_t)rd64(q);
+	st->mtime_ns = (int64_t)rd64(q + 8);
+	st->ctime_ns = (int64_t)rd64(q + 16);
+	st->ino = rd64(q + 24);
+	st->dev = rd64(q + 32);
+	memcpy(d->b, q + 40, FR_DIGEST_LEN);
 }
 
-static void
+/* Start a record: its tag, a length filled in by finish(), its name. */
+static size_t
+start(struct fr_buf *b, char type, const char *name)
+{
+	unsigned char tag[4] = { TAG0, TAG1, (unsigned char)type, TAG3 };
+	size_t at = b->len, n = strlen(name);
+
+	fr_buf_add(b, tag, sizeof(tag));
+	ADD32(b, 0);
+	ADD32(b, n);
+	fr_buf_add(b, name, n + 1);
+	return at;
+}
+
+/* Pad the record begun at at, fill in its length and add its checksum; -1 if
+ * it is too long to be written (then it is taken back). */
+static int
+finish(struct fr_buf *b, size_t at)
+{
+	static const char zero[8];
+	size_t len = b->len - at + 4;
+	uint32_t n;
+
+	fr_buf_add(b, zero, (8 - len % 8) % 8);
+	len = b->len - at + 4;
+	if (len > 0xfffffff8u) {
+		b->len = at;
+		return -1;
+	}
+	n = (uint32_t)len;
+	memcpy(b->data + at + 4, &n, sizeof(n));
+	ADD32(b, crc32c((const unsigned char *)b->data + at, b->len - at));
+	return 0;
+}
+
+static int
 addtask(struct fr_buf *b, const struct fr_state_rec *r)
 {
 	const struct fr_state_item *arr[3] = { r->input, r->output, r->dep };
-	size_t cnt[3] = { r->ninput, r->noutput, r->ndep }, start = b->len, i;
+	size_t cnt[3] = { r->ninput, r->noutput, r->ndep }, at, i;
 	int j;
 
-	fr_buf_add(b, "T\t", 2);
-	addesc(b, r->name);
-	addhex(b, &r->key);
-	addhex(b, &r->cmd);
-	addhex(b, &r->env);
-	fr_buf_printf(b, "\t%" PRId64 "\t", r->duration_ns);
-	if (!r->result || strcmp(r->result, "-") == 0)
-		fr_buf_addstr(b, r->result ? "\\-" : "-");
-	else
-		addesc(b, r->result);
+	at = start(b, 'T', r->name);
+	ADD64(b, r->duration_ns);
+	fr_buf_add(b, r->key.b, FR_DIGEST_LEN);
+	fr_buf_add(b, r->cmd.b, FR_DIGEST_LEN);
+	fr_buf_add(b, r->env.b, FR_DIGEST_LEN);
+	for (j = 0; j < 3; j++)
+		ADD32(b, cnt[j]);
+	ADD32(b, r->result ? strlen(r->result) : NORESULT);
 	for (j = 0; j < 3; j++) {
-		fr_buf_printf(b, "\t%zu", cnt[j]);
-		for (i = 0; i < cnt[j]; i++) {
-			fr_buf_addc(b, '\t');
-			addesc(b, arr[j][i].name);
-			addhex(b, &arr[j][i].digest);
-		}
+		for (i = 0; i < cnt[j]; i++)
+			ADD32(b, strlen(arr[j][i].name));
 	}
-	endline(b, start);
+	for (j = 0; j < 3; j++) {
+		for (i = 0; i < cnt[j]; i++)
+			fr_buf_add(b, arr[j][i].digest.b, FR_DIGEST_LEN);
+	}
+	if (r->result)
+		fr_buf_add(b, r->result, strlen(r->result) + 1);
+	for (j = 0; j < 3; j++) {
+		for (i = 0; i < cnt[j]; i++)
+			fr_buf_add(b, arr[j][i].name, strlen(arr[j][i].name) + 1);
+	}
+	return finish(b, at);
 }
 
-static void
-addfile(struct fr_buf *b, const char *path, const struct fval *fv)
+static int
+addfile(struct fr_buf *b, const char *path, const struct fr_stat *st, const struct fr_digest *d)
 {
-	size_t start = b->len;
+	size_t at = start(b, 'F', path);
 
-	fr_buf_add(b, "F\t", 2);
-	addesc(b, path);
-	fr_buf_printf(b, "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRIu64 "\t%" PRIu64,
-	    fv->st.size, fv->st.mtime_ns, fv->st.ctime_ns, fv->st.ino, fv->st.dev);
-	addhex(b, &fv->d);
-	endline(b, start);
+	ADD64(b, st->size);
+	ADD64(b, st->mtime_ns);
+	ADD64(b, st->ctime_ns);
+	ADD64(b, st->ino);
+	ADD64(b, st->dev);
+	fr_buf_add(b, d->b, FR_DIGEST_LEN);
+	return finish(b, at);
+}
+
+/* A copy in the arena of the record just encoded alone in wbuf (ok 0), or
+ * NULL if it was too long (ok -1). */
+static const unsigned char *
+stored(struct fr_state *s, int ok)
+{
+	return ok < 0 ? NULL : memcpy(alloc(s, s->wbuf.len), s->wbuf.data, s->wbuf.len);
 }
 
 /* Write the header and, if all, every live record to the temporary file, sync
@@ -506,19 +604,15 @@ static int
 compact(struct fr_state *s, int all, struct fr_error *err)
 {
 	struct fr_buf b = { NULL, 0, 0 };
-	struct fr_htab *tab[2] = { s->file, s->task };
 	struct ent *e;
-	size_t pos;
-	int fd, dfd, i, ret = -1;
+	size_t i;
+	int fd, dfd, ret = -1;
 
-	fr_buf_add(&b, MAGIC, MAGICLEN);
-	for (i = 0; all && i < 2; i++) {
-		for (pos = 0; fr_htab_next(tab[i], &pos, NULL, (void **)&e); ) {
-			if (ready(s, e) && e->type == 'F')
-				addfile(&b, e->name, e->val);
-			else if (ready(s, e))
-				addtask(&b, e->val);
-		}
+	fr_buf_add(&b, &header, HDRLEN);
+	for (i = 0; all && i < s->nent; i++) {
+		e = &s->ents[i];
+		if (!e->dead && (e->type == 'F' || ready(s, e)))
+			fr_buf_add(&b, e->raw, rd32(e->raw + 4));
 	}
 	fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 	if (fd < 0 || fr_write_full(fd, b.data, b.len) < 0 || fsync(fd) < 0)
@@ -557,18 +651,18 @@ openwriter(struct fr_state *s, struct fr_error *err)
 			goto fail;
 		if (s->wfd < 0) {	/* removed since it was loaded */
 			s->restart = 1;
-			s->rewrite = s->nlines > 0;
+			s->rewrite = s->nrec > 0;
 		}
 	}
 	if (s->restart) {
 		if (compact(s, 0, err) < 0)
 			return -1;
 		s->restart = 0;
-		s->nlines = 0;
+		s->nrec = 0;
 		if ((s->wfd = open(s->path, O_WRONLY | O_APPEND | O_CLOEXEC)) < 0)
 			goto fail;
 	} else if (s->goodlen < s->len && ftruncate(s->wfd, (off_t)s->goodlen) < 0) {
-		s->torn = 1;	/* cannot cut the torn line off: end it */
+		s->torn = 1;	/* cannot cut the damaged tail off: append after it */
 	}
 	if (fstat(s->wfd, &sb) < 0)
 		goto fail;
@@ -578,27 +672,27 @@ fail:
 	return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->path);
 }
 
-/* Append the pending file records and rec (if not NULL) with one write. */
+/* Append the pending F records and the T record rec (if not NULL) with one write. */
 static int
-flush(struct fr_state *s, const struct fr_state_rec *rec, struct fr_error *err)
+flush(struct fr_state *s, const unsigned char *rec, struct fr_error *err)
 {
+	const unsigned char *raw;
 	struct stat sb;
-	size_t i, lines = s->npending + (rec != NULL);
+	size_t i;
 
 	if (openwriter(s, err) < 0)
 		return -1;
-	fr_buf_reset(&s->wbuf);
-	if (s->torn) {
-		if (fstat(s->wfd, &sb) < 0)
-			return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->path);
+	if (s->torn && fstat(s->wfd, &sb) < 0)
+		return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->path);
+	if (s->torn)
 		s->wsize = (int64_t)sb.st_size;
-		fr_buf_addc(&s->wbuf, '\n');
-		lines++;
+	fr_buf_reset(&s->wbuf);
+	for (i = 0; i < s->npending; i++) {
+		raw = s->ents[s->pending[i]].raw;
+		fr_buf_add(&s->wbuf, raw, rd32(raw + 4));
 	}
-	for (i = 0; i < s->npending; i++)
-		addfile(&s->wbuf, s->pending[i]->name, s->pending[i]->val);
 	if (rec)
-		addtask(&s->wbuf, rec);
+		fr_buf_add(&s->wbuf, rec, rd32(rec + 4));
 	if (fr_write_full(s->wfd, s->wbuf.data, s->wbuf.len) < 0) {
 		fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->path);
 		if (ftruncate(s->wfd, (off_t)s->wsize) < 0)
@@ -608,10 +702,10 @@ flush(struct fr_state *s, const struct fr_state_rec *rec, struct fr_error *err)
 	s->rewrite |= s->torn;
 	s->torn = 0;
 	s->wsize += (int64_t)s->wbuf.len;
-	s->nlines += lines;
+	s->nrec += s->npending + (rec != NULL);
 	s->wrote = 1;
 	for (i = 0; i < s->npending; i++)
-		s->pending[i]->pending = 0;
+		s->ents[s->pending[i]].pending = 0;
 	s->npending = 0;
 	return 0;
 }
@@ -669,18 +763,18 @@ cleanup:
 static void
 freeall(struct fr_state *s)
 {
-	size_t i;
+	void *p;
 
 	if (s->wfd >= 0)
 		close(s->wfd);
 	if (s->lockfd >= 0)
 		close(s->lockfd);	/* releases the lock */
-	for (i = 0; i < s->nblock; i++)
-		free(s->block[i]);
-	free(s->block);
+	while ((p = s->block)) {
+		memcpy(&s->block, p, sizeof(void *));
+		free(p);
+	}
 	free(s->pending);
-	fr_htab_free(s->task);
-	fr_htab_free(s->file);
+	free(s->slot);
 	free(s->ents);
 	free(s->data);
 	fr_buf_free(&s->wbuf);
@@ -711,103 +805,53 @@ fr_state_open(const char *dir, enum fr_lock_mode mode,
 const struct fr_state_rec *
 fr_state_get(struct fr_state *s, const char *name)
 {
-	struct ent *e = fr_htab_get(s->task, name);
+	struct ent *e = lookup(s, 'T', name);
 
 	return e ? ready(s, e) : NULL;
 }
 
-/* Copy string src to *w and advance it. */
-static const char *
-stash(char **w, const char *src)
-{
-	size_t n = strlen(src) + 1;
-	char *p = *w;
-
-	memcpy(p, src, n);
-	*w += n;
-	return p;
-}
-
-/* A deep copy of src in one allocation, freed at close. */
-static struct fr_state_rec *
-copyrec(struct fr_state *s, const struct fr_state_rec *src)
-{
-	const struct fr_state_item *from[3] = { src->input, src->output, src->dep };
-	size_t cnt[3] = { src->ninput, src->noutput, src->ndep };
-	size_t nitem = cnt[0] + cnt[1] + cnt[2], size, i, used;
-	struct fr_state_item *it;
-	struct fr_state_rec *r;
-	char *w;
-	int j;
-
-	size = sizeof(*r) + nitem * sizeof(*it) + strlen(src->name) + 1;
-	size += src->result ? strlen(src->result) + 1 : 0;
-	for (j = 0; j < 3; j++) {
-		for (i = 0; i < cnt[j]; i++)
-			size += strlen(from[j][i].name) + 1;
-	}
-	r = fr_xmalloc(size);
-	keep(s, r);
-	it = (struct fr_state_item *)(r + 1);
-	w = (char *)(it + nitem);
-	*r = *src;
-	r->name = stash(&w, src->name);
-	r->result = src->result ? stash(&w, src->result) : NULL;
-	r->input = it;
-	r->output = it + cnt[0];
-	r->dep = it + cnt[0] + cnt[1];
-	for (j = 0, used = 0; j < 3; j++) {
-		for (i = 0; i < cnt[j]; i++, used++) {
-			it[used].name = stash(&w, from[j][i].name);
-			it[used].digest = from[j][i].digest;
-		}
-	}
-	return r;
-}
-
-/* The entry of name in tab, a new one if there is none, made usable. */
+/* The entry of type and name (a string that lives until close), a new one if
+ * there is none, given the record raw. */
 static struct ent *
-entry(struct fr_state *s, char type, const char *name)
+entry(struct fr_state *s, char type, const char *name, const unsigned char *raw)
 {
-	struct fr_htab *tab = type == 'T' ? s->task : s->file;
-	struct ent *e = fr_htab_get(tab, name);
+	struct ent *e = lookup(s, type, name);
 
 	if (!e) {
-		e = fr_xcalloc(1, sizeof(*e));
-		keep(s, e);
-		e->name = name;
-		e->type = type;
-		fr_htab_put(tab, name, e);
+		e = add(s, type, name, strlen(name), raw);
 	} else if (e->bad) {
 		e->bad = 0;
-		s->nbad[type == 'F']--;
+		s->nbad--;
 	}
-	e->raw = NULL;
+	e->raw = raw;
+	e->val = NULL;
 	return e;
 }
 
 int
 fr_state_put(struct fr_state *s, const struct fr_state_rec *rec, struct fr_error *err)
 {
-	struct fr_state_rec *r = copyrec(s, rec);
+	const unsigned char *raw;
 
-	entry(s, 'T', r->name)->val = r;
-	return s->mode == FR_LOCK_READONLY ? 0 : flush(s, r, err);
+	fr_buf_reset(&s->wbuf);
+	if (!(raw = stored(s, addtask(&s->wbuf, rec))))
+		return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s: a record "
+		    "of over 4 GB", s->path);
+	entry(s, 'T', (const char *)raw + NAMEOFF, raw);
+	return s->mode == FR_LOCK_READONLY ? 0 : flush(s, raw, err);
 }
 
 int
 fr_state_file_get(struct fr_state *s, const char *path, struct fr_stat *st,
     struct fr_digest *d)
 {
-	struct ent *e = fr_htab_get(s->file, path);
-	struct fval *fv = e ? ready(s, e) : NULL;
+	struct ent *e = lookup(s, 'F', path);
+	struct fr_stat cst;
+	struct fr_digest cd;
 
-	if (!fv)
+	if (!e)
 		return -1;
-	if (st)
-		*st = fv->st;
-	if (d)
-		*d = fv->d;
+	fileval(e, st ? st : &cst, d ? d : &cd);
 	return 0;
 }
 
@@ -815,31 +859,30 @@ void
 fr_state_file_set(struct fr_state *s, const char *path, const struct fr_stat *st,
     const struct fr_digest *d)
 {
-	struct ent *e = fr_htab_get(s->file, path);
-	struct fval *fv = e ? ready(s, e) : NULL;
-	size_t n;
+	struct ent *e = lookup(s, 'F', path);
+	const unsigned char *raw;
+	struct fr_stat cst;
+	struct fr_digest cd;
 
-	if (fv && fr_stat_equal(&fv->st, st) && memcmp(fv->d.b, d->b, FR_DIGEST_LEN) == 0)
-		return;
-	if (!fv) {
-		n = e ? 0 : strlen(path) + 1;
-		fv = fr_xmalloc(sizeof(*fv) + n);
-		keep(s, fv);
-		e = entry(s, 'F', e ? e->name : memcpy(fv + 1, path, n));
-		e->val = fv;
+	if (e) {
+		fileval(e, &cst, &cd);
+		if (fr_stat_equal(&cst, st) && memcmp(cd.b, d->b, FR_DIGEST_LEN) == 0)
+			return;
 	}
-	fv->st = *st;
-	fv->d = *d;
+	fr_buf_reset(&s->wbuf);
+	if (!(raw = stored(s, addfile(&s->wbuf, path, st, d))))
+		return;		/* a path of over 4 GB */
+	e = entry(s, 'F', e ? e->name : (const char *)raw + NAMEOFF, raw);
 	if (s->mode != FR_LOCK_READONLY && !e->pending) {
 		e->pending = 1;
-		FR_PUSH(s->pending, s->npending, s->cappending, e);
+		FR_PUSH(s->pending, s->npending, s->cappending, (size_t)(e - s->ents));
 	}
 }
 
 size_t
 fr_state_count(const struct fr_state *s)
 {
-	return fr_htab_count(s->task) - s->nbad[0];
+	return s->nname[0] - s->nbad;
 }
 
 int
@@ -853,9 +896,9 @@ fr_state_close(struct fr_state *s, struct fr_error *err)
 	if (s->mode != FR_LOCK_READONLY) {
 		if (s->npending > 0 && flush(s, NULL, err) < 0)
 			ret = -1;
-		live = fr_state_count(s) + fr_htab_count(s->file) - s->nbad[1];
+		live = fr_state_count(s) + s->nname[1];
 		if (ret == 0 && s->wrote && (s->restart || s->rewrite ||
-		    (s->nlines > COMPACT_MIN && s->nlines > 2 * live)))
+		    (s->nrec > COMPACT_MIN && s->nrec > 2 * live)))
 			ret = compact(s, 1, err);
 	}
 	freeall(s);

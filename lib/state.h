@@ -5,8 +5,8 @@
  * result; and a stat cache of every file hashed. The on-disk format is
  * documented at the top of state.c.
  *
- * Crash safety: records are appended one whole line per write(2) to the open
- * state file, so a kill at any moment leaves at worst a torn last line, which
+ * Crash safety: records are appended one whole record per write(2) to the open
+ * state file, so a kill at any moment leaves at worst a torn last record, which
  * the next load drops (those tasks run again). Compaction writes a new file to
  * a temporary name, fsyncs it and renames it over the old one.
  *
