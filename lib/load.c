@@ -641,6 +641,12 @@ fr_load_file(const char *path, struct fr_error *err)
 			close(fd);
 		return NULL;
 	}
+	/* checked before reading: the whole text is held in memory */
+	if (sb.st_size > (off_t)FR_LOAD_MAX_FILE) {
+		close(fd);
+		fr_error_set(err, FR_EPIPELINE, &m, "file larger than %u MiB", FR_LOAD_MAX_FILE >> 20);
+		return NULL;
+	}
 	text = fr_xmalloc((size_t)sb.st_size + 1);
 	if ((n = fr_read_full(fd, text, (size_t)sb.st_size)) < 0)
 		fr_error_set(err, FR_EPIPELINE, &m, "cannot read:");

@@ -4,9 +4,10 @@
  * recursion, so depth is bounded only by FR_LOAD_MAX_DEPTH.
  *
  * What load rejects (FR_EPIPELINE, at the offending node's position):
- *   YAML syntax errors (libyaml's problem text and mark), more than one
- *   document, duplicate keys in a mapping ("duplicate key 'x' (first at
- *   line L)"), non-scalar mapping keys, nesting deeper than FR_LOAD_MAX_DEPTH,
+ *   a file larger than FR_LOAD_MAX_FILE bytes (before reading it), YAML
+ *   syntax errors (libyaml's problem text and mark), more than one document,
+ *   duplicate keys in a mapping ("duplicate key 'x' (first at line L)"),
+ *   non-scalar mapping keys, nesting deeper than FR_LOAD_MAX_DEPTH,
  *   a scalar longer than FR_LOAD_MAX_SCALAR bytes, and alias expansion that
  *   would make the tree larger than FR_LOAD_MAX_NODES nodes ("billion laughs").
  * An alias becomes a pointer to the anchored node, so the tree may be a DAG. */
@@ -19,6 +20,7 @@
 
 #define FR_LOAD_MAX_DEPTH 256
 #define FR_LOAD_MAX_SCALAR (16u << 20)
+#define FR_LOAD_MAX_FILE (256u << 20)
 #define FR_LOAD_MAX_NODES 20000000u
 
 enum fr_node_kind { FR_NODE_SCALAR, FR_NODE_SEQ, FR_NODE_MAP };

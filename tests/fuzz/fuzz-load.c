@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/* fuzz-load: a libFuzzer harness over flowrun's whole front end: the YAML
+ * loader, the pipeline validator, template parsing, the graph builder
+ * (foreach expansion, edges, order, target selection) and the expansion of
+ * each needed instance's command, env, dir and call args, as a run would.
+ * Built by `make fuzz`, run by `make fuzz-run` (see tests/fuzz/README.md). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "graph.h"
+#include "pipeline.h"
+#include "template.h"
+#include "treecache.h"
+
+/* instances whose templates are expanded, at most: enough to reach every
+ * path, few enough to keep a foreach of a million instances quick */
+#define MAX_EXPAND 64
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char scratch[4096];	/* the pipeline's directory, and the cwd */
+static char path[4096 + 32];	/* scratch/flowrun.yaml */
+static int home = -1;		/* the starting directory, where libFuzzer's paths point */
+
+static void
+cleanup(void)
+{
+	unlink(path);
+	rmdir(scratch);
+}
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "fuzz-load: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	(void)argc;
+	(void)argv;
+	snprintf(scratch, sizeof(scratch), "%s/fuzz-load.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(scratch))
+		die("mkdtemp");
+	snprintf(path, sizeof(path), "%s/flowrun.yaml", scratch);
+	if ((home = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		die("cannot open the current directory");
+	atexit(cleanup);
+	return 0;
+}
+
+static void
+writeinput(const uint8_t *data, size_t size)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	size_t off = 0;
+
+	if (fd < 0)
+		die(path);
+	while (off < size) {
+		ssize_t n = write(fd, data + off, size - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die(path);
+		off += (size_t)n;
+	}
+	if (close(fd) < 0)
+		die(path);
+}
+
+struct look {
+	struct fr_graph *g;
+	struct fr_task *t;
+	json_t *scratch;
+	json_t *result;		/* what every tasks.X.result stands for */
+};
+
+/* As the planner does, with a made-up result for tasks.X.result. */
+static json_t *
+lookup(void *arg, const struct fr_ref *ref, struct fr_error *err)
+{
+	struct look *c = arg;
+
+	if (ref->kind == FR_REF_RESULT)
+		return c->result;
+	return fr_graph_lookup(c->g, c->t, ref, &c->scratch, err);
+}
+
+/* Every template a run of t would expand; an error must carry a message. */
+static void
+expand(struct fr_graph *g, struct fr_task *t, json_t *result)
+{
+	const struct fr_taskdecl *d = t->decl;
+	struct look c = { g, t, NULL, result };
+	struct fr_error err = {0};
+	char *s;
+	json_t *v;
+	size_t i;
+
+#define TEXT(tmpl) do { \
+		fr_error_clear(&err); \
+		if ((s = fr_tmpl_text((tmpl), lookup, &c, &err))) \
+			free(s); \
+		else if (!err.text[0]) \
+			abort(); \
+	} while (0)
+	if (d->run)
+		TEXT(d->run);
+	if (d->library)
+		TEXT(d->library);
+	if (d->dir)
+		TEXT(d->dir);
+	for (i = 0; i < d->nenv; i++)
+		TEXT(d->env[i].value);
+#undef TEXT
+	if (d->args) {
+		fr_error_clear(&err);
+		if ((v = fr_tree_eval(d->args, lookup, &c, &err)))
+			json_decref(v);
+		else if (!err.text[0])
+			abort();
+	}
+	json_decref(c.scratch);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fr_error err = {0};
+	struct fr_pipeline *p;
+	struct fr_graph *g;
+
+	writeinput(data, size);
+	p = fr_pipeline_load(path, NULL, 0, FR_CACHE_OFF, &err);
+	if (!p) {
+		/* every failure must say what is wrong */
+		if (!fr_error_isset(&err) || !err.text[0])
+			abort();
+		return 0;
+	}
+	/* relative inputs, outputs and globs resolve in the scratch directory,
+	 * which holds only the input; back home for libFuzzer afterwards */
+	if (chdir(p->dir) < 0)
+		die(p->dir);
+	fr_error_clear(&err);
+	if ((g = fr_graph_build(p, &err))) {
+		size_t i, n = 0;
+		json_t *result = json_pack("{s:[i,s,n]}", "r", 1, "two");
+
+		fr_error_clear(&err);
+		if (fr_graph_select(g, NULL, 0, &err) < 0 && !fr_error_isset(&err))
+			abort();
+		for (i = 0; i < g->ntask && n < MAX_EXPAND; i++) {
+			if (g->order[i]->needed) {
+				expand(g, g->order[i], result);
+				n++;
+			}
+		}
+		json_decref(result);
+		fr_graph_free(g);
+	} else if (!fr_error_isset(&err) || !err.text[0]) {
+		abort();
+	}
+	fr_pipeline_free(p);
+	if (fchdir(home) < 0)
+		die("fchdir");
+	return 0;
+}
