@@ -34,6 +34,7 @@ struct ctx {
 	struct fr_error *err;
 	const struct fr_node *defaults;
 	json_t *scratch;		/* the last env value a template asked for */
+	unsigned long long instances;	/* foreach instances declared so far */
 };
 
 int
@@ -454,6 +455,11 @@ loadforeach(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *fe)
 			return fr_error_set(c->err, FR_EPIPELINE, &fe->mark,
 			    "foreach makes more than %u instances", FR_MAX_INSTANCES);
 	}
+	/* checked across the pipeline before any instance is made */
+	c->instances += total;
+	if (c->instances > FR_MAX_INSTANCES)
+		return fr_error_set(c->err, FR_EPIPELINE, &fe->mark,
+		    "the tasks' foreach together make more than %u instances", FR_MAX_INSTANCES);
 	return 0;
 }
 
@@ -761,7 +767,7 @@ fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef,
     enum fr_cache_mode cache, struct fr_error *err)
 {
 	struct fr_pipeline *p = fr_xcalloc(1, sizeof(*p));
-	struct ctx c = { p, err, NULL, NULL };
+	struct ctx c = { p, err, NULL, NULL, 0 };
 	const struct fr_node *root, *v, *tasks;
 	struct fr_doc *doc = NULL;
 	char *cachedir;

@@ -248,6 +248,12 @@ fr_tmpl_eval(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg, struct f
 		text = fr_json_text(v);
 		fr_buf_addstr(&b, text);
 		free(text);
+		if (b.len > FR_TMPL_MAX_TEXT) {
+			fr_buf_free(&b);
+			fr_error_set(err, FR_EPIPELINE, &t->mark,
+			    "template value longer than %u MiB", FR_TMPL_MAX_TEXT >> 20);
+			return NULL;
+		}
 	}
 	r = json_stringn(b.data ? b.data : "", b.len);
 	fr_buf_free(&b);

@@ -34,6 +34,10 @@ struct fr_tmpl_seg {
 	struct fr_ref *ref;	/* or a reference */
 };
 
+/* The longest text a template may make: anything longer is an error, so that
+ * templates feeding each other cannot double their way through memory. */
+#define FR_TMPL_MAX_TEXT (16u << 20)
+
 struct fr_tmpl {
 	char *src;		/* the original text */
 	struct fr_mark mark;	/* of the scalar */

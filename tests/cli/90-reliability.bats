@@ -198,7 +198,6 @@ EOF
 
 @test "foreach over several tasks, millions of instances in all: exit 2 in bounded memory" {
 	no_valgrind "address-space bound"
-	skip "graph.c builds each task's instances before it checks the total (reported in issue 7)"
 	awk 'BEGIN {
 		print "flowrun: 1"; print "tasks:"
 		for (i = 0; i < 4; i++) {
@@ -212,7 +211,6 @@ EOF
 # each var doubles the one before: 32 << 39 bytes in the end
 @test "vars that double each other's text 40 times: exit 2 in bounded memory" {
 	no_valgrind "address-space bound"
-	skip "template.c builds any length of text (reported in issue 7)"
 	{
 		echo 'flowrun: 1'; echo 'vars:'
 		echo '  v0: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'
