@@ -147,6 +147,8 @@ def write_snakemake(d, tasks):
 		else:
 			final = t
 	with open(os.path.join(d, "Snakefile"), "w") as f:
+		# Snakemake builds the DAG recursively: a long chain needs a deep stack.
+		f.write("import sys\nsys.setrecursionlimit(1000000)\n")
 		f.write("shell.executable('/bin/sh')\nshell.prefix('')\n")
 		f.write("T = %s\n" % json.dumps(table, separators=(",", ":")))
 		f.write("rule all:\n    input: %s\n" % json.dumps([t["output"] for t in sinks(tasks)]))

@@ -231,6 +231,7 @@ def run_case(shape, n, a, found, meter, results_dir):
 		meta = json.load(f)
 	data = {t: {c: [] for c in CASES} for t in tools}
 	failed = False
+	load = [os.getloadavg()[0]]
 	for rep in range(a.reps):
 		order = tools[rep % len(tools):] + tools[:rep % len(tools)]
 		for t in order:
@@ -258,7 +259,11 @@ def run_case(shape, n, a, found, meter, results_dir):
 				med[(t, c)] = {k: statistics.median(r[k] for r in rs)
 				    for k in ("wall", "cpu", "rss", "ran")}
 				med[(t, c)]["ok"] = all(r["ok"] for r in rs)
-	text = report(shape, n, meta, tools, med, machine(found, a))
+				med[(t, c)]["spread"] = (min(r["wall"] for r in rs), max(r["wall"] for r in rs))
+	load.append(os.getloadavg()[0])
+	m = machine(found, a)
+	m["load"] = load
+	text = report(shape, n, meta, tools, med, m)
 	say(text)
 	os.makedirs(results_dir, exist_ok=True)
 	out = os.path.join(results_dir, "%s-%s-%d.md" % (time.strftime("%Y-%m-%d"), shape, n))
@@ -282,23 +287,26 @@ def report(shape, n, meta, tools, med, m):
 	L.append("%s; %d CPUs (%s), %s; -j %d; %d repetition%s, medians; tools alternate "
 	    "run by run.\n" % (m["date"], m["nproc"], m["cpu"], m["kernel"], m["jobs"], m["reps"],
 	    "" if m["reps"] == 1 else "s"))
+	L.append("Load average (1 min) before and after: %.2f, %.2f: other work on the machine "
+	    "above 0 shows in the spread of wall times.\n" % tuple(m["load"]))
 	L.append("Versions: " + "; ".join("%s: %s" % (t, v) for t, v in m["versions"].items()
 	    if t in tools) + ".\n")
 	L.append("Every task runs `/bin/sh -c` on the same command (`cksum INPUTS > OUT; echo ID >> "
 	    "ran.log`); *ran* counts the lines of ran.log. *change* rewrites %s with other content "
 	    "of the same line count; *touch* only changes its mtime. CPU is user+sys of the tool and "
 	    "all its children; RSS is the peak of the largest process.\n" % meta["changed_leaf"])
-	L.append("| case | tool | wall s | CPU s | peak RSS MiB | tasks ran |")
-	L.append("|---|---|---:|---:|---:|---:|")
+	L.append("| case | tool | wall s | wall min–max | CPU s | peak RSS MiB | tasks ran |")
+	L.append("|---|---|---:|---:|---:|---:|---:|")
 	for c in CASES:
 		for t in tools:
 			r = med.get((t, c))
 			if not r:
 				if t == "dask":
-					L.append("| %s | dask | – | – | – | (no up-to-date check) |" % c)
+					L.append("| %s | dask | – | – | – | – | (no up-to-date check) |" % c)
 				continue
-			L.append("| %s | %s | %.3f | %.3f | %.1f | %d%s |" % (c, t, r["wall"], r["cpu"],
-			    r["rss"], r["ran"], "" if r["ok"] else " FAILED"))
+			L.append("| %s | %s | %.3f | %.3f–%.3f | %.3f | %.1f | %d%s |" % (c, t, r["wall"],
+			    r["spread"][0], r["spread"][1], r["cpu"], r["rss"], r["ran"],
+			    "" if r["ok"] else " FAILED"))
 	L.append("")
 	bases = [b for b in BASES if b in tools]
 	if "flowrun" in tools and bases:
@@ -323,7 +331,8 @@ def report(shape, n, meta, tools, med, m):
 	if shape == "cutoff":
 		L.append("Early cutoff: after the edit of %s (same line count, so task 0's output is "
 		    "byte-identical), tasks rerun: %s.\n" % (meta["changed_leaf"], ", ".join(
-		    "%s %d" % (t, med[(t, "change")]["ran"]) for t in tools if (t, "change") in med)))
+		    "%s %d%s" % (t, med[(t, "change")]["ran"], "" if med[(t, "change")]["ok"] else
+		    " (FAILED)") for t in tools if (t, "change") in med)))
 	return "\n".join(L)
 
 

@@ -38,10 +38,14 @@ check() {	# check DESCRIPTION COMMAND...: one TAP line
 table() {	# table SHAPE: the results table of SHAPE at 1k
 	cat "$tmp"/results/*-"$1"-1000.md 2>/dev/null
 }
-row() {	# row SHAPE CASE TOOL: the cells of that row, blank-separated
+row() {	# row SHAPE CASE TOOL: wall, CPU, RSS and tasks ran of that row, blank-separated
 	table "$1" | awk -F'|' -v c="$2" -v t="$3" '
 		{ for (i = 2; i < NF; i++) gsub(/^ +| +$/, "", $i) }
-		$2 == c && $3 == t { print $4, $5, $6, $7; exit }'
+		$2 == "case" && $3 == "tool" { for (i = 4; i < NF; i++) col[$i] = i }
+		$2 == c && $3 == t {
+			print $col["wall s"], $col["CPU s"], $col["peak RSS MiB"], $col["tasks ran"]
+			exit
+		}'
 }
 numbers() {	# numbers SHAPE: every tool's full-run row has four numbers
 	for tool in flowrun ninja make floor; do
