@@ -15,16 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exec_shell.h"	/* the rule flowrun uses to exec without a shell */
+
 extern char **environ;
 
-static const char *const builtins[] = {
-	".", ":", "alias", "bg", "break", "case", "cd", "command", "continue",
-	"declare", "do", "done", "elif", "else", "esac", "eval", "exec", "exit",
-	"export", "fc", "fg", "fi", "for", "function", "getopts", "hash", "if",
-	"in", "jobs", "kill", "let", "local", "read", "readonly", "return", "select",
-	"set", "shift", "source", "then", "times", "trap", "type", "typeset",
-	"ulimit", "umask", "unalias", "unset", "until", "wait", "while",
-};
 
 struct task {
 	char *cmd;
@@ -55,35 +49,6 @@ xmalloc(size_t n)
 	if (!p)
 		die("malloc");
 	return p;
-}
-
-/* The rule flowrun uses (lib/exec_shell.c) to exec a command without a shell:
- * only plain characters, and the first word no builtin or assignment. */
-static int
-is_simple(const char *cmd)
-{
-	const char *p;
-	size_t n, i;
-
-	for (p = cmd; *p; p++) {
-		int c = (unsigned char)*p;
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == ' ' || c == '\t' ||
-		    strchr("_-./,:=+@%", c)))
-			return 0;
-	}
-	while (*cmd == ' ' || *cmd == '\t')
-		cmd++;
-	if (!*cmd)
-		return 0;
-	n = strcspn(cmd, " \t");
-	if (memchr(cmd, '=', n))
-		return 0;
-	for (i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++)
-		if (strlen(builtins[i]) == n && memcmp(builtins[i], cmd, n) == 0)
-			return 0;
-	return 1;
 }
 
 static pid_t
@@ -333,7 +298,7 @@ main(int argc, char **argv)
 
 		while (!failed && running < jobs && qhead < qtail) {
 			size_t k = queue[qhead++];
-			int direct = !always_sh && is_simple(t[k].cmd);
+			int direct = !always_sh && fr_shell_is_simple(t[k].cmd);
 
 			for (s = 0; slot_pid[s]; s++)
 				;

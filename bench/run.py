@@ -62,12 +62,17 @@ def first_line(argv):
 def build_floor(work, cc):
 	out = os.path.join(work, "floor")
 	src = os.path.join(HERE, "floor.c")
-	if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(src):
+	if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(src) and \
+	    os.path.getmtime(out) >= os.path.getmtime(os.path.join(HERE, "..", "lib", "exec_shell.c")):
 		return out
 	if not shutil.which(cc):
 		return None
 	os.makedirs(work, exist_ok=True)
-	r = subprocess.run([cc, "-std=c11", "-O2", "-o", out, src])
+	# the floor execs simple commands by flowrun's own rule, from lib/exec_shell.c
+	lib = os.path.join(HERE, "..", "lib")
+	libsrc = [os.path.join(lib, f) for f in
+	    ("exec_shell.c", "loop.c", "util.c", "error.c", "buf.c")]
+	r = subprocess.run([cc, "-std=c11", "-O2", "-iquote", lib, "-o", out, src] + libsrc)
 	return out if r.returncode == 0 else None
 
 
