@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,13 +303,25 @@ scalarjson(const struct fr_node *n, struct fr_error *err)
 			v = strtoll(n->str, &end, 10);
 		if (errno == 0)
 			return json_integer(v);
-		return json_real(strtod(n->str, NULL));
+		{
+			double d = strtod(n->str, NULL);	/* too big for an integer */
+			if (isfinite(d))
+				return json_real(d);
+			fr_error_set(err, FR_EPIPELINE, &n->mark,
+			    "%s has no JSON value (out of range)", n->str);
+			return NULL;
+		}
 	}
 	case FR_SCALAR_FLOAT: {
 		double d = strtod(n->str, &end);
 		const char *p = n->str + (n->str[0] == '-' || n->str[0] == '+');
 		if (*p == '.' && (p[1] == 'i' || p[1] == 'I' || p[1] == 'n' || p[1] == 'N')) {
 			fr_error_set(err, FR_EPIPELINE, &n->mark, "infinity and NaN have no JSON value");
+			return NULL;
+		}
+		if (!isfinite(d)) {	/* 1e999 overflows to infinity */
+			fr_error_set(err, FR_EPIPELINE, &n->mark, "%s has no JSON value (out of range)",
+			    n->str);
 			return NULL;
 		}
 		return json_real(d);
