@@ -64,7 +64,7 @@ for f in "$corpus"/*; do
 		bad="killed by signal $((status - 128))"
 	elif [ "$status" -gt 2 ]; then
 		bad="exit status $status (expected 0, or 2 for a rejected pipeline)"
-	elif [ "$status" -ne 0 ] && ! grep -q '^flowrun: ' "$scratch/stderr"; then
+	elif [ "$status" -ne 0 ] && ! grep -q '^flowrun: .*[^[:space:]:]$' "$scratch/stderr"; then
 		bad="exit status $status without a message"
 	else
 		echo "ok $i - $name"
