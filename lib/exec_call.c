@@ -42,9 +42,14 @@ struct fr_callpool {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	pthread_t *thread;
-	unsigned nthread, maxthread, idle;
+	unsigned nthread, maxthread, idle;	/* idle: threads waiting on cv */
 	struct fr_call *queue, **qtail;	/* waiting for a thread */
 	struct fr_call *finished;	/* done by a thread, not yet handed to the loop */
+	/* the -j budget: a thread runs a call only while running + held +
+	 * loopwaits < jobs, so calls may queue deep without running wider */
+	unsigned jobs, running, held;
+	int loopwaits;			/* the loop wants the next free token */
+	int kick;			/* calls queued since the last flush */
 	int stop;
 	int wake[2];
 	/* processes */
@@ -248,22 +253,26 @@ threadmain(void *arg)
 
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		while (!p->queue && !p->stop)
+		while (!p->stop && (!p->queue ||
+		    p->running + p->held + (unsigned)p->loopwaits >= p->jobs)) {
+			p->idle++;
 			pthread_cond_wait(&p->cv, &p->mu);
-		if (!p->queue)
+			p->idle--;
+		}
+		if (p->stop)
 			break;
 		c = p->queue;
 		if (!(p->queue = c->next))
 			p->qtail = &p->queue;
-		p->idle--;
+		p->running++;
 		pthread_mutex_unlock(&p->mu);
 		c->start_ns = fr_now_ns();
 		c->result = invoke((flowrun_task_fn *)c->fn, c->args, c->task, c->error);
 		c->end_ns = fr_now_ns();
 		pthread_mutex_lock(&p->mu);
+		p->running--;
 		c->next = p->finished;
 		p->finished = c;
-		p->idle++;
 		/* wake the loop, unless an earlier completion already did and the
 		 * loop has not drained the list yet (a full pipe also wakes it) */
 		if (!c->next && write(p->wake[1], "", 1) < 0 && errno != EAGAIN)
@@ -301,20 +310,90 @@ enqueue(struct fr_callpool *p, struct fr_call *c)
 	c->next = NULL;
 	*p->qtail = c;
 	p->qtail = &c->next;
+	p->kick = 1;
 	if (p->idle == 0 && p->nthread < p->maxthread &&
-	    pthread_create(&p->thread[p->nthread], NULL, threadmain, p) == 0) {
+	    pthread_create(&p->thread[p->nthread], NULL, threadmain, p) == 0)
 		p->nthread++;
-		p->idle++;
-	}
 	if (p->nthread == 0) {	/* no thread to run it, now or later */
 		p->queue = NULL;
 		p->qtail = &p->queue;
 		pthread_mutex_unlock(&p->mu);
 		return -1;
 	}
-	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	return 0;
+}
+
+/* Wake as many waiting threads as there are calls they may start. */
+static void
+kick(struct fr_callpool *p)
+{
+	unsigned busy = p->running + p->held + (unsigned)p->loopwaits, n = 0;
+	struct fr_call *c;
+
+	for (c = p->queue; c && n < p->idle && busy + n < p->jobs; c = c->next)
+		n++;
+	if (n == p->idle)
+		pthread_cond_broadcast(&p->cv);
+	else
+		while (n-- > 0)
+			pthread_cond_signal(&p->cv);
+	p->kick = 0;
+}
+
+void
+fr_callpool_flush(struct fr_callpool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	if (p->kick)
+		kick(p);
+	pthread_mutex_unlock(&p->mu);
+}
+
+int
+fr_callpool_take(struct fr_callpool *p)
+{
+	int got;
+
+	pthread_mutex_lock(&p->mu);
+	got = p->running + p->held < p->jobs;
+	p->held += (unsigned)got;
+	p->loopwaits = !got;
+	pthread_mutex_unlock(&p->mu);
+	return got;
+}
+
+void
+fr_callpool_give(struct fr_callpool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->held--;
+	if (p->queue)
+		kick(p);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void
+fr_callpool_cancel(struct fr_callpool *p)
+{
+	struct fr_call *c;
+
+	pthread_mutex_lock(&p->mu);
+	if ((c = p->queue)) {
+		while (c) {
+			struct fr_call *next = c->next;
+			c->cancelled = 1;
+			snprintf(c->error, sizeof(c->error), "not started: the run is stopping");
+			c->next = p->finished;
+			if (!p->finished && write(p->wake[1], "", 1) < 0 && errno != EAGAIN)
+				abort();
+			p->finished = c;
+			c = next;
+		}
+		p->queue = NULL;
+		p->qtail = &p->queue;
+	}
+	pthread_mutex_unlock(&p->mu);
 }
 
 /* --- worker processes ---------------------------------------------------- */
@@ -513,7 +592,7 @@ startprocess(struct fr_callpool *p, struct fr_call *c, struct fr_error *err)
 /* --- the pool ------------------------------------------------------------ */
 
 struct fr_callpool *
-fr_callpool_new(struct fr_loop *loop, unsigned threads, const char *self_exe)
+fr_callpool_new(struct fr_loop *loop, unsigned jobs, unsigned held, const char *self_exe)
 {
 	struct fr_callpool *p = fr_xcalloc(1, sizeof(*p));
 
@@ -522,7 +601,9 @@ fr_callpool_new(struct fr_loop *loop, unsigned threads, const char *self_exe)
 	p->libs = fr_htab_new(8);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
-	p->maxthread = threads < 1 ? 1 : threads > 256 ? 256 : threads;
+	p->jobs = jobs < 1 ? 1 : jobs;
+	p->held = held;
+	p->maxthread = p->jobs > 256 ? 256 : p->jobs;
 	p->thread = fr_xcalloc(p->maxthread, sizeof(*p->thread));
 	p->qtail = &p->queue;
 	if (pipe2(p->wake, O_CLOEXEC | O_NONBLOCK) < 0)
@@ -569,6 +650,7 @@ fr_call_start(struct fr_callpool *p, struct fr_call *c, struct fr_error *err)
 	c->error[0] = '\0';
 	c->worker = NULL;
 	c->timer = 0;
+	c->cancelled = 0;
 	if (c->isolation == FR_ISO_PROCESS && c->library) {
 		if (access(c->library, R_OK) < 0)
 			return fr_error_set(err, FR_ESYS, NULL, "cannot load library %s:", c->library);

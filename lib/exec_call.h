@@ -31,6 +31,7 @@ struct fr_call {
 	void *arg;
 
 	/* filled by exec_call; valid in done() */
+	int cancelled;			/* never started: fr_callpool_cancel */
 	json_t *result;			/* new reference on success, else NULL */
 	char error[1024];		/* why it failed */
 	int64_t start_ns, end_ns;
@@ -43,14 +44,31 @@ struct fr_call {
 	struct fr_callpool *pool;
 };
 
-/* A pool on loop with at most threads worker threads and as many worker
- * processes (each started on demand, as self_exe --call-worker). Never NULL. */
-struct fr_callpool *fr_callpool_new(struct fr_loop *loop, unsigned threads, const char *self_exe);
+/* A pool on loop for a run of at most jobs jobs at once: at most jobs worker
+ * threads and as many worker processes (each started on demand, as self_exe
+ * --call-worker). The budget is shared with the loop's other jobs through
+ * tokens: held of them are taken already (see fr_callpool_take). Never NULL. */
+struct fr_callpool *fr_callpool_new(struct fr_loop *loop, unsigned jobs, unsigned held,
+    const char *self_exe);
 /* Wait for running thread calls, stop the workers, free the pool; NULL is a no-op. */
 void fr_callpool_free(struct fr_callpool *pool);
-/* Start call: a missing library or function, a library that is not a
- * flowrun plugin or was built for another ABI, give -1 with err set (naming
- * the library and the symbol). */
+/* Take one token of the budget for a job that is not a thread call (a shell
+ * task, a call in a process...): 1 if taken, else 0, and threads then leave
+ * the next free token to the loop (a finishing thread call wakes the loop). */
+int fr_callpool_take(struct fr_callpool *pool);
+/* Give back a token taken by fr_callpool_take. */
+void fr_callpool_give(struct fr_callpool *pool);
+/* Let the threads see the thread calls started since the last flush (calls
+ * queue without waking anyone, so a batch costs one wake-up). */
+void fr_callpool_flush(struct fr_callpool *pool);
+/* Hand every thread call still waiting for a thread back unstarted: done()
+ * comes with cancelled set and no result. */
+void fr_callpool_cancel(struct fr_callpool *pool);
+/* Start call: a thread call queues for a thread and a token of the budget
+ * (see fr_callpool_flush); a process call starts in a worker at once and
+ * needs a token taken before. A missing library or function, a library that is
+ * not a flowrun plugin or was built for another ABI, give -1 with err set
+ * (naming the library and the symbol). */
 int fr_call_start(struct fr_callpool *pool, struct fr_call *call, struct fr_error *err);
 /* Stop a running call: kills its worker process (a thread call cannot be
  * stopped and runs to its end). */

@@ -23,6 +23,7 @@ struct slot {
 	struct fr_shell_job sh;		/* a run task */
 	struct fr_call call;		/* a call task */
 	int attempt;
+	int token;			/* holds a token of the -j budget (not a thread call) */
 	size_t index;			/* in s->slot */
 };
 
@@ -39,7 +40,9 @@ struct sched {
 	unsigned *poolrun;
 	struct slot **slot;		/* running jobs */
 	size_t nslot, slotcap;
-	struct fr_callpool *calls;	/* made when the first call task starts */
+	struct fr_callpool *calls;	/* made when the first call task comes up */
+	size_t nthreadcall;		/* thread calls started (queued or running) */
+	size_t ntoken;			/* tokens of the -j budget held by the other jobs */
 	size_t done, total;
 	int stopping, sigcount;
 };
@@ -167,6 +170,37 @@ mkparents(const char *path, struct fr_error *err)
 static void jobdone(struct fr_shell_job *sh, void *arg);
 static void calldone(struct fr_call *call, void *arg);
 
+/* Thread calls may queue this deep per job: the loop then hands them over and
+ * takes their completions in batches, while the pool's tokens keep no more
+ * than -j of anything running at once. */
+#define CALL_DEPTH 16
+
+/* Whether t runs as a thread call (a built-in runs on a thread whatever its isolation). */
+static int
+threadcall(const struct fr_task *t)
+{
+	return t->decl->action == FR_ACT_CALL &&
+	    (t->decl->isolation == FR_ISO_THREAD || !t->library);
+}
+
+/* Take a token of the -j budget for a job that is not a thread call. */
+static int
+token(struct sched *s)
+{
+	if (s->ntoken >= s->o->jobs || (s->calls && !fr_callpool_take(s->calls)))
+		return 0;
+	s->ntoken++;
+	return 1;
+}
+
+static void
+untoken(struct sched *s)
+{
+	s->ntoken--;
+	if (s->calls)
+		fr_callpool_give(s->calls);
+}
+
 static int
 startjob(struct sched *s, struct slot *sl, struct fr_error *err)
 {
@@ -178,8 +212,6 @@ startjob(struct sched *s, struct slot *sl, struct fr_error *err)
 		if (mkparents(t->output[i], err) < 0)
 			return -1;
 	if (d->action == FR_ACT_CALL) {
-		if (!s->calls)
-			s->calls = fr_callpool_new(s->loop, s->o->jobs, "/proc/self/exe");
 		json_decref(sl->call.result);
 		memset(&sl->call, 0, sizeof(sl->call));
 		sl->call.task = t->name;
@@ -214,6 +246,10 @@ unslot(struct sched *s, struct slot *sl)
 	s->slot[sl->index]->index = sl->index;
 	if (t->decl->pool >= 0)
 		s->poolrun[t->decl->pool]--;
+	if (sl->token)
+		untoken(s);
+	else
+		s->nthreadcall--;
 	fr_shell_job_release(&sl->sh);
 	json_decref(sl->call.result);
 	fr_job_release(s->pl, &sl->job);
@@ -299,6 +335,10 @@ calldone(struct fr_call *c, void *arg)
 {
 	struct slot *sl = arg;
 
+	if (c->cancelled) {	/* never ran: left for the next run */
+		unslot(sl->s, sl);
+		return;
+	}
 	finished(sl, c->result ? NULL : c->error, c->result, NULL, 0, c->end_ns - c->start_ns,
 	    NULL, NULL);
 }
@@ -325,8 +365,10 @@ group(struct sched *s, struct fr_task *t)
 	release(s, t);
 }
 
-static void
-consider(struct sched *s, struct fr_task *t)
+/* Plan t and skip it, or start it (tok: it holds a token). Whether it took
+ * a slot (which then owns the token). */
+static int
+consider(struct sched *s, struct fr_task *t, int tok)
 {
 	struct slot *sl;
 	struct fr_error err = {0};
@@ -334,7 +376,7 @@ consider(struct sched *s, struct fr_task *t)
 
 	if (t->decl->action == FR_ACT_NONE) {
 		group(s, t);
-		return;
+		return 0;
 	}
 	sl = fr_xcalloc(1, sizeof(*sl));
 	sl->s = s;
@@ -343,7 +385,7 @@ consider(struct sched *s, struct fr_task *t)
 		fail(s, t, err.text, NULL, 0, 0, NULL, 1, NULL);
 		fr_job_release(s->pl, &sl->job);
 		free(sl);
-		return;
+		return 0;
 	}
 	ev.reason = fr_buf_str(&sl->job.why);
 	ev.cmd = sl->job.cmd;
@@ -363,6 +405,9 @@ consider(struct sched *s, struct fr_task *t)
 		release(s, t);
 	} else {
 		sl->index = s->nslot;
+		sl->token = tok;
+		if (!tok)
+			s->nthreadcall++;
 		FR_PUSH(s->slot, s->nslot, s->slotcap, sl);
 		if (t->decl->pool >= 0)
 			s->poolrun[t->decl->pool]++;
@@ -373,10 +418,11 @@ consider(struct sched *s, struct fr_task *t)
 			fail(s, t, err.text, NULL, 0, 0, NULL, 1, NULL);
 			unslot(s, sl);
 		}
-		return;
+		return 1;
 	}
 	fr_job_release(s->pl, &sl->job);
 	free(sl);
+	return 0;
 }
 
 static void
@@ -404,7 +450,7 @@ onsignal(void *arg, int sig)
 	killall(s, ++s->sigcount == 1 ? sig : SIGKILL);
 }
 
-/* Start ready tasks while slots (and their pools) allow. */
+/* Start ready tasks while the budget (and their pools) allow. */
 static void
 fill(struct sched *s)
 {
@@ -412,16 +458,28 @@ fill(struct sched *s)
 
 	while (!s->stopping && s->nheap > 0) {
 		struct fr_task *t = s->heap[0];
-		int pool = t->decl->pool;
-		if (t->decl->action != FR_ACT_NONE && s->nslot >= s->o->jobs && !s->o->dry)
-			break;
+		int pool = t->decl->pool, tok = 0;
+		if (t->decl->action == FR_ACT_CALL && !s->calls && !s->o->dry)
+			s->calls = fr_callpool_new(s->loop, s->o->jobs, (unsigned)s->ntoken,
+			    "/proc/self/exe");
+		if (t->decl->action != FR_ACT_NONE && !s->o->dry) {
+			if (threadcall(t)) {
+				if (s->nthreadcall >= (size_t)CALL_DEPTH * s->o->jobs)
+					break;
+			} else if (!(tok = token(s))) {
+				break;
+			}
+		}
 		pop(s);
 		if (pool >= 0 && !s->o->dry &&
 		    s->poolrun[pool] >= (unsigned)s->g->p->pool[pool].limit) {
+			if (tok)
+				untoken(s);
 			FR_PUSH(s->waiting, s->nwaiting, s->waitcap, t);
 			continue;
 		}
-		consider(s, t);
+		if (!consider(s, t, tok) && tok)
+			untoken(s);
 	}
 	/* tasks held back by a pool go back to the heap once a slot frees up */
 	for (i = 0; i < s->nwaiting; i++) {
@@ -430,6 +488,11 @@ fill(struct sched *s)
 			push(s, s->waiting[i]);
 			s->waiting[i--] = s->waiting[--s->nwaiting];
 		}
+	}
+	if (s->calls) {
+		if (s->stopping)
+			fr_callpool_cancel(s->calls);
+		fr_callpool_flush(s->calls);
 	}
 }
 

@@ -228,6 +228,131 @@ EOF
 	assert_line 'answer=42'
 }
 
+@test "-j bounds shell tasks, thread calls and process calls together, running side by side" {
+	# each job makes its entry in held/, lists held/ into seen.log on entry and
+	# after a while, then leaves: a line with more than 3 entries breaks -j 3
+	plugin busy <<'EOF'
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <flowrun/task.h>
+FLOWRUN_TASK_PLUGIN;
+static void
+observe(void)
+{
+	char line[4096];
+	size_t n = 0;
+	struct dirent *e;
+	DIR *d = opendir("held");
+	int fd;
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.' && n < sizeof(line) - 300)
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "%s ", e->d_name);
+	if (d)
+		closedir(d);
+	line[n++] = '\n';
+	if ((fd = open("seen.log", O_WRONLY | O_APPEND | O_CREAT, 0666)) >= 0) {
+		if (write(fd, line, n) < 0)
+			n = 0;
+		close(fd);
+	}
+}
+json_t *
+occupy(const json_t *args, struct flowrun_ctx *ctx)
+{
+	char path[512];
+	struct timespec ts = {0, 150000000};
+	(void)ctx;
+	snprintf(path, sizeof(path), "held/%s", json_string_value(json_object_get(args, "name")));
+	mkdir(path, 0777);
+	observe();
+	nanosleep(&ts, NULL);
+	observe();
+	rmdir(path);
+	return json_true();
+}
+EOF
+	cat > occupy.sh <<'EOF'
+observe() { printf '%s\n' "$(ls held | tr '\n' ' ')" >> seen.log; }	# one write
+mkdir "held/$1"; observe; sleep "$2"; observe; rmdir "held/$1"
+EOF
+	mkdir held
+	pipeline <<'EOF'
+flowrun: 1
+tasks:
+  sh:
+    foreach: {i: {range: 4}}
+    run: sh occupy.sh sh-${{ i }} 0.${{ i }}5
+  thread:
+    foreach: {i: {range: 12}}
+    call: {library: busy.so, function: occupy, args: {name: "thread-${{ i }}"}}
+  process:
+    foreach: {i: {range: 4}}
+    isolation: process
+    call: {library: busy.so, function: occupy, args: {name: "process-${{ i }}"}}
+EOF
+	run_ok -j 3
+	assert_ran_count 20
+	[ "$(wc -l < seen.log)" -eq 40 ]
+	awk 'NF > 3 { print "over -j 3: " $0; bad = 1 } END { exit bad }' seen.log
+	# they ran side by side: some moment saw three jobs, and shell tasks with
+	# thread calls and with process calls
+	awk 'NF == 3' seen.log | grep -q .
+	grep -E 'sh-' seen.log | grep -q 'thread-'
+	grep -E 'sh-' seen.log | grep -q 'process-'
+}
+
+@test "a signal leaves queued thread calls unstarted and keeps what finished" {
+	plugin nap <<'EOF'
+#define _POSIX_C_SOURCE 200809L
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+#include <flowrun/task.h>
+FLOWRUN_TASK_PLUGIN;
+json_t *
+nap(const json_t *args, struct flowrun_ctx *ctx)
+{
+	struct timespec ts = {0, 200000000};
+	int fd;
+	(void)args;
+	(void)ctx;
+	nanosleep(&ts, NULL);
+	if ((fd = open("naps.log", O_WRONLY | O_APPEND | O_CREAT, 0666)) >= 0) {
+		if (write(fd, "x\n", 2) < 0)
+			ts.tv_sec = 0;
+		close(fd);
+	}
+	return json_true();
+}
+EOF
+	pipeline <<'EOF'
+flowrun: 1
+tasks:
+  n:
+    foreach: {i: {range: 100}}
+    call: {library: nap.so, function: nap, args: {i: "${{ i }}"}}
+EOF
+	"$FLOWRUN" -j 2 > out.txt 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do [ -s naps.log ] && break; sleep 0.05; done
+	kill -INT "$pid"
+	status=0
+	wait "$pid" || status=$?
+	cat out.txt
+	[ "$status" -eq 130 ]
+	# two threads were busy when ^C came; the calls queued behind them never ran
+	napped=$(wc -l < naps.log)
+	echo "napped: $napped"
+	[ "$napped" -le 8 ]
+	run_ok -j 8
+	assert_ran_count $((100 - napped))
+}
+
 @test "the track-length pipeline with a C function per file and the built-in max" {
 	cp -r "$FLOWRUN_SRCDIR/examples/tracks-c" .
 	run_ok -C tracks-c -D plugins="$PLUGINS" --result longest --result maximum
