@@ -92,7 +92,14 @@ fr_plan_new(struct fr_graph *g, struct fr_state *s, int force, int dry)
 	pl->baseenv = mkenv(environ, n, g->p->envname, g->p->envval, g->p->nenv, &pl->nbase);
 	pl->files = fr_htab_new(1024);
 	pl->results = fr_xcalloc(g->p->ntask, sizeof(*pl->results));
+	fr_state_batch(s, 1);
 	return pl;
+}
+
+int
+fr_plan_flush(struct fr_plan *pl, struct fr_error *err)
+{
+	return fr_state_flush(pl->s, err);
 }
 
 void

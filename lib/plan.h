@@ -27,7 +27,8 @@ struct fr_job {
 };
 
 /* A planner over g and s (both borrowed). force: -B. dry: -n (nothing is written
- * and tasks after one that would run are said to run, unhashed). */
+ * and tasks after one that would run are said to run, unhashed). It puts s in
+ * batch mode: records are written by fr_plan_flush (or when s is closed). */
 struct fr_plan *fr_plan_new(struct fr_graph *g, struct fr_state *s, int force, int dry);
 /* Free pl; NULL is a no-op. */
 void fr_plan_free(struct fr_plan *pl);
@@ -39,9 +40,12 @@ int fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, stru
 void fr_plan_skip(struct fr_plan *pl, struct fr_job *job);
 /* The task ran and succeeded, leaving result (borrowed; NULL for none):
  * check and hash outputs, set the handoff and result, write the record.
- * -1 with err set if an output is missing or the state cannot be written. */
+ * -1 with err set if an output is missing. */
 int fr_plan_done(struct fr_plan *pl, struct fr_job *job, const json_t *result,
     int64_t duration_ns, struct fr_error *err);
+/* Write the records of the tasks done since the last flush, with one write.
+ * 0, or -1 with err set when the state cannot be written. */
+int fr_plan_flush(struct fr_plan *pl, struct fr_error *err);
 /* The task would run (-n): mark it changed with an unknown handoff. */
 void fr_plan_dry(struct fr_plan *pl, struct fr_job *job);
 /* Release what job holds. */

@@ -531,9 +531,14 @@ fr_sched_run(struct fr_graph *g, struct fr_plan *pl, const struct fr_sched_opts 
 			push(&s, g->order[i]);
 	for (;;) {
 		fill(&s);
+		/* what finished is on disk before the loop waits: one write a batch */
+		if (rc == 0 && fr_plan_flush(pl, err) < 0) {
+			s.stopping = 1;	/* what runs finishes; nothing new starts */
+			rc = -1;
+		}
 		if (s.nslot == 0 && (s.stopping || (s.nheap == 0 && s.nwaiting == 0)))
 			break;
-		if (fr_loop_run_once(s.loop, -1, err) < 0) {
+		if (fr_loop_run_once(s.loop, -1, err) < 0 && rc == 0) {
 			s.stopping = 1;
 			killall(&s, SIGKILL);
 			rc = -1;

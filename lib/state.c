@@ -42,8 +42,10 @@
  * dropped with a warning, and loading goes on at the next offset where a good
  * record starts (counting as dropped the tags in between, at least one); the
  * tasks they described simply run again. flowrun
- * appends each batch of records (the new F records, then a T record) with a
- * single write(2), first cutting off whatever follows the last good record.
+ * appends each batch of records (the records of the tasks that finished since
+ * the last write, each T record after the F records of its files) with a
+ * single write(2), first cutting off whatever follows the last good record;
+ * during a run a batch is written before the scheduler waits for anything.
  * At the end of a run that wrote anything, if superseded records outnumber
  * live ones in a file of over 1000 records, or damaged ones were dropped, it
  * writes the live records to DIR/state.tmp, fsyncs it, renames it over
@@ -122,13 +124,14 @@ struct fr_state {
 	char *apos, *aend;	/* the free part of the arena's last block */
 	size_t asize;		/* bytes in the arena's blocks */
 	void *block;		/* the last block; each starts with the one before */
-	size_t *pending;	/* indexes in ents of the file records to write */
+	size_t *pending;	/* indexes in ents of the records to write */
 	size_t npending, cappending;
 	struct fr_buf wbuf;
 	int restart;		/* (re)create the file before appending */
 	int rewrite;		/* damaged records: compact at close if anything was written */
 	int torn;		/* the file may end in garbage that could not be cut off */
 	int wrote;		/* something was written during this open */
+	int batch;		/* task records wait for fr_state_flush too */
 };
 
 /* CRC32C: the SSE4.2 instruction where there is one, else slicing by 8. */
@@ -672,7 +675,7 @@ fail:
 	return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->path);
 }
 
-/* Append the pending F records and the T record rec (if not NULL) with one write. */
+/* Append the pending records and the T record rec (if not NULL) with one write. */
 static int
 flush(struct fr_state *s, const unsigned char *rec, struct fr_error *err)
 {
@@ -832,13 +835,36 @@ int
 fr_state_put(struct fr_state *s, const struct fr_state_rec *rec, struct fr_error *err)
 {
 	const unsigned char *raw;
+	struct ent *e;
 
 	fr_buf_reset(&s->wbuf);
 	if (!(raw = stored(s, addtask(&s->wbuf, rec))))
 		return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s: a record "
 		    "of over 4 GB", s->path);
-	entry(s, 'T', (const char *)raw + NAMEOFF, raw);
-	return s->mode == FR_LOCK_READONLY ? 0 : flush(s, raw, err);
+	e = entry(s, 'T', (const char *)raw + NAMEOFF, raw);
+	if (s->mode == FR_LOCK_READONLY)
+		return 0;
+	if (!s->batch)
+		return flush(s, raw, err);
+	if (!e->pending) {
+		e->pending = 1;
+		FR_PUSH(s->pending, s->npending, s->cappending, (size_t)(e - s->ents));
+	}
+	return 0;
+}
+
+void
+fr_state_batch(struct fr_state *s, int on)
+{
+	s->batch = on;
+}
+
+int
+fr_state_flush(struct fr_state *s, struct fr_error *err)
+{
+	if (s->mode == FR_LOCK_READONLY || s->npending == 0)
+		return 0;
+	return flush(s, NULL, err);
 }
 
 int

@@ -5,7 +5,7 @@
  * result; and a stat cache of every file hashed. The on-disk format is
  * documented at the top of state.c.
  *
- * Crash safety: records are appended one whole record per write(2) to the open
+ * Crash safety: records are appended whole, one batch per write(2), to the open
  * state file, so a kill at any moment leaves at worst a torn last record, which
  * the next load drops (those tasks run again). Compaction writes a new file to
  * a temporary name, fsyncs it and renames it over the old one.
@@ -64,8 +64,16 @@ struct fr_state *fr_state_open(const char *dir, enum fr_lock_mode mode,
 /* The last success of the named task instance, or NULL; borrowed. */
 const struct fr_state_rec *fr_state_get(struct fr_state *s, const char *name);
 /* Record a success (copied), replacing any earlier record of rec->name, and
- * append it to the file at once (with any pending file records). 0 or -1. */
+ * append it to the file at once (with any pending records), or in batch mode
+ * with the next fr_state_flush. 0 or -1. */
 int fr_state_put(struct fr_state *s, const struct fr_state_rec *rec, struct fr_error *err);
+/* Batch mode (on != 0): puts wait for fr_state_flush, so records finished
+ * together cost one write; a kill before the flush loses only their records
+ * (those tasks run again). */
+void fr_state_batch(struct fr_state *s, int on);
+/* Append every pending record with one write. 0, or -1 with err set (the
+ * file is cut back to what it was; the records stay pending). */
+int fr_state_flush(struct fr_state *s, struct fr_error *err);
 /* The cached stat data and digest of path: 0 if known, -1 if not. */
 int fr_state_file_get(struct fr_state *s, const char *path, struct fr_stat *st,
     struct fr_digest *d);

@@ -1005,6 +1005,51 @@ test_fsize(void)
 	rmstate(dir, state);
 }
 
+static off_t
+fsize(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) < 0 ? -1 : sb.st_size;
+}
+
+/* Batch mode: puts wait for the flush, which writes them all at once. */
+static void
+test_batch(void)
+{
+	char *state, *dir = newdir("batch", &state);
+	struct fr_state *s = sopen(dir, FR_LOCK_FAIL);
+	struct fr_error err;
+	struct rb b;
+	off_t before;
+	char name[16];
+	int i;
+
+	sput(s, build(&b, "first", "1", 1, 0));
+	before = fsize(state);
+	ok(before > 0, "a put out of batch mode is written at once (%lld bytes)",
+	    (long long)before);
+	fr_state_batch(s, 1);
+	for (i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "b%d", i);
+		sput(s, build(&b, name, "2", (unsigned)i, 1));
+	}
+	ok(fsize(state) == before && fr_state_get(s, "b2"),
+	    "batched puts are seen at once but not written");
+	fr_error_clear(&err);
+	ok(fr_state_flush(s, &err) == 0 && fsize(state) > before, "the flush writes them");
+	before = fsize(state);
+	ok(fr_state_flush(s, &err) == 0 && fsize(state) == before, "an empty flush writes nothing");
+	sput(s, build(&b, "b0", "3", 7, 0));
+	sclose(s);
+	s = sopen(dir, FR_LOCK_FAIL);
+	ok(s && fr_state_count(s) == 4 && fr_state_get(s, "b0") &&
+	    strcmp(fr_state_get(s, "b0")->result, "3") == 0,
+	    "closing writes what is pending: 4 records, the last b0");
+	sclose(s);
+	rmstate(dir, state);
+}
+
 /* A full file system: a tiny tmpfs, if this process may mount one. */
 static void
 test_full(void)
@@ -1137,6 +1182,7 @@ main(int argc, char **argv)
 	test_lock();
 	test_readonly();
 	test_fsize();
+	test_batch();
 	test_full();
 	test_big();
 	rmdir(top);
