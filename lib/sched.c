@@ -33,7 +33,7 @@ struct sched {
 	const struct fr_sched_opts *o;
 	struct fr_sched_stats *st;
 	struct fr_loop *loop;
-	struct fr_task **heap;
+	struct hent *heap;
 	size_t nheap, heapcap;
 	struct fr_task **waiting;	/* ready but their pool is full */
 	size_t nwaiting, waitcap;
@@ -47,13 +47,18 @@ struct sched {
 	int stopping, sigcount;
 };
 
-/* Heap order: higher priority first, then declaration order. */
+/* A heap entry keeps its order key beside the task, so sifting compares
+ * entries without touching the tasks (a cache miss each at 100k tasks). */
+struct hent {
+	int64_t prio;		/* -priority: smaller first */
+	size_t id;		/* then declaration order */
+	struct fr_task *t;
+};
+
 static int
-before(const struct fr_task *a, const struct fr_task *b)
+before(const struct hent *a, const struct hent *b)
 {
-	if (a->decl->priority != b->decl->priority)
-		return a->decl->priority > b->decl->priority;
-	return a->id < b->id;
+	return a->prio != b->prio ? a->prio < b->prio : a->id < b->id;
 }
 
 static void emit(struct sched *s, enum fr_event_kind kind, const struct fr_task *t,
@@ -63,40 +68,38 @@ static void
 push(struct sched *s, struct fr_task *t)
 {
 	struct fr_event ev = {0};
+	struct hent e = {-(int64_t)t->decl->priority, t->id, t};
 	size_t i;
 
 	if (t->status == FR_TASK_PENDING)
 		emit(s, FR_EV_TASK_QUEUED, t, &ev);
 	t->status = FR_TASK_READY;
-	FR_PUSH(s->heap, s->nheap, s->heapcap, t);
-	for (i = s->nheap - 1; i > 0 && before(s->heap[i], s->heap[(i - 1) / 2]); i = (i - 1) / 2) {
-		struct fr_task *tmp = s->heap[i];
+	FR_PUSH(s->heap, s->nheap, s->heapcap, e);
+	for (i = s->nheap - 1; i > 0 && before(&e, &s->heap[(i - 1) / 2]); i = (i - 1) / 2)
 		s->heap[i] = s->heap[(i - 1) / 2];
-		s->heap[(i - 1) / 2] = tmp;
-	}
+	s->heap[i] = e;
 }
 
 static struct fr_task *
 pop(struct sched *s)
 {
-	struct fr_task *top = s->heap[0];
-	size_t i = 0;
+	struct fr_task *top = s->heap[0].t;
+	struct hent last = s->heap[--s->nheap];
+	size_t i = 0, n = s->nheap;
 
-	s->heap[0] = s->heap[--s->nheap];
 	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		struct fr_task *tmp;
-		if (l < s->nheap && before(s->heap[l], s->heap[m]))
-			m = l;
-		if (r < s->nheap && before(s->heap[r], s->heap[m]))
-			m = r;
-		if (m == i)
+		size_t l = 2 * i + 1, m = l;
+		if (l >= n)
 			break;
-		tmp = s->heap[i];
+		if (l + 1 < n && before(&s->heap[l + 1], &s->heap[l]))
+			m = l + 1;
+		if (!before(&s->heap[m], &last))
+			break;
 		s->heap[i] = s->heap[m];
-		s->heap[m] = tmp;
 		i = m;
 	}
+	if (n > 0)
+		s->heap[i] = last;
 	return top;
 }
 
@@ -457,7 +460,7 @@ fill(struct sched *s)
 	size_t i;
 
 	while (!s->stopping && s->nheap > 0) {
-		struct fr_task *t = s->heap[0];
+		struct fr_task *t = s->heap[0].t;
 		int pool = t->decl->pool, tok = 0;
 		if (t->decl->action == FR_ACT_CALL && !s->calls && !s->o->dry)
 			s->calls = fr_callpool_new(s->loop, s->o->jobs, (unsigned)s->ntoken,
