@@ -140,6 +140,25 @@ EOF
 	diff <(block_after b 200) <(for i in $(seq 200); do echo "b line $i"; done)
 }
 
+@test "ready tasks start by priority, then in the order they are declared" {
+	pipeline <<'EOF'
+flowrun: 1
+tasks:
+  a: {run: echo a >> order}
+  b: {run: echo b >> order, priority: 5}
+  c: {run: echo c >> order, priority: -1}
+  d: {run: echo d >> order, priority: 5}
+  e: {run: echo e >> order}
+  f:
+    foreach: {i: [1, 2, 3]}
+    run: echo f${{ i }} >> order
+    priority: 3
+  g: {run: echo g >> order, priority: 2000000000}
+EOF
+	run_ok -j 1
+	[ "$(tr '\n' ' ' < order)" = "g b d f1 f2 f3 a e c " ]
+}
+
 @test "stdout and stderr of a task are captured together, in order" {
 	pipeline <<'EOF'
 flowrun: 1
