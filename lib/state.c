@@ -54,11 +54,11 @@
  * In memory the file is one buffer, read with read(2) (not mapped: a reader
  * without the lock must not die of SIGBUS if the file is cut short). Loading
  * checks each record's frame and checksum and indexes it by name; names and
- * strings are used in place. A T record is parsed into a struct fr_state_rec
- * in an arena when first asked for, after checking its counts against its
- * length; if its fields do not fit, which flowrun never writes, it is dropped
- * then, with its own warning. Records put or set are encoded at once and
- * kept, like the parsed ones, in the arena, which is freed at close.
+ * strings are used in place. A T record is parsed into one reused struct
+ * fr_state_rec each time it is asked for (nothing per record is kept), after
+ * checking its counts against its length; if its fields do not fit, which
+ * flowrun never writes, it is dropped then, with its own warning. Records put
+ * or set are encoded at once and kept in an arena, which is freed at close.
  */
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE		/* flock */
@@ -102,7 +102,6 @@ static const struct {
 struct ent {
 	const char *name;		/* task name or file path */
 	const unsigned char *raw;	/* the record: in the file as loaded, or in the arena */
-	struct fr_state_rec *val;	/* T: raw parsed, once asked for */
 	uint32_t hash;			/* of type and name */
 	char type, bad, pending, dead;	/* dead: superseded by a later record */
 };
@@ -127,6 +126,8 @@ struct fr_state {
 	size_t *pending;	/* indexes in ents of the records to write */
 	size_t npending, cappending;
 	struct fr_buf wbuf;
+	struct fr_state_rec *rec;	/* the last record asked for, parsed (fr_state_get) */
+	size_t reccap;		/* bytes at rec */
 	int restart;		/* (re)create the file before appending */
 	int rewrite;		/* damaged records: compact at close if anything was written */
 	int torn;		/* the file may end in garbage that could not be cut off */
@@ -310,7 +311,7 @@ add(struct fr_state *s, char type, const char *name, size_t n, const unsigned ch
 		resize(s, 2 * (s->nname[0] + s->nname[1] + 1));
 	fr_grow(&s->ents, s->nent + 1, &s->capent, sizeof(*s->ents));
 	e = &s->ents[s->nent++];
-	*e = (struct ent){ name, raw, NULL, hash, type, 0, 0, 0 };
+	*e = (struct ent){ name, raw, hash, type, 0, 0, 0 };
 	slot = find(s, type, name, hash);
 	if (*slot)
 		s->ents[*slot - 1].dead = 1;
@@ -430,7 +431,7 @@ fail:
 	return -1;
 }
 
-/* Build a T entry's record from its bytes. */
+/* Parse a T entry's record from its bytes into s->rec. */
 static int
 tparse(struct fr_state *s, struct ent *e)
 {
@@ -451,7 +452,11 @@ tparse(struct fr_state *s, struct ent *e)
 	lens = q + TFIX;
 	digs = lens + 4 * nitem;
 	str = (const char *)(digs + FR_DIGEST_LEN * nitem);
-	r = alloc(s, sizeof(*r) + nitem * sizeof(*it));
+	if (s->reccap < sizeof(*r) + nitem * sizeof(*it)) {
+		s->reccap = sizeof(*r) + nitem * sizeof(*it);
+		s->rec = fr_xrealloc(s->rec, s->reccap);
+	}
+	r = s->rec;
 	it = (struct fr_state_item *)(r + 1);
 	r->name = e->name;
 	r->duration_ns = (int64_t)rd64(q);
@@ -481,21 +486,20 @@ tparse(struct fr_state *s, struct ent *e)
 	r->noutput = cnt[1];
 	r->dep = it + cnt[0] + cnt[1];
 	r->ndep = cnt[2];
-	e->val = r;
 	return 0;
 }
 
-/* The record of a T entry, built on first use; NULL if damaged. */
+/* The record of a T entry, parsed into s->rec; NULL if damaged. */
 static struct fr_state_rec *
 ready(struct fr_state *s, struct ent *e)
 {
-	if (!e->val && !e->bad && tparse(s, e) < 0) {
+	if (!e->bad && tparse(s, e) < 0) {
 		e->bad = 1;
 		s->nbad++;
 		s->rewrite = 1;
 		fr_warn("state file %s: dropped damaged record of %s", s->path, e->name);
 	}
-	return e->bad ? NULL : e->val;
+	return e->bad ? NULL : s->rec;
 }
 
 /* The stat data and digest of an F entry. */
@@ -777,6 +781,7 @@ freeall(struct fr_state *s)
 		free(p);
 	}
 	free(s->pending);
+	free(s->rec);
 	free(s->slot);
 	free(s->ents);
 	free(s->data);
@@ -827,7 +832,6 @@ entry(struct fr_state *s, char type, const char *name, const unsigned char *raw)
 		s->nbad--;
 	}
 	e->raw = raw;
-	e->val = NULL;
 	return e;
 }
 

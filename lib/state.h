@@ -61,7 +61,8 @@ struct fr_state;
  * unknown). NULL with err set if the directory or lock cannot be used. */
 struct fr_state *fr_state_open(const char *dir, enum fr_lock_mode mode,
     void (*waiting)(pid_t holder, void *arg), void *arg, struct fr_error *err);
-/* The last success of the named task instance, or NULL; borrowed. */
+/* The last success of the named task instance, or NULL; borrowed, and valid
+ * only until the next fr_state_get (records are parsed into one buffer). */
 const struct fr_state_rec *fr_state_get(struct fr_state *s, const char *name);
 /* Record a success (copied), replacing any earlier record of rec->name, and
  * append it to the file at once (with any pending records), or in batch mode
