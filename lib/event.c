@@ -33,7 +33,8 @@ fr_event_emit(struct fr_event *ev)
 {
 	size_t i;
 
-	ev->time_ns = fr_now_ns();
+	if (!ev->time_ns)
+		ev->time_ns = fr_now_ns();
 	for (i = 0; i < nsubs; i++)
 		subs[i].fn(ev, subs[i].arg);
 }

@@ -38,7 +38,7 @@ struct fr_event {
 	int wstatus;			/* wait(2) status of the process, when wstatus_set */
 	int wstatus_set;
 	size_t done, total;		/* finished (ran, skipped or failed) and needed */
-	int64_t time_ns;		/* fr_now_ns() when it happened */
+	int64_t time_ns;		/* fr_now_ns() when it happened (emit sets it if 0) */
 };
 
 typedef void fr_event_fn(const struct fr_event *ev, void *arg);

@@ -45,10 +45,10 @@ struct fr_callpool {
 	unsigned nthread, maxthread, idle;	/* idle: threads waiting on cv */
 	struct fr_call *queue, **qtail;	/* waiting for a thread */
 	struct fr_call *finished;	/* done by a thread, not yet handed to the loop */
-	/* the -j budget: a thread runs a call only while running + held +
-	 * loopwaits < jobs, so calls may queue deep without running wider */
+	struct fr_call *starts, **stail;	/* picked up, not yet told to the loop */
+	/* the -j budget: a thread runs a call only while running + held < jobs,
+	 * so calls may queue deep without running wider */
 	unsigned jobs, running, held;
-	int loopwaits;			/* the loop wants the next free token */
 	int kick;			/* calls queued since the last flush */
 	int stop;
 	int wake[2];
@@ -245,6 +245,16 @@ invoke(flowrun_task_fn *fn, const json_t *args, const char *task, char *error)
 
 /* --- threads ------------------------------------------------------------- */
 
+/* About to add to p->starts or p->finished (p->mu held): wake the loop
+ * unless either holds something already, so that a wake-up is on its way
+ * (the loop drains both at once; a full pipe also wakes it). */
+static void
+tell(struct fr_callpool *p)
+{
+	if (!p->starts && !p->finished && write(p->wake[1], "", 1) < 0 && errno != EAGAIN)
+		abort();
+}
+
 static void *
 threadmain(void *arg)
 {
@@ -253,8 +263,7 @@ threadmain(void *arg)
 
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		while (!p->stop && (!p->queue ||
-		    p->running + p->held + (unsigned)p->loopwaits >= p->jobs)) {
+		while (!p->stop && (!p->queue || p->running + p->held >= p->jobs)) {
 			p->idle++;
 			pthread_cond_wait(&p->cv, &p->mu);
 			p->idle--;
@@ -265,18 +274,21 @@ threadmain(void *arg)
 		if (!(p->queue = c->next))
 			p->qtail = &p->queue;
 		p->running++;
-		pthread_mutex_unlock(&p->mu);
 		c->start_ns = fr_now_ns();
+		if (c->started) {
+			c->snext = NULL;
+			tell(p);
+			*p->stail = c;
+			p->stail = &c->snext;
+		}
+		pthread_mutex_unlock(&p->mu);
 		c->result = invoke((flowrun_task_fn *)c->fn, c->args, c->task, c->error);
 		c->end_ns = fr_now_ns();
 		pthread_mutex_lock(&p->mu);
 		p->running--;
+		tell(p);
 		c->next = p->finished;
 		p->finished = c;
-		/* wake the loop, unless an earlier completion already did and the
-		 * loop has not drained the list yet (a full pipe also wakes it) */
-		if (!c->next && write(p->wake[1], "", 1) < 0 && errno != EAGAIN)
-			abort();
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
@@ -287,16 +299,23 @@ static void
 onwake(void *arg, int fd, short revents)
 {
 	struct fr_callpool *p = arg;
-	struct fr_call *c, *next;
+	struct fr_call *c, *st, *next;
 	char buf[256];
 
 	(void)revents;
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
 	pthread_mutex_lock(&p->mu);
+	st = p->starts;
+	p->starts = NULL;
+	p->stail = &p->starts;
 	c = p->finished;
 	p->finished = NULL;
 	pthread_mutex_unlock(&p->mu);
+	for (; st; st = next) {
+		next = st->snext;
+		st->started(st, st->arg);
+	}
 	for (; c; c = next) {
 		next = c->next;
 		c->done(c, c->arg);
@@ -328,7 +347,7 @@ enqueue(struct fr_callpool *p, struct fr_call *c)
 static void
 kick(struct fr_callpool *p)
 {
-	unsigned busy = p->running + p->held + (unsigned)p->loopwaits, n = 0;
+	unsigned busy = p->running + p->held, n = 0;
 	struct fr_call *c;
 
 	for (c = p->queue; c && n < p->idle && busy + n < p->jobs; c = c->next)
@@ -356,9 +375,8 @@ fr_callpool_take(struct fr_callpool *p)
 	int got;
 
 	pthread_mutex_lock(&p->mu);
-	got = p->running + p->held < p->jobs;
+	got = p->running + p->held < p->jobs && !p->queue;
 	p->held += (unsigned)got;
-	p->loopwaits = !got;
 	pthread_mutex_unlock(&p->mu);
 	return got;
 }
@@ -384,9 +402,8 @@ fr_callpool_cancel(struct fr_callpool *p)
 			struct fr_call *next = c->next;
 			c->cancelled = 1;
 			snprintf(c->error, sizeof(c->error), "not started: the run is stopping");
+			tell(p);
 			c->next = p->finished;
-			if (!p->finished && write(p->wake[1], "", 1) < 0 && errno != EAGAIN)
-				abort();
 			p->finished = c;
 			c = next;
 		}
@@ -606,6 +623,7 @@ fr_callpool_new(struct fr_loop *loop, unsigned jobs, unsigned held, const char *
 	p->maxthread = p->jobs > 256 ? 256 : p->jobs;
 	p->thread = fr_xcalloc(p->maxthread, sizeof(*p->thread));
 	p->qtail = &p->queue;
+	p->stail = &p->starts;
 	if (pipe2(p->wake, O_CLOEXEC | O_NONBLOCK) < 0)
 		abort();	/* out of descriptors at start: nothing sensible to do */
 	fr_loop_watch_fd(loop, p->wake[0], POLLIN, onwake, p);

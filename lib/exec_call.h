@@ -28,6 +28,9 @@ struct fr_call {
 	enum fr_isolation isolation;
 	int64_t timeout_ns;		/* process isolation only; 0 = none */
 	void (*done)(struct fr_call *call, void *arg);	/* once, from the loop */
+	/* a thread call: once a thread picks it up, from the loop and before
+	 * done() (start_ns is then set); may be NULL */
+	void (*started)(struct fr_call *call, void *arg);
 	void *arg;
 
 	/* filled by exec_call; valid in done() */
@@ -38,7 +41,7 @@ struct fr_call {
 
 	/* private */
 	void *fn;
-	struct fr_call *next;
+	struct fr_call *next, *snext;
 	struct worker *worker;
 	uint64_t timer;
 	struct fr_callpool *pool;
@@ -53,8 +56,9 @@ struct fr_callpool *fr_callpool_new(struct fr_loop *loop, unsigned jobs, unsigne
 /* Wait for running thread calls, stop the workers, free the pool; NULL is a no-op. */
 void fr_callpool_free(struct fr_callpool *pool);
 /* Take one token of the budget for a job that is not a thread call (a shell
- * task, a call in a process...): 1 if taken, else 0, and threads then leave
- * the next free token to the loop (a finishing thread call wakes the loop). */
+ * task, a call in a process...): 1 if taken, else 0. Thread calls queued
+ * before come first: a token is given only when none waits (a finishing
+ * thread call wakes the loop). */
 int fr_callpool_take(struct fr_callpool *pool);
 /* Give back a token taken by fr_callpool_take. */
 void fr_callpool_give(struct fr_callpool *pool);

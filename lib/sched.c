@@ -172,11 +172,12 @@ mkparents(const char *path, struct fr_error *err)
 
 static void jobdone(struct fr_shell_job *sh, void *arg);
 static void calldone(struct fr_call *call, void *arg);
+static void callstarted(struct fr_call *call, void *arg);
 
 /* Thread calls may queue this deep per job: the loop then hands them over and
  * takes their completions in batches, while the pool's tokens keep no more
  * than -j of anything running at once. */
-#define CALL_DEPTH 16
+#define CALL_DEPTH 64
 
 /* Whether t runs as a thread call (a built-in runs on a thread whatever its isolation). */
 static int
@@ -224,6 +225,7 @@ startjob(struct sched *s, struct slot *sl, struct fr_error *err)
 		sl->call.isolation = d->isolation;
 		sl->call.timeout_ns = d->timeout_ns;
 		sl->call.done = calldone;
+		sl->call.started = threadcall(t) && sl->attempt == 1 ? callstarted : NULL;
 		sl->call.arg = sl;
 		return fr_call_start(s->calls, &sl->call, err);
 	}
@@ -333,6 +335,20 @@ jobdone(struct fr_shell_job *sh, void *arg)
 	free(msg);
 }
 
+/* A thread picked the call up: it started then, not when it was queued. */
+static void
+callstarted(struct fr_call *c, void *arg)
+{
+	struct slot *sl = arg;
+	struct fr_event ev = {0};
+
+	ev.reason = fr_buf_str(&sl->job.why);
+	ev.cmd = sl->job.cmd;
+	ev.attempt = 1;
+	ev.time_ns = c->start_ns;
+	emit(sl->s, FR_EV_TASK_STARTED, sl->job.task, &ev);
+}
+
 static void
 calldone(struct fr_call *c, void *arg)
 {
@@ -416,7 +432,8 @@ consider(struct sched *s, struct fr_task *t, int tok)
 			s->poolrun[t->decl->pool]++;
 		t->status = FR_TASK_RUNNING;
 		ev.attempt = 1;
-		emit(s, FR_EV_TASK_STARTED, t, &ev);
+		if (tok)	/* a thread call says so when a thread picks it up */
+			emit(s, FR_EV_TASK_STARTED, t, &ev);
 		if (startjob(s, sl, &err) < 0) {
 			fail(s, t, err.text, NULL, 0, 0, NULL, 1, NULL);
 			unslot(s, sl);

@@ -285,15 +285,15 @@ EOF
 flowrun: 1
 tasks:
   sh:
-    foreach: {i: {range: 4}}
-    run: sh occupy.sh sh-${{ i }} 0.${{ i }}5
-  thread:
-    foreach: {i: {range: 12}}
-    call: {library: busy.so, function: occupy, args: {name: "thread-${{ i }}"}}
+    foreach: {s: [0.05, 0.15, 0.25, 1.5]}
+    run: sh occupy.sh sh-${{ s }} ${{ s }}
   process:
     foreach: {i: {range: 4}}
     isolation: process
     call: {library: busy.so, function: occupy, args: {name: "process-${{ i }}"}}
+  thread:
+    foreach: {i: {range: 12}}
+    call: {library: busy.so, function: occupy, args: {name: "thread-${{ i }}"}}
 EOF
 	run_ok -j 3
 	assert_ran_count 20
@@ -351,6 +351,45 @@ EOF
 	[ "$napped" -le 8 ]
 	run_ok -j 8
 	assert_ran_count $((100 - napped))
+}
+
+@test "a thread call is reported started when a thread picks it up, not when it queues" {
+	plugin slow <<'EOF'
+#define _POSIX_C_SOURCE 200809L
+#include <time.h>
+#include <flowrun/task.h>
+FLOWRUN_TASK_PLUGIN;
+json_t *
+slow(const json_t *args, struct flowrun_ctx *ctx)
+{
+	struct timespec ts = {0, 200000000};
+	(void)ctx;
+	nanosleep(&ts, NULL);
+	return json_incref((json_t *)json_object_get(args, "i"));
+}
+EOF
+	pipeline <<'EOF'
+flowrun: 1
+tasks:
+  s:
+    foreach: {i: {range: 3}}
+    call: {library: slow.so, function: slow, args: {i: "${{ i }}"}}
+EOF
+	run_ok -j 1 --events ev.jsonl
+	python3 - <<'EOF'
+import json
+ev = [json.loads(l) for l in open("ev.jsonl")]
+st = {e["instance"]: e["elapsed"] for e in ev if e["event"] == "task_started"}
+fin = {e["instance"]: e["elapsed"] for e in ev if e["event"] == "task_finished"}
+names = ["s[i=%d]" % i for i in range(3)]
+print(st, fin)
+assert sorted(st) == names and sorted(fin) == names
+for a, b in zip(names, names[1:]):
+    # one thread at -j 1: each starts after the one before it finished
+    assert st[b] >= fin[a] - 0.01 and st[b] - st[a] >= 0.15, (a, b)
+for n in names:
+    assert 0.15 <= fin[n] - st[n] < 1.5, n
+EOF
 }
 
 @test "the track-length pipeline with a C function per file and the built-in max" {
