@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "plan.h"
 #include "util.h"
 
@@ -330,20 +331,31 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 	fr_hasher_init(&h);
 	fr_hasher_addstr(&h, "flowrun-action-1");
 	if (d->action == FR_ACT_CALL) {
-		char *canon;
+		struct fr_buf cmd = {0};
+		size_t at;
 		if (d->args && !(job->args = fr_tree_eval(d->args, lookup, &lc, err))) {
 			fr_hasher_final(&h, &job->rec.cmd);
 			goto out;
 		}
-		canon = job->args ? json_dumps(job->args,
-		    JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
-		job->cmd = fr_xasprintf("call %s%s%s(%s)", t->library ? t->library : "",
-		    t->library ? ":" : "", d->function, canon ? canon : "");
+		/* "call LIBRARY:FUNCTION(ARGS)", ARGS canonical, empty without args */
+		fr_buf_add(&cmd, "call ", 5);
+		if (t->library) {
+			fr_buf_addstr(&cmd, t->library);
+			fr_buf_addc(&cmd, ':');
+		}
+		fr_buf_addstr(&cmd, d->function);
+		fr_buf_addc(&cmd, '(');
+		at = cmd.len;
+		if (job->args)
+			fr_json_canon(&cmd, job->args);
+		fr_buf_addc(&cmd, ')');
 		fr_hasher_addstr(&h, "call");
 		fr_hasher_addstr(&h, t->library ? t->library : "");
 		fr_hasher_addstr(&h, d->function);
-		fr_hasher_addstr(&h, canon ? canon : "");
-		free(canon);
+		cmd.data[cmd.len - 1] = '\0';	/* the args alone, for a moment */
+		fr_hasher_addstr(&h, cmd.data + at);
+		cmd.data[cmd.len - 1] = ')';
+		job->cmd = fr_buf_steal(&cmd);
 	}
 	fr_hasher_addstr(&h, job->cmd ? job->cmd : "");
 	fr_hasher_addstr(&h, d->shell ? d->shell : "");
@@ -503,9 +515,9 @@ fr_plan_done(struct fr_plan *pl, struct fr_job *job, const json_t *result, int64
 	json_decref(t->resultv);
 	t->resultv = NULL;
 	if (result) {
-		char *s = json_dumps(result, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-		t->result = fr_xstrdup(s ? s : "null");
-		free(s);
+		struct fr_buf b = {0};
+		fr_json_canon(&b, result);
+		t->result = fr_buf_steal(&b);
 	}
 	job->rec.result = t->result;
 	job->rec.duration_ns = duration_ns;

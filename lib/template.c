@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "json.h"
 #include "template.h"
 #include "util.h"
 
@@ -212,16 +213,12 @@ fr_tmpl_has_refs(const struct fr_tmpl *t)
 char *
 fr_json_text(const json_t *v)
 {
-	char *s, *r;
+	struct fr_buf b = {0};
 
 	if (json_is_string(v))
 		return fr_xstrndup(json_string_value(v), json_string_length(v));
-	s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-	if (!s)
-		return fr_xstrdup("null");
-	r = fr_xstrdup(s);
-	free(s);
-	return r;
+	fr_json_canon(&b, v);
+	return fr_buf_steal(&b);
 }
 
 json_t *

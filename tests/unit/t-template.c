@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "load.h"
 #include "tap.h"
 #include "template.h"
+#include "util.h"
 
 static struct fr_error err;
 
@@ -462,6 +464,76 @@ test_json_text(void)
 	is_jtext(json_pack("[s]", "é\"\n"), "[\"é\\\"\\n\"]", "strings in a list are JSON-escaped");
 }
 
+/* Whether fr_json_canon writes what json_dumps does (the keys of records
+ * written by earlier versions depend on it); says what differed if not. */
+static int
+sameasjansson(json_t *v)
+{
+	struct fr_buf b = {0};
+	char *want = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	int same;
+
+	fr_json_canon(&b, v);
+	same = want && strcmp(want, fr_buf_str(&b)) == 0;
+	if (!same)
+		printf("# want %s\n# got  %s\n", want ? want : "(null)", fr_buf_str(&b));
+	free(want);
+	fr_buf_free(&b);
+	json_decref(v);
+	return same;
+}
+
+/* A random value for the comparison: nested, with awkward numbers and strings. */
+static json_t *
+randval(unsigned *seed, int depth)
+{
+	static const double reals[] = { 0.1, -0.0, 1e300, -1e-300, 5e-324, 1.7976931348623157e308,
+	    123456789012345678.0, 1e21, 1e-7, 2.5, 100.0, 3.14159265358979 };
+	static const char *const strs[] = { "", "a", "\x01\x1f\x7f", "tab\there", "q\"b\\s/",
+	    "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", "\b\f\n\r", "z", "aa", "a\x01" };
+	unsigned r = (*seed = *seed * 1103515245u + 12345u) >> 16;
+	json_t *v;
+	int i, n;
+
+	switch (depth > 3 ? r % 5 : r % 7) {
+	case 0: return json_integer((json_int_t)((r % 2 ? -1 : 1) * (long long)r * 2654435761LL));
+	case 1: return json_real(reals[r % FR_NELEM(reals)] * (r % 3 ? 1 : -3));
+	case 2: return json_string(strs[r % FR_NELEM(strs)]);
+	case 3: return r % 2 ? json_true() : json_false();
+	case 4: return json_null();
+	case 5:
+		v = json_array();
+		for (i = 0, n = (int)(r % 5); i < n; i++)
+			json_array_append_new(v, randval(seed, depth + 1));
+		return v;
+	default:
+		v = json_object();
+		for (i = 0, n = (int)(r % 6); i < n; i++)
+			json_object_set_new(v, strs[(r + (unsigned)i * 7) % FR_NELEM(strs)],
+			    randval(seed, depth + 1));
+		return v;
+	}
+}
+
+static void
+test_json_canon(void)
+{
+	unsigned seed = 42;
+	int i, bad = 0;
+
+	ok(sameasjansson(json_pack("{s:i,s:{s:b,s:n},s:s}", "z", 1, "a", "y", 1, "b", "ab", "c")),
+	    "canonical text: keys sorted at every level");
+	ok(sameasjansson(json_pack("[f,f,f,f,f,f]", 1e20, 1e-5, -0.0, 3.0, 0.1, 1e300)),
+	    "canonical text: reals as Jansson writes them");
+	ok(sameasjansson(json_stringn("nul\0inside", 10)), "canonical text: a NUL in a string");
+	ok(sameasjansson(json_pack("{s:i,s:i}", "b", 1, "b\x01", 2)),
+	    "canonical text: a key that is a prefix of another");
+	for (i = 0; i < 2000; i++)
+		if (!sameasjansson(randval(&seed, 0)))
+			bad++;
+	is_int(bad, 0, "canonical text: 2000 random values as json_dumps writes them");
+}
+
 /* fr_node_json of one scalar, as compact JSON text, or NULL. */
 static char *
 nodejson(const char *s, enum fr_scalar_type type, int plain)
@@ -613,6 +685,7 @@ main(void)
 	test_malformed();
 	test_eval_errors();
 	test_json_text();
+	test_json_canon();
 	test_node_json();
 	test_json_from_output();
 	json_decref(vals);
