@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "graph.h"
+#include "json.h"
 #include "util.h"
 
 struct evalctx {
@@ -78,7 +79,7 @@ fr_graph_lookup(struct fr_graph *g, struct fr_task *t, const struct fr_ref *ref,
 	switch (ref->kind) {
 	case FR_REF_NAME:
 		if (ref->slot >= 0)
-			return json_array_get(t->bind, (size_t)ref->slot);
+			return t->bind[ref->slot];
 		return json_object_get(p->vars, ref->name);
 	case FR_REF_ENV:
 		if (!(val = fr_pipeline_env(p, ref->name))) {
@@ -106,12 +107,13 @@ lookup(void *arg, const struct fr_ref *ref, struct fr_error *err)
 	return fr_graph_lookup(c->g, c->t, ref, &c->scratch, err);
 }
 
-/* Evaluate path templates: a whole list value gives several paths. */
+/* Evaluate path templates, appending to *tmp (n, cap): a whole list value
+ * gives several paths. The paths are new strings. */
 static int
-evalpaths(struct evalctx *c, struct fr_tmpl **tm, size_t n, char ***out, size_t *nout,
-    struct fr_error *err)
+evalpaths(struct evalctx *c, struct fr_tmpl **tm, size_t n, char ***tmp, size_t *ntmp,
+    size_t *cap, struct fr_error *err)
 {
-	size_t i, j, cap = 0;
+	size_t i, j;
 
 	for (i = 0; i < n; i++) {
 		json_t *v = fr_tmpl_eval(tm[i], lookup, c, err);
@@ -127,11 +129,33 @@ evalpaths(struct evalctx *c, struct fr_tmpl **tm, size_t n, char ***out, size_t 
 				    "path is empty after templating");
 			}
 			fr_path_clean(s);
-			FR_PUSH(*out, *nout, cap, s);
+			FR_PUSH(*tmp, *ntmp, *cap, s);
 		}
 		json_decref(v);
 	}
 	return 0;
+}
+
+/* Move the n paths of tmp into the graph's arena as *out (NULL when none). */
+static void
+keeppaths(struct fr_graph *g, char **tmp, size_t n, char ***out, size_t *nout)
+{
+	size_t i;
+
+	*nout = n;
+	*out = n ? fr_arena_alloc(&g->arena, n * sizeof(char *), _Alignof(char *)) : NULL;
+	for (i = 0; i < n; i++) {
+		(*out)[i] = fr_arena_strndup(&g->arena, tmp[i], strlen(tmp[i]));
+		free(tmp[i]);
+	}
+}
+
+/* Free the n paths of tmp (after a failure). */
+static void
+droppaths(char **tmp, size_t n)
+{
+	while (n > 0)
+		free(tmp[--n]);
 }
 
 /* The mark of the template that gave path j of the n paths made from tm. */
@@ -155,22 +179,26 @@ pathmark(struct fr_tmpl **tm, size_t ntm, const char *path, size_t j, size_t n)
 	return &tm[ntm == n ? j : 0]->mark;	/* one path per template, or a guess */
 }
 
+/* The instance name, "NAME" or "NAME[VAR=VALUE,...]", in the arena. */
 static char *
-instname(const struct fr_taskdecl *d, json_t *bind)
+instname(struct fr_graph *g, const struct fr_taskdecl *d, json_t **bind, struct fr_buf *b)
 {
-	struct fr_buf b = {0};
 	size_t i;
 
-	fr_buf_addstr(&b, d->name);
-	if (!bind)
-		return fr_buf_steal(&b);
-	for (i = 0; i < d->nforeach; i++) {
-		char *v = fr_json_text(json_array_get(bind, i));
-		fr_buf_printf(&b, "%c%s=%s", i ? ',' : '[', d->foreach[i].name, v);
-		free(v);
+	fr_buf_reset(b);
+	fr_buf_addstr(b, d->name);
+	for (i = 0; bind && i < d->nforeach; i++) {
+		fr_buf_addc(b, i ? ',' : '[');
+		fr_buf_addstr(b, d->foreach[i].name);
+		fr_buf_addc(b, '=');
+		if (json_is_string(bind[i]))
+			fr_buf_add(b, json_string_value(bind[i]), json_string_length(bind[i]));
+		else
+			fr_json_canon(b, bind[i]);
 	}
-	fr_buf_addc(&b, ']');
-	return fr_buf_steal(&b);
+	if (bind)
+		fr_buf_addc(b, ']');
+	return fr_arena_strndup(&g->arena, b->data, b->len);
 }
 
 /* The values of each foreach variable of d, as JSON arrays. */
@@ -203,71 +231,62 @@ foreachvalues(const struct fr_taskdecl *d, size_t *total)
 	return vals;
 }
 
+/* Add dep to the needs of t being collected in *tmp (once each). */
 static void
-addedge(struct fr_task *t, struct fr_task *dep, size_t *cap)
+addedge(struct fr_task *t, struct fr_task *dep, struct fr_task ***tmp, size_t *n, size_t *cap)
 {
 	if (dep->stamp == t->id + 1)
 		return;
 	dep->stamp = (unsigned)(t->id + 1);
-	FR_PUSH(t->dep, t->ndep, *cap, dep);
-	FR_PUSH(dep->rdep, dep->nrdep, dep->rdepcap, t);
+	FR_PUSH(*tmp, *n, *cap, dep);
+	dep->nrdep++;
 }
 
 static int
-instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct fr_error *err)
+instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct fr_buf *name,
+    struct fr_error *err)
 {
 	json_t **vals = NULL;
 	size_t total = 1, i, k;
 
 	if (d->nforeach)
-		vals = foreachvalues(d, &total);
-	if (g->ntask + total > FR_MAX_INSTANCES) {
-		fr_error_set(err, FR_EPIPELINE, &d->mark, "more than %u task instances",
+		vals = g->vals[d->index] = foreachvalues(d, &total);
+	if (g->ntask + total > FR_MAX_INSTANCES)
+		return fr_error_set(err, FR_EPIPELINE, &d->mark, "more than %u task instances",
 		    FR_MAX_INSTANCES);
-		goto fail;
-	}
 	g->first[d->index] = g->ntask;
 	g->count[d->index] = total;
+	fr_grow(&g->task, g->ntask + total, cap, sizeof(*g->task));
 	for (i = 0; i < total; i++) {
-		struct fr_task *t = fr_xcalloc(1, sizeof(*t));
+		struct fr_task *t = fr_arena_alloc(&g->arena, sizeof(*t), _Alignof(struct fr_task));
 		if (vals) {
 			size_t rest = i;
-			t->bind = json_array();
-			for (k = 0; k < d->nforeach; k++)
-				json_array_append_new(t->bind, json_null());
+			t->bind = fr_arena_alloc(&g->arena, d->nforeach * sizeof(json_t *),
+			    _Alignof(json_t *));
 			for (k = d->nforeach; k-- > 0;) {	/* last varies fastest */
 				size_t n = json_array_size(vals[k]);
-				json_array_set(t->bind, k, json_array_get(vals[k], rest % n));
+				t->bind[k] = json_array_get(vals[k], rest % n);
 				rest /= n;
 			}
 		}
 		t->decl = (struct fr_taskdecl *)d;
 		t->id = g->ntask;
-		t->name = instname(d, t->bind);
-		FR_PUSH(g->task, g->ntask, *cap, t);
-		if (fr_htab_put(g->byname, t->name, t)) {
-			fr_error_set(err, FR_EPIPELINE, &d->mark,
+		t->name = instname(g, d, t->bind, name);
+		g->task[g->ntask++] = t;
+		if (fr_htab_put(g->byname, t->name, t))
+			return fr_error_set(err, FR_EPIPELINE, &d->mark,
 			    "foreach of task '%s' makes the instance %s twice", d->name, t->name);
-			goto fail;
-		}
 	}
-	for (k = 0; vals && k < d->nforeach; k++)
-		json_decref(vals[k]);
-	free(vals);
 	return 0;
-fail:
-	for (k = 0; vals && k < d->nforeach; k++)
-		json_decref(vals[k]);
-	free(vals);
-	return -1;
 }
 
 /* Edges of t: needs, tasks.X references, inputs that are other tasks' outputs. */
 static int
-connect(struct fr_graph *g, struct fr_task *t, struct fr_error *err)
+connect(struct fr_graph *g, struct fr_task *t, struct fr_task ***tmp, size_t *cap,
+    struct fr_error *err)
 {
 	const struct fr_taskdecl *d = t->decl;
-	size_t cap = 0, i, j;
+	size_t n = 0, i, j;
 
 	for (i = 0; i < d->nneed; i++) {
 		const struct fr_taskdecl *x = fr_pipeline_task(g->p, d->need[i].name);
@@ -275,18 +294,18 @@ connect(struct fr_graph *g, struct fr_task *t, struct fr_error *err)
 			return fr_error_set(err, FR_EPIPELINE, &d->need[i].mark,
 			    "dependency cycle: %s -> %s (a task cannot need itself)", d->name, d->name);
 		for (j = 0; j < g->count[x->index]; j++)
-			addedge(t, g->task[g->first[x->index] + j], &cap);
+			addedge(t, g->task[g->first[x->index] + j], tmp, &n, cap);
 	}
 	for (i = 0; i < d->nuses; i++)
 		for (j = 0; j < g->count[d->uses[i]->index]; j++)
-			addedge(t, g->task[g->first[d->uses[i]->index] + j], &cap);
+			addedge(t, g->task[g->first[d->uses[i]->index] + j], tmp, &n, cap);
 	for (i = 0; i < t->ninput; i++) {
 		struct fr_task *x;
 		if (!fr_path_isglob(t->input[i])) {
 			if ((x = fr_htab_get(g->byoutput, t->input[i]))) {
 				if (x == t)
 					goto self;
-				addedge(t, x, &cap);
+				addedge(t, x, tmp, &n, cap);
 			}
 			continue;
 		}
@@ -297,10 +316,15 @@ connect(struct fr_graph *g, struct fr_task *t, struct fr_error *err)
 				if (fnmatch(t->input[i], x->output[o], FNM_PATHNAME | FNM_PERIOD) == 0) {
 					if (x == t)
 						goto self;
-					addedge(t, x, &cap);
+					addedge(t, x, tmp, &n, cap);
 				}
 			}
 		}
+	}
+	t->ndep = n;
+	if (n) {
+		t->dep = fr_arena_alloc(&g->arena, n * sizeof(*t->dep), _Alignof(struct fr_task *));
+		memcpy(t->dep, *tmp, n * sizeof(*t->dep));
 	}
 	return 0;
 self:
@@ -366,27 +390,55 @@ order(struct fr_graph *g, struct fr_error *err)
 	return -1;
 }
 
+/* The tasks that need each task, filled from the needs (nrdep counted by addedge). */
+static void
+reverse(struct fr_graph *g)
+{
+	size_t i, j;
+
+	for (i = 0; i < g->ntask; i++) {
+		struct fr_task *t = g->task[i];
+		if (t->nrdep)
+			t->rdep = fr_arena_alloc(&g->arena, t->nrdep * sizeof(*t->rdep),
+			    _Alignof(struct fr_task *));
+		t->nrdep = 0;
+	}
+	for (i = 0; i < g->ntask; i++)
+		for (j = 0; j < g->task[i]->ndep; j++) {
+			struct fr_task *d = g->task[i]->dep[j];
+			d->rdep[d->nrdep++] = g->task[i];
+		}
+}
+
 struct fr_graph *
 fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 {
 	struct fr_graph *g = fr_xcalloc(1, sizeof(*g));
 	struct evalctx c = { g, NULL, NULL };
-	size_t cap = 0, i, j;
+	struct fr_buf name = {0};
+	struct fr_task **deps = NULL;
+	char **paths = NULL;
+	size_t cap = 0, npath = 0, pathcap = 0, depcap = 0, i, j;
 
 	g->p = p;
 	g->first = fr_xcalloc(p->ntask, sizeof(*g->first));
 	g->count = fr_xcalloc(p->ntask, sizeof(*g->count));
 	g->outputs = fr_xcalloc(p->ntask, sizeof(*g->outputs));
+	g->vals = fr_xcalloc(p->ntask, sizeof(*g->vals));
 	g->byname = fr_htab_new(p->ntask);
 	for (i = 0; i < p->ntask; i++)
-		if (instances(g, p->task[i], &cap, err) < 0)
+		if (instances(g, p->task[i], &cap, &name, err) < 0)
 			goto fail;
 	g->byoutput = fr_htab_new(g->ntask);
 	for (i = 0; i < g->ntask; i++) {
 		struct fr_task *t = g->task[i];
 		c.t = t;
-		if (evalpaths(&c, t->decl->output, t->decl->noutput, &t->output, &t->noutput, err) < 0)
+		npath = 0;
+		if (evalpaths(&c, t->decl->output, t->decl->noutput, &paths, &npath, &pathcap,
+		    err) < 0)
 			goto fail;
+		keeppaths(g, paths, npath, &t->output, &t->noutput);
+		npath = 0;
 		for (j = 0; j < t->noutput; j++) {
 			struct fr_task *prev = fr_htab_put(g->byoutput, t->output[j], t);
 			if (prev) {
@@ -401,29 +453,42 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 	for (i = 0; i < g->ntask; i++) {
 		struct fr_task *t = g->task[i];
 		c.t = t;
-		if (evalpaths(&c, t->decl->input, t->decl->ninput, &t->input, &t->ninput, err) < 0)
+		npath = 0;
+		if (evalpaths(&c, t->decl->input, t->decl->ninput, &paths, &npath, &pathcap,
+		    err) < 0)
 			goto fail;
 		if (t->decl->library) {
-			size_t n = t->ninput;
-			if (evalpaths(&c, &t->decl->library, 1, &t->input, &t->ninput, err) < 0)
+			size_t n = npath;
+			if (evalpaths(&c, &t->decl->library, 1, &paths, &npath, &pathcap, err) < 0)
 				goto fail;
-			if (t->ninput != n + 1) {
+			if (npath != n + 1) {
 				fr_error_set(err, FR_EPIPELINE, &t->decl->library->mark,
 				    "'library' must be one path");
 				goto fail;
 			}
-			t->library = t->input[n];
 		}
+		keeppaths(g, paths, npath, &t->input, &t->ninput);
+		npath = 0;
+		if (t->decl->library)
+			t->library = t->input[t->ninput - 1];
 	}
 	for (i = 0; i < g->ntask; i++)
-		if (connect(g, g->task[i], err) < 0)
+		if (connect(g, g->task[i], &deps, &depcap, err) < 0)
 			goto fail;
+	reverse(g);
 	if (order(g, err) < 0)
 		goto fail;
 	json_decref(c.scratch);
+	fr_buf_free(&name);
+	free(paths);
+	free(deps);
 	return g;
 fail:
 	json_decref(c.scratch);
+	fr_buf_free(&name);
+	droppaths(paths, npath);
+	free(paths);
+	free(deps);
 	fr_graph_free(g);
 	return NULL;
 }
@@ -523,34 +588,29 @@ fail:
 void
 fr_graph_free(struct fr_graph *g)
 {
-	size_t i, j;
+	size_t i, k;
 
 	if (!g)
 		return;
 	for (i = 0; i < g->ntask; i++) {
-		struct fr_task *t = g->task[i];
-		free(t->name);
-		json_decref(t->bind);
-		for (j = 0; j < t->noutput; j++)
-			free(t->output[j]);
-		free(t->output);
-		for (j = 0; j < t->ninput; j++)
-			free(t->input[j]);
-		free(t->input);
-		free(t->dep);
-		free(t->rdep);
-		free(t->result);
-		json_decref(t->resultv);
-		free(t);
+		free(g->task[i]->result);
+		json_decref(g->task[i]->resultv);
 	}
-	for (i = 0; g->p && i < g->p->ntask; i++)
+	for (i = 0; g->p && i < g->p->ntask; i++) {
 		json_decref(g->outputs[i]);
+		for (k = 0; g->vals && g->vals[i] && k < g->p->task[i]->nforeach; k++)
+			json_decref(g->vals[i][k]);
+		if (g->vals)
+			free(g->vals[i]);
+	}
 	free(g->outputs);
+	free(g->vals);
 	free(g->task);
 	free(g->order);
 	free(g->first);
 	free(g->count);
 	fr_htab_free(g->byname);
 	fr_htab_free(g->byoutput);
+	fr_arena_free(&g->arena);
 	free(g);
 }

@@ -13,6 +13,7 @@
 #include "digest.h"
 #include "error.h"
 #include "pipeline.h"
+#include "util.h"
 
 /* What happened to a task in this run; owned by sched. */
 enum fr_task_status {
@@ -24,7 +25,7 @@ struct fr_task {
 	struct fr_taskdecl *decl;
 	char *name;			/* "split", "square[x=30]" */
 	size_t id;			/* index in graph->task */
-	json_t *bind;			/* foreach values in slot order, or NULL */
+	json_t **bind;			/* foreach values in slot order (borrowed), or NULL */
 	char **output;			/* paths relative to the pipeline directory */
 	size_t noutput;
 	char **input;			/* paths or glob patterns, as declared; a call
@@ -34,7 +35,7 @@ struct fr_task {
 	struct fr_task **dep;		/* what this task needs, each once */
 	size_t ndep;
 	struct fr_task **rdep;		/* the tasks that need this one */
-	size_t nrdep, rdepcap;
+	size_t nrdep;
 
 	/* run state, owned by the scheduler (the loop thread) */
 	int needed;			/* a target needs it */
@@ -56,7 +57,9 @@ struct fr_graph {
 	struct fr_htab *byname;		/* instance name -> task */
 	struct fr_htab *byoutput;	/* output path -> task */
 	json_t **outputs;		/* per declaration, tasks.X.outputs, made lazily */
+	json_t ***vals;			/* per declaration, each foreach variable's values */
 	size_t nneeded;
+	struct fr_arena arena;		/* the tasks, their names, paths and edges */
 };
 
 /* Build the instances, edges and order of p's tasks (relative paths are taken

@@ -99,6 +99,70 @@ fr_grow(void *arrp, size_t n, size_t *cap, size_t sz)
 	*cap = c;
 }
 
+struct fr_ablock {
+	struct fr_ablock *next;
+	size_t used, cap;
+	_Alignas(max_align_t) unsigned char data[];
+};
+
+#define ABLOCK_MIN (64u << 10)
+#define ABLOCK_MAX (4u << 20)
+
+void *
+fr_arena_alloc(struct fr_arena *a, size_t n, size_t align)
+{
+	struct fr_ablock *b = a->block, *nb;
+	size_t off = b ? (b->used + align - 1) & ~(align - 1) : 0;
+
+	if (!b || off > b->cap || b->cap - off < n) {
+		/* blocks grow with the arena; a big request gets a block of its
+		 * own behind the current one, whose free space stays in use */
+		size_t cap = a->size < ABLOCK_MIN ? ABLOCK_MIN : a->size > ABLOCK_MAX ?
+		    ABLOCK_MAX : a->size;
+		if (n > cap / 4)
+			cap = n;
+		if (cap > SIZE_MAX - sizeof(*nb))
+			oom();
+		nb = fr_xmalloc(sizeof(*nb) + cap);
+		nb->used = 0;
+		nb->cap = cap;
+		a->size += cap;
+		if (b && cap == n) {
+			nb->next = b->next;
+			b->next = nb;
+		} else {
+			nb->next = b;
+			a->block = nb;
+		}
+		b = nb;
+		off = 0;
+	}
+	b->used = off + n;
+	return memset(b->data + off, 0, n);
+}
+
+char *
+fr_arena_strndup(struct fr_arena *a, const char *s, size_t n)
+{
+	char *p = fr_arena_alloc(a, n + 1, 1);
+
+	memcpy(p, s, n);
+	return p;
+}
+
+void
+fr_arena_free(struct fr_arena *a)
+{
+	struct fr_ablock *b, *next;
+
+	for (b = a->block; b; b = next) {
+		next = b->next;
+		free(b);
+	}
+	a->block = NULL;
+	a->size = 0;
+}
+
 int64_t
 fr_now_ns(void)
 {

@@ -32,6 +32,19 @@ int fr_write_full(int fd, const void *buf, size_t n);
 /* Levenshtein distance of a and b, capped at max+1 (for "did you mean"). */
 size_t fr_editdist(const char *a, const char *b, size_t max);
 
+/* An arena: many small allocations that live until fr_arena_free, carved
+ * from big blocks (a few mallocs and frees for a whole graph). Zero it to start. */
+struct fr_arena {
+	struct fr_ablock *block;	/* the current block, then the ones before */
+	size_t size;			/* bytes in blocks so far */
+};
+/* n zeroed bytes aligned to align (a power of two, at most max_align_t's). */
+void *fr_arena_alloc(struct fr_arena *a, size_t n, size_t align);
+/* A copy of the n bytes at s with a NUL after them. */
+char *fr_arena_strndup(struct fr_arena *a, const char *s, size_t n);
+/* Release every allocation of a and empty it. */
+void fr_arena_free(struct fr_arena *a);
+
 #define FR_NELEM(a) (sizeof(a) / sizeof((a)[0]))
 /* Append v to the array arr with count n and capacity cap. */
 #define FR_PUSH(arr, n, cap, v) do { \

@@ -273,18 +273,16 @@ test_instances(void)
 	t = task("one");
 	ok(t && t->bind == NULL, "a task without foreach has no bindings");
 	t = task("sq[x=30]");
-	ok(t && json_is_array(t->bind) && json_array_size(t->bind) == 1 &&
-	    json_is_integer(json_array_get(t->bind, 0)) &&
-	    json_integer_value(json_array_get(t->bind, 0)) == 30, "sq[x=30] binds x to the number 30");
+	ok(t && t->bind && json_is_integer(t->bind[0]) && json_integer_value(t->bind[0]) == 30,
+	    "sq[x=30] binds x to the number 30");
 	t = task("sq[x=a b]");
-	ok(t && json_is_string(json_array_get(t->bind, 0)), "sq[x=a b] binds x to a string");
+	ok(t && json_is_string(t->bind[0]), "sq[x=a b] binds x to a string");
 	t = task("p[a=2,b=y]");
-	ok(t && json_integer_value(json_array_get(t->bind, 0)) == 2 &&
-	    json_is_string(json_array_get(t->bind, 1)) &&
-	    strcmp(json_string_value(json_array_get(t->bind, 1)), "y") == 0,
+	ok(t && json_integer_value(t->bind[0]) == 2 && json_is_string(t->bind[1]) &&
+	    strcmp(json_string_value(t->bind[1]), "y") == 0,
 	    "p[a=2,b=y] binds a=2, b=\"y\" in slot order");
 	t = task("r[k=2]");
-	ok(t && json_is_integer(json_array_get(t->bind, 0)), "range values are numbers");
+	ok(t && json_is_integer(t->bind[0]), "range values are numbers");
 	for (n = 0; n < graph->ntask; n++)
 		if (graph->task[n]->id != n)
 			break;
