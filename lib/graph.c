@@ -122,11 +122,12 @@ evalpaths(struct evalctx *c, struct fr_tmpl **tm, size_t n, char ***tmp, size_t 
 		for (j = 0; j < (json_is_array(v) ? json_array_size(v) : 1); j++) {
 			json_t *it = json_is_array(v) ? json_array_get(v, j) : v;
 			char *s = fr_json_text(it);
-			if (*s == '\0') {
+			if (!s || *s == '\0') {
 				free(s);
 				json_decref(v);
-				return fr_error_set(err, FR_EPIPELINE, &tm[i]->mark,
-				    "path is empty after templating");
+				return fr_error_set(err, FR_EPIPELINE, &tm[i]->mark, s ?
+				    "path is empty after templating" :
+				    "path longer than %u MiB after templating", FR_TMPL_MAX_TEXT >> 20);
 			}
 			fr_path_clean(s);
 			FR_PUSH(*tmp, *ntmp, *cap, s);

@@ -3,6 +3,7 @@
  * what Jansson's json_dumps gives with JSON_COMPACT | JSON_SORT_KEYS |
  * JSON_ENCODE_ANY, byte for byte, without its callback per piece. */
 #define _POSIX_C_SOURCE 200809L
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@ struct key {
 	json_t *v;
 };
 
-static void value(struct fr_buf *b, const json_t *v, int depth);
+static void value(struct fr_buf *b, const json_t *v, int depth, size_t max);
 
 /* Jansson's order for sorted keys: bytes, then length. */
 static int
@@ -95,7 +96,7 @@ real(struct fr_buf *b, double d)
 }
 
 static void
-object(struct fr_buf *b, const json_t *v, int depth)
+object(struct fr_buf *b, const json_t *v, int depth, size_t max)
 {
 	struct key one[16], *keys = one;
 	size_t n = json_object_size(v), i = 0;
@@ -114,24 +115,27 @@ object(struct fr_buf *b, const json_t *v, int depth)
 	if (n > 1)
 		qsort(keys, n, sizeof(*keys), keycmp);
 	fr_buf_addc(b, '{');
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && b->len <= max; i++) {
 		if (i)
 			fr_buf_addc(b, ',');
 		string(b, keys[i].s, keys[i].n);
 		fr_buf_addc(b, ':');
-		value(b, keys[i].v, depth + 1);
+		value(b, keys[i].v, depth + 1, max);
 	}
 	fr_buf_addc(b, '}');
 	if (keys != one)
 		free(keys);
 }
 
+/* Stops early (leaving b->len > max) once the text is longer than max. */
 static void
-value(struct fr_buf *b, const json_t *v, int depth)
+value(struct fr_buf *b, const json_t *v, int depth, size_t max)
 {
 	char num[24];
 	size_t i, n;
 
+	if (b->len > max)
+		return;
 	if (depth > MAXDEPTH) {
 		char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 		fr_buf_addstr(b, s ? s : "null");
@@ -140,15 +144,15 @@ value(struct fr_buf *b, const json_t *v, int depth)
 	}
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
-		object(b, v, depth);
+		object(b, v, depth, max);
 		break;
 	case JSON_ARRAY:
 		fr_buf_addc(b, '[');
 		n = json_array_size(v);
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < n && b->len <= max; i++) {
 			if (i)
 				fr_buf_addc(b, ',');
-			value(b, json_array_get(v, i), depth + 1);
+			value(b, json_array_get(v, i), depth + 1, max);
 		}
 		fr_buf_addc(b, ']');
 		break;
@@ -177,8 +181,15 @@ value(struct fr_buf *b, const json_t *v, int depth)
 void
 fr_json_canon(struct fr_buf *b, const json_t *v)
 {
+	fr_json_canon_max(b, v, SIZE_MAX - 1);
+}
+
+int
+fr_json_canon_max(struct fr_buf *b, const json_t *v, size_t max)
+{
 	if (v)
-		value(b, v, 0);
+		value(b, v, 0, max);
 	else
 		fr_buf_add(b, "null", 4);
+	return b->len > max ? -1 : 0;
 }

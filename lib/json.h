@@ -12,5 +12,9 @@
 
 /* Append the canonical text of v (borrowed; NULL is written as null) to b. */
 void fr_json_canon(struct fr_buf *b, const json_t *v);
+/* The same, stopping soon after b grows past max bytes (values shared by
+ * YAML aliases can stand for far more text than memory holds): 0, or -1 when
+ * it stopped (b then holds a cut text). */
+int fr_json_canon_max(struct fr_buf *b, const json_t *v, size_t max);
 
 #endif

@@ -340,6 +340,13 @@ add(struct ctx *c, struct fr_node *n, const struct fr_mark *m)
 		return fr_error_set(c->err, FR_EPIPELINE, &p->mark,
 		    "alias expansion too large (more than %u nodes)", FR_LOAD_MAX_NODES);
 	}
+	p->bytes += n->bytes;	/* neither can pass 2 * FR_LOAD_MAX_FILE here */
+	if (c->doc->aliases && p->bytes > FR_LOAD_MAX_EXPANDED) {
+		p->bytes = (size_t)FR_LOAD_MAX_EXPANDED + 1;
+		return fr_error_set(c->err, FR_EPIPELINE, &p->mark,
+		    "alias expansion too large (more than %u MiB of text)",
+		    FR_LOAD_MAX_EXPANDED >> 20);
+	}
 	FR_PUSH(c->kid, c->nkid, c->capkid, n);
 	return 0;
 }
@@ -450,6 +457,7 @@ scalar(struct ctx *c, const yaml_event_t *ev)
 		return fr_error_set(c->err, FR_EPIPELINE, &n->mark, "scalar longer than %u MiB",
 		    FR_LOAD_MAX_SCALAR >> 20);
 	n->len = ev->data.scalar.length;
+	n->bytes = n->len;
 	n->str = astrndup(c->doc, (const char *)ev->data.scalar.value, n->len);
 	n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 	n->style = ev->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ? FR_STYLE_SINGLE :

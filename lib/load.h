@@ -9,7 +9,9 @@
  *   duplicate keys in a mapping ("duplicate key 'x' (first at line L)"),
  *   non-scalar mapping keys, nesting deeper than FR_LOAD_MAX_DEPTH,
  *   a scalar longer than FR_LOAD_MAX_SCALAR bytes, and alias expansion that
- *   would make the tree larger than FR_LOAD_MAX_NODES nodes ("billion laughs").
+ *   would make the tree larger than FR_LOAD_MAX_NODES nodes ("billion laughs")
+ *   or, in a file with aliases, hold more than FR_LOAD_MAX_EXPANDED bytes of
+ *   scalars (one long string repeated by aliases).
  * An alias becomes a pointer to the anchored node, so the tree may be a DAG. */
 #ifndef FR_LOAD_H
 #define FR_LOAD_H
@@ -22,6 +24,7 @@
 #define FR_LOAD_MAX_SCALAR (16u << 20)
 #define FR_LOAD_MAX_FILE (256u << 20)
 #define FR_LOAD_MAX_NODES 20000000u
+#define FR_LOAD_MAX_EXPANDED (64u << 20)
 
 enum fr_node_kind { FR_NODE_SCALAR, FR_NODE_SEQ, FR_NODE_MAP };
 
@@ -52,6 +55,7 @@ struct fr_node {
 	struct fr_node **item;
 	size_t nitem;
 	size_t nodes;			/* nodes in this subtree, aliases expanded (saturating) */
+	size_t bytes;			/* bytes of its scalars, aliases expanded (saturating) */
 };
 
 struct fr_doc {

@@ -210,14 +210,27 @@ fr_tmpl_has_refs(const struct fr_tmpl *t)
 	return 0;
 }
 
+/* Append v as text (a string as it is, else canonical JSON) to b: -1 once b
+ * holds more than FR_TMPL_MAX_TEXT bytes. */
+static int
+addtext(struct fr_buf *b, const json_t *v)
+{
+	if (json_is_string(v))
+		fr_buf_add(b, json_string_value(v), json_string_length(v));
+	else
+		fr_json_canon_max(b, v, FR_TMPL_MAX_TEXT);
+	return b->len > FR_TMPL_MAX_TEXT ? -1 : 0;
+}
+
 char *
 fr_json_text(const json_t *v)
 {
 	struct fr_buf b = {0};
 
-	if (json_is_string(v))
-		return fr_xstrndup(json_string_value(v), json_string_length(v));
-	fr_json_canon(&b, v);
+	if (addtext(&b, v) < 0) {
+		fr_buf_free(&b);
+		return NULL;
+	}
 	return fr_buf_steal(&b);
 }
 
@@ -233,7 +246,6 @@ fr_tmpl_eval(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg, struct f
 		return v ? json_incref(v) : NULL;
 	}
 	for (i = 0; i < t->nseg; i++) {
-		char *text;
 		if (!t->seg[i].ref) {
 			fr_buf_add(&b, t->seg[i].text, t->seg[i].len);
 			continue;
@@ -243,10 +255,7 @@ fr_tmpl_eval(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg, struct f
 			fr_buf_free(&b);
 			return NULL;
 		}
-		text = fr_json_text(v);
-		fr_buf_addstr(&b, text);
-		free(text);
-		if (b.len > FR_TMPL_MAX_TEXT) {
+		if (addtext(&b, v) < 0) {
 			fr_buf_free(&b);
 			fr_error_set(err, FR_EPIPELINE, &t->mark,
 			    "template value longer than %u MiB", FR_TMPL_MAX_TEXT >> 20);
@@ -276,7 +285,9 @@ fr_tmpl_text(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg, struct f
 	v = fr_tmpl_eval(t, lookup, arg, err);
 	if (!v)
 		return NULL;
-	s = fr_json_text(v);
+	if (!(s = fr_json_text(v)))
+		fr_error_set(err, FR_EPIPELINE, &t->mark, "template value longer than %u MiB",
+		    FR_TMPL_MAX_TEXT >> 20);
 	json_decref(v);
 	return s;
 }

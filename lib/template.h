@@ -82,7 +82,8 @@ char *fr_tmpl_text(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg,
  * keep their JSON type). New reference, or NULL with err set. */
 json_t *fr_tree_eval(const struct fr_tree *t, fr_ref_lookup *lookup, void *arg,
     struct fr_error *err);
-/* v as text: a string as it is, anything else as compact JSON with sorted keys. New string. */
+/* v as text: a string as it is, anything else as compact JSON with sorted
+ * keys. New string, or NULL when longer than FR_TMPL_MAX_TEXT bytes. */
 char *fr_json_text(const json_t *v);
 /* The JSON value of a YAML node (scalars typed by the core schema). New reference;
  * NULL with err set when a float does not parse or the tree is too large. */

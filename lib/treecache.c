@@ -38,7 +38,7 @@ struct hdr {
 
 struct rec {
 	uint32_t kind, line, col, type, plain, style;
-	uint64_t len, str, src, srclen, item, nitem, nodes;
+	uint64_t len, str, src, srclen, item, nitem, nodes, bytes;
 };
 
 static char *
@@ -110,6 +110,7 @@ readcache(const char *file, const char *path, const struct fr_stat *st)
 		n->plain = (int)r[i].plain;
 		n->style = (enum fr_scalar_style)r[i].style;
 		n->nodes = (size_t)r[i].nodes;
+		n->bytes = (size_t)r[i].bytes;
 		if (n->kind == FR_NODE_SCALAR) {
 			/* every string is followed by a NUL in the blob */
 			if (r[i].str >= h->nblob || r[i].len >= h->nblob - r[i].str ||
@@ -167,6 +168,7 @@ writecache(const char *file, const struct fr_doc *doc, const struct fr_stat *st)
 		r.plain = (uint32_t)n->plain;
 		r.style = n->style;
 		r.nodes = n->nodes;
+		r.bytes = n->bytes;
 		r.src = NONE;
 		if (n->kind == FR_NODE_SCALAR) {
 			r.str = blob.len;

@@ -154,6 +154,43 @@ with_var() {
 	expect_rejected '^flowrun: flowrun\.yaml:[0-9]+:[0-9]+: value too large \([0-9]+ nodes\)$'
 }
 
+# a 100 KB string repeated 10,000 times by aliases: few nodes, a gigabyte of text
+@test "one long string repeated by aliases: exit 2 in bounded memory" {
+	no_valgrind "address-space bound"
+	{
+		echo 'flowrun: 1'; echo 'vars:'
+		printf '  s: &s %s\n' "$(head -c 100000 /dev/zero | tr '\0' y)"
+		prev=s
+		for l in a b c d; do
+			echo "  $l: &$l [*$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev]"
+			prev=$l
+		done
+		echo 'tasks:'; echo '  a:'; echo '    run: echo ${{ d }}'
+	} > flowrun.yaml
+	run_bounded $((256 * MiB)) 30 --list
+	expect_rejected '^flowrun: flowrun\.yaml:6:6: alias expansion too large \(more than 64 MiB of text\)$'
+}
+
+# 5,000 repeats of 10 KB: 50 MB of text, under the loader's bound; a command
+# made of it is refused when its text passes 16 MiB, not after making all of it
+@test "a value standing for 50 MB of text in a command: the task fails in bounded memory" {
+	no_valgrind "address-space bound"
+	{
+		echo 'flowrun: 1'; echo 'vars:'
+		printf '  s: &s %s\n' "$(head -c 10000 /dev/zero | tr '\0' y)"
+		echo '  a: &a [*s, *s, *s, *s, *s, *s, *s, *s, *s, *s]'
+		echo '  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]'
+		echo '  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]'
+		echo '  d: &d [*c, *c, *c, *c, *c]'
+		echo 'tasks:'; echo '  a:'; echo '    run: echo ${{ d }}'
+		echo '  b:'; echo '    run: "${{ d }}"'
+	} > flowrun.yaml
+	run_bounded $((200 * MiB)) 30 -k
+	[ "$status" -eq 1 ]
+	assert_line '  a: template value longer than 16 MiB'
+	assert_line '  b: template value longer than 16 MiB'
+}
+
 @test "an alias bomb as a foreach list: exit 2 in bounded memory" {
 	no_valgrind "address-space bound"
 	{
