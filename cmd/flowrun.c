@@ -617,6 +617,7 @@ run(struct opts *o, char **targets, size_t ntargets)
 	so.jobs = o->jobs;
 	so.keep_going = o->keep_going;
 	so.dry = dry;
+	so.worker = getenv("FLOWRUN_CALL_WORKER");
 	if (watch(o, g, state, file, &v, &err) < 0)
 		goto fail;
 	src = fr_sched_run(g, pl, &so, &st, &err);

@@ -481,7 +481,7 @@ fill(struct sched *s)
 		int pool = t->decl->pool, tok = 0;
 		if (t->decl->action == FR_ACT_CALL && !s->calls && !s->o->dry)
 			s->calls = fr_callpool_new(s->loop, s->o->jobs, (unsigned)s->ntoken,
-			    "/proc/self/exe");
+			    s->o->worker ? s->o->worker : "/proc/self/exe");
 		if (t->decl->action != FR_ACT_NONE && !s->o->dry) {
 			if (threadcall(t)) {
 				if (s->nthreadcall >= (size_t)CALL_DEPTH * s->o->jobs)

@@ -18,6 +18,8 @@ struct fr_sched_opts {
 	unsigned jobs;		/* parallel jobs, >= 1 */
 	int keep_going;		/* -k */
 	int dry;		/* -n: plan only */
+	const char *worker;	/* run as WORKER --call-worker for process calls
+				 * (NULL: flowrun itself, /proc/self/exe) */
 };
 
 struct fr_sched_stats {

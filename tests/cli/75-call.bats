@@ -392,6 +392,23 @@ for n in names:
 EOF
 }
 
+@test "FLOWRUN_CALL_WORKER names the program that serves process calls" {
+	cp "$PLUGINS/libmath.so" .
+	real=$(readlink -f "${FLOWRUN_REAL:-$FLOWRUN}")
+	printf '#!/bin/sh\necho "worker $*" >> worker.log\nexec %s "$@"\n' "$real" > worker.sh
+	chmod +x worker.sh
+	pipeline <<'EOF'
+flowrun: 1
+tasks:
+  p:
+    isolation: process
+    call: {library: libmath.so, function: inc, args: {x: 41}}
+EOF
+	FLOWRUN_CALL_WORKER=$PWD/worker.sh run_ok -q --result p
+	[ "$output" = 42 ]
+	[ "$(cat worker.log)" = "worker --call-worker" ]
+}
+
 @test "the track-length pipeline with a C function per file and the built-in max" {
 	cp -r "$FLOWRUN_SRCDIR/examples/tracks-c" .
 	run_ok -C tracks-c -D plugins="$PLUGINS" --result longest --result maximum
