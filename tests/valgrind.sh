@@ -12,7 +12,7 @@ vg=$(PATH="$PATH:/usr/local/bin:/usr/bin:/bin" && command -v valgrind) || {
 }
 # worker processes of call tasks run under valgrind too (not under valgrind's
 # own binary, which is what /proc/self/exe would be)
-FLOWRUN_CALL_WORKER=$(cd "${0%/*}" && pwd)/${0##*/}
+FLOWRUN_CALL_WORKER=${FLOWRUN_CALL_WORKER:-$(cd "${0%/*}" && pwd)/${0##*/}}
 export FLOWRUN_CALL_WORKER
 exec "$vg" --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect -q \
