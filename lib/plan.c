@@ -518,6 +518,7 @@ fr_plan_done(struct fr_plan *pl, struct fr_job *job, const json_t *result, int64
 		struct fr_buf b = {0};
 		fr_json_canon(&b, result);
 		t->result = fr_buf_steal(&b);
+		t->resultv = json_incref((json_t *)result);	/* no need to parse it again */
 	}
 	job->rec.result = t->result;
 	job->rec.duration_ns = duration_ns;
