@@ -137,18 +137,31 @@ evalpaths(struct evalctx *c, struct fr_tmpl **tm, size_t n, char ***tmp, size_t 
 	return 0;
 }
 
-/* Move the n paths of tmp into the graph's arena as *out (NULL when none). */
+/* Move the n paths of tmp into the graph's arena as *out (NULL when none).
+ * A path equal to the one at the same place in prev (the instance before, of
+ * the same task) is shared with it: a library or a fixed input is kept once. */
 static void
-keeppaths(struct fr_graph *g, char **tmp, size_t n, char ***out, size_t *nout)
+keeppaths(struct fr_graph *g, char **tmp, size_t n, char **prev, size_t nprev, char ***out,
+    size_t *nout)
 {
 	size_t i;
 
 	*nout = n;
 	*out = n ? fr_arena_alloc(&g->arena, n * sizeof(char *), _Alignof(char *)) : NULL;
 	for (i = 0; i < n; i++) {
-		(*out)[i] = fr_arena_strndup(&g->arena, tmp[i], strlen(tmp[i]));
+		if (i < nprev && strcmp(prev[i], tmp[i]) == 0)
+			(*out)[i] = prev[i];
+		else
+			(*out)[i] = fr_arena_strndup(&g->arena, tmp[i], strlen(tmp[i]));
 		free(tmp[i]);
 	}
+}
+
+/* The instance before t if it is of the same task, else NULL. */
+static const struct fr_task *
+sibling(const struct fr_graph *g, const struct fr_task *t)
+{
+	return t->id > 0 && g->task[t->id - 1]->decl == t->decl ? g->task[t->id - 1] : NULL;
 }
 
 /* Free the n paths of tmp (after a failure). */
@@ -430,7 +443,9 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 	for (i = 0; i < p->ntask; i++)
 		if (instances(g, p->task[i], &cap, &name, err) < 0)
 			goto fail;
-	g->byoutput = fr_htab_new(g->ntask);
+	for (i = 0, j = 0; i < p->ntask; i++)	/* a guess: one path a template */
+		j += g->count[i] * p->task[i]->noutput;
+	g->byoutput = fr_htab_new(j);
 	for (i = 0; i < g->ntask; i++) {
 		struct fr_task *t = g->task[i];
 		c.t = t;
@@ -438,7 +453,7 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 		if (evalpaths(&c, t->decl->output, t->decl->noutput, &paths, &npath, &pathcap,
 		    err) < 0)
 			goto fail;
-		keeppaths(g, paths, npath, &t->output, &t->noutput);
+		keeppaths(g, paths, npath, NULL, 0, &t->output, &t->noutput);
 		npath = 0;
 		for (j = 0; j < t->noutput; j++) {
 			struct fr_task *prev = fr_htab_put(g->byoutput, t->output[j], t);
@@ -468,7 +483,8 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 				goto fail;
 			}
 		}
-		keeppaths(g, paths, npath, &t->input, &t->ninput);
+		keeppaths(g, paths, npath, sibling(g, t) ? sibling(g, t)->input : NULL,
+		    sibling(g, t) ? sibling(g, t)->ninput : 0, &t->input, &t->ninput);
 		npath = 0;
 		if (t->decl->library)
 			t->library = t->input[t->ninput - 1];

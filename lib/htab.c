@@ -9,9 +9,9 @@
 
 struct slot {
 	const char *key;
-	size_t klen;
-	uint64_t hash;
 	void *val;
+	uint32_t klen;		/* keys are shorter than 4 GiB */
+	uint32_t hash;		/* the low half of fr_hash */
 };
 
 struct fr_htab {
@@ -56,7 +56,7 @@ fr_htab_free(struct fr_htab *h)
 }
 
 static struct slot *
-find(const struct fr_htab *h, const char *k, size_t n, uint64_t hash)
+find(const struct fr_htab *h, const char *k, size_t n, uint32_t hash)
 {
 	size_t i = (size_t)hash & (h->cap - 1);
 
@@ -73,7 +73,7 @@ find(const struct fr_htab *h, const char *k, size_t n, uint64_t hash)
 void *
 fr_htab_getn(const struct fr_htab *h, const char *k, size_t n)
 {
-	struct slot *s = find(h, k, n, fr_hash(k, n));
+	struct slot *s = find(h, k, n, (uint32_t)fr_hash(k, n));
 	return s->key ? s->val : NULL;
 }
 
@@ -102,7 +102,7 @@ void *
 fr_htab_put(struct fr_htab *h, const char *k, void *v)
 {
 	size_t n = strlen(k);
-	uint64_t hash = fr_hash(k, n);
+	uint32_t hash = (uint32_t)fr_hash(k, n);
 	struct slot *s;
 	void *prev;
 
@@ -112,7 +112,7 @@ fr_htab_put(struct fr_htab *h, const char *k, void *v)
 	prev = s->key ? s->val : NULL;
 	if (!s->key) {
 		s->key = k;
-		s->klen = n;
+		s->klen = (uint32_t)n;
 		s->hash = hash;
 		h->count++;
 	}
