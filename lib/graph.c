@@ -272,7 +272,7 @@ instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct f
 	g->count[d->index] = total;
 	fr_grow(&g->task, g->ntask + total, cap, sizeof(*g->task));
 	for (i = 0; i < total; i++) {
-		struct fr_task *t = fr_arena_alloc(&g->arena, sizeof(*t), _Alignof(struct fr_task));
+		struct fr_task *t = fr_arena_zalloc(&g->arena, sizeof(*t), _Alignof(struct fr_task));
 		if (vals) {
 			size_t rest = i;
 			t->bind = fr_arena_alloc(&g->arena, d->nforeach * sizeof(json_t *),

@@ -17,14 +17,8 @@
 #include "load.h"
 #include "util.h"
 
-#define CHUNK (64u << 10)	/* default arena chunk size */
 #define SMALLMAP 8		/* keys checked by linear scan before a map gets a htab */
 
-struct chunk {
-	struct chunk *next;
-	size_t used, cap;
-	max_align_t data[];
-};
 
 struct frame {
 	struct fr_node *node;	/* the open collection */
@@ -52,29 +46,7 @@ struct ctx {
 static void *
 aalloc(struct fr_doc *doc, size_t n, size_t align)
 {
-	struct chunk *c = doc->arena, *nc;
-	size_t off = c ? (c->used + align - 1) & ~(align - 1) : 0;
-	void *p;
-
-	if (!c || off > c->cap || c->cap - off < n) {
-		size_t cap = n > CHUNK / 4 ? n : CHUNK;
-		nc = fr_xmalloc(sizeof(*nc) + cap);
-		nc->used = 0;
-		nc->cap = cap;
-		if (c && cap != CHUNK) {
-			/* a big block: keep the current chunk's free space in use */
-			nc->next = c->next;
-			c->next = nc;
-		} else {
-			nc->next = c;
-			doc->arena = nc;
-		}
-		c = nc;
-		off = 0;
-	}
-	p = (char *)c->data + off;
-	c->used = off + n;
-	return p;
+	return fr_arena_alloc(&doc->arena, n, align);
 }
 
 void *
@@ -96,14 +68,9 @@ astrndup(struct fr_doc *doc, const char *s, size_t n)
 void
 fr_doc_free(struct fr_doc *doc)
 {
-	struct chunk *c, *next;
-
 	if (!doc)
 		return;
-	for (c = doc->arena; c; c = next) {
-		next = c->next;
-		free(c);
-	}
+	fr_arena_free(&doc->arena);
 	if (doc->map)
 		munmap(doc->map, doc->maplen);
 	free(doc->file);

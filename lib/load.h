@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "util.h"
 
 #define FR_LOAD_MAX_DEPTH 256
 #define FR_LOAD_MAX_SCALAR (16u << 20)
@@ -63,7 +64,7 @@ struct fr_doc {
 					 * marks past fr_doc_free takes it (and sets it NULL) */
 	struct fr_node *root;		/* NULL for an empty document */
 	int aliases;			/* the tree shares nodes through aliases */
-	void *arena;			/* private: every node and string lives here */
+	struct fr_arena arena;		/* private: every node and string lives here */
 	void *map;			/* private: a file mapping strings may point into */
 	size_t maplen;
 };

@@ -88,7 +88,6 @@
 #define AVGREC 128		/* the usual size of a record, give or take */
 #define NORESULT 0xffffffffu
 #define COMPACT_MIN 1000	/* never compact a file of fewer records */
-#define ACHUNK (64 * 1024)	/* the smallest arena block */
 #define ADD32(b, v) fr_buf_add((b), &(uint32_t){ (uint32_t)(v) }, 4)
 #define ADD64(b, v) fr_buf_add((b), &(uint64_t){ (uint64_t)(v) }, 8)
 #define HASH(type, name, n) crcfn((uint32_t)(type), (const unsigned char *)(name), (n))
@@ -120,9 +119,7 @@ struct fr_state {
 	size_t nbad;		/* T entries found not to parse */
 	size_t nrec;		/* records in the file, dead ones included */
 	int64_t wsize;		/* size of the file open for appending */
-	char *apos, *aend;	/* the free part of the arena's last block */
-	size_t asize;		/* bytes in the arena's blocks */
-	void *block;		/* the last block; each starts with the one before */
+	struct fr_arena arena;	/* records put or set */
 	size_t *pending;	/* indexes in ents of the records to write */
 	size_t npending, cappending;
 	struct fr_buf wbuf;
@@ -235,27 +232,11 @@ rd64(const unsigned char *p)
 	return v;
 }
 
-/* n bytes from the arena, aligned for any record; its blocks double in size. */
+/* n bytes from the arena, aligned for any record. */
 static void *
 alloc(struct fr_state *s, size_t n)
 {
-	size_t size;
-	char *p;
-
-	n = (n + 7) & ~(size_t)7;
-	if (!s->block || (size_t)(s->aend - s->apos) < n) {
-		size = s->asize > ACHUNK ? s->asize : ACHUNK;
-		size = (size > n ? size : n) + 8;
-		p = fr_xmalloc(size);
-		memcpy(p, &s->block, sizeof(void *));
-		s->block = p;
-		s->apos = p + 8;
-		s->aend = p + size;
-		s->asize += size;
-	}
-	p = s->apos;
-	s->apos += n;
-	return p;
+	return fr_arena_alloc(&s->arena, n, 8);
 }
 
 /* The slot of the entry of type and name, or the empty one where it would go. */
@@ -770,16 +751,12 @@ cleanup:
 static void
 freeall(struct fr_state *s)
 {
-	void *p;
 
 	if (s->wfd >= 0)
 		close(s->wfd);
 	if (s->lockfd >= 0)
 		close(s->lockfd);	/* releases the lock */
-	while ((p = s->block)) {
-		memcpy(&s->block, p, sizeof(void *));
-		free(p);
-	}
+	fr_arena_free(&s->arena);
 	free(s->pending);
 	free(s->rec);
 	free(s->slot);

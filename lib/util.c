@@ -138,7 +138,13 @@ fr_arena_alloc(struct fr_arena *a, size_t n, size_t align)
 		off = 0;
 	}
 	b->used = off + n;
-	return memset(b->data + off, 0, n);
+	return b->data + off;
+}
+
+void *
+fr_arena_zalloc(struct fr_arena *a, size_t n, size_t align)
+{
+	return memset(fr_arena_alloc(a, n, align), 0, n);
 }
 
 char *
@@ -147,6 +153,7 @@ fr_arena_strndup(struct fr_arena *a, const char *s, size_t n)
 	char *p = fr_arena_alloc(a, n + 1, 1);
 
 	memcpy(p, s, n);
+	p[n] = '\0';
 	return p;
 }
 

@@ -38,8 +38,10 @@ struct fr_arena {
 	struct fr_ablock *block;	/* the current block, then the ones before */
 	size_t size;			/* bytes in blocks so far */
 };
-/* n zeroed bytes aligned to align (a power of two, at most max_align_t's). */
+/* n bytes aligned to align (a power of two, at most max_align_t's). */
 void *fr_arena_alloc(struct fr_arena *a, size_t n, size_t align);
+/* The same, zeroed. */
+void *fr_arena_zalloc(struct fr_arena *a, size_t n, size_t align);
 /* A copy of the n bytes at s with a NUL after them. */
 char *fr_arena_strndup(struct fr_arena *a, const char *s, size_t n);
 /* Release every allocation of a and empty it. */
