@@ -58,11 +58,7 @@ fr_doc_alloc(struct fr_doc *doc, size_t n)
 static char *
 astrndup(struct fr_doc *doc, const char *s, size_t n)
 {
-	char *p = aalloc(doc, n + 1, 1);
-
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
+	return fr_arena_strndup(&doc->arena, s, n);
 }
 
 void
