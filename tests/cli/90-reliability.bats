@@ -64,6 +64,17 @@ expect_rejected() {
 	echo "$output" | grep -Eq -- "$1" || { echo "no line matches: $1"; return 1; }
 }
 
+# aliases FIRST NAME...: a vars line for each NAME, a list of ten aliases of
+# the one before (FIRST, then each NAME in turn)
+aliases() {
+	local prev=$1 l
+	shift
+	for l in "$@"; do
+		echo "  $l: &$l [*$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev]"
+		prev=$l
+	done
+}
+
 # wrap TEXT: a pipeline whose var x is TEXT, written as it is.
 with_var() {
 	{ printf 'flowrun: 1\nvars:\n  x: '; cat; printf '\ntasks:\n  a:\n    run: "true"\n'; } > flowrun.yaml
@@ -126,11 +137,7 @@ with_var() {
 	{
 		echo 'flowrun: 1'; echo 'vars:'
 		echo '  a: &a [x, x, x, x, x, x, x, x, x, x]'
-		prev=a
-		for l in b c d e f g h i; do
-			echo "  $l: &$l [*$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev]"
-			prev=$l
-		done
+		aliases a b c d e f g h i
 		echo 'tasks:'; echo '  a:'; echo '    run: echo ${{ i }}'
 	} > flowrun.yaml
 	run_bounded $((256 * MiB)) 30 --list
@@ -143,11 +150,7 @@ with_var() {
 	{
 		echo 'flowrun: 1'; echo 'vars:'
 		echo '  a: &a [x, x, x, x, x, x, x, x, x, x]'
-		prev=a
-		for l in b c d e f g; do
-			echo "  $l: &$l [*$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev]"
-			prev=$l
-		done
+		aliases a b c d e f g
 		echo 'tasks:'; echo '  a:'; echo '    run: echo ${{ g }}'
 	} > flowrun.yaml
 	run_bounded $((256 * MiB)) 30 --list
@@ -160,11 +163,7 @@ with_var() {
 	{
 		echo 'flowrun: 1'; echo 'vars:'
 		printf '  s: &s %s\n' "$(head -c 100000 /dev/zero | tr '\0' y)"
-		prev=s
-		for l in a b c d; do
-			echo "  $l: &$l [*$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev]"
-			prev=$l
-		done
+		aliases s a b c d
 		echo 'tasks:'; echo '  a:'; echo '    run: echo ${{ d }}'
 	} > flowrun.yaml
 	run_bounded $((256 * MiB)) 30 --list
@@ -196,11 +195,7 @@ with_var() {
 	{
 		echo 'flowrun: 1'; echo 'vars:'
 		echo '  a: &a [x, x, x, x, x, x, x, x, x, x]'
-		prev=a
-		for l in b c d e f g h i; do
-			echo "  $l: &$l [*$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev, *$prev]"
-			prev=$l
-		done
+		aliases a b c d e f g h i
 		echo 'tasks:'; echo '  t:'; echo '    foreach: {v: *i}'; echo '    run: "true"'
 	} > flowrun.yaml
 	run_bounded $((256 * MiB)) 30 --list
