@@ -83,7 +83,8 @@ def main():
             continue
         rows.append((name, statistics.median(full), statistics.median(noop) if noop else None))
     lines = [f"# call tasks: {a.n} trivial calls feeding one sum, -j {a.j}, median of {a.reps}",
-             "", f"machine: {platform.node()}, {os.cpu_count()} CPUs, {platform.platform()}", "",
+             "", f"machine: {platform.node()}, {os.cpu_count()} CPUs, {platform.platform()}, "
+             f"load average at the end {os.getloadavg()[0]:.2f}", "",
              "| runner | full run (s) | per task (us) | no-op rerun (s) |", "|---|---|---|---|"]
     for name, full, noop in rows:
         if full is None:
