@@ -297,15 +297,15 @@ add(struct ctx *c, struct fr_node *n, const struct fr_mark *m)
 	p = f->node;
 	if (p->kind == FR_NODE_MAP && (c->nkid - f->base) % 2 == 0 && checkkey(c, f, n, m) < 0)
 		return -1;
-	p->nodes += n->nodes;
+	p->nodes += n->nodes;	/* each at most FR_LOAD_MAX_NODES + 1: no overflow */
 	if (p->nodes > FR_LOAD_MAX_NODES) {
-		p->nodes = (size_t)FR_LOAD_MAX_NODES + 1;
+		p->nodes = FR_LOAD_MAX_NODES + 1;
 		return fr_error_set(c->err, FR_EPIPELINE, &p->mark,
 		    "alias expansion too large (more than %u nodes)", FR_LOAD_MAX_NODES);
 	}
-	p->bytes += n->bytes;	/* neither can pass 2 * FR_LOAD_MAX_FILE here */
+	p->bytes = n->bytes > UINT32_MAX - p->bytes ? UINT32_MAX : p->bytes + n->bytes;
 	if (c->doc->aliases && p->bytes > FR_LOAD_MAX_EXPANDED) {
-		p->bytes = (size_t)FR_LOAD_MAX_EXPANDED + 1;
+		p->bytes = FR_LOAD_MAX_EXPANDED + 1;
 		return fr_error_set(c->err, FR_EPIPELINE, &p->mark,
 		    "alias expansion too large (more than %u MiB of text)",
 		    FR_LOAD_MAX_EXPANDED >> 20);
@@ -351,7 +351,7 @@ keepsource(struct ctx *c, struct fr_node *n, const yaml_mark_t *start, const yam
 
 	if (b > a) {
 		n->src = astrndup(c->doc, c->text + a, b - a);
-		n->srclen = b - a;
+		n->srclen = (uint32_t)(b - a);
 	}
 }
 
@@ -419,7 +419,7 @@ scalar(struct ctx *c, const yaml_event_t *ev)
 	if (ev->data.scalar.length > FR_LOAD_MAX_SCALAR)
 		return fr_error_set(c->err, FR_EPIPELINE, &n->mark, "scalar longer than %u MiB",
 		    FR_LOAD_MAX_SCALAR >> 20);
-	n->len = ev->data.scalar.length;
+	n->len = (uint32_t)ev->data.scalar.length;
 	n->bytes = n->len;
 	n->str = astrndup(c->doc, (const char *)ev->data.scalar.value, n->len);
 	n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
@@ -476,7 +476,7 @@ end(struct ctx *c)
 	struct frame *f = &c->stack[--c->depth];
 	struct fr_node *n = f->node;
 
-	n->nitem = c->nkid - f->base;
+	n->nitem = (uint32_t)(c->nkid - f->base);
 	if (n->nitem) {
 		n->item = aalloc(c->doc, n->nitem * sizeof(*n->item), _Alignof(struct fr_node *));
 		memcpy(n->item, c->kid + f->base, n->nitem * sizeof(*n->item));

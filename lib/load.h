@@ -17,6 +17,7 @@
 #define FR_LOAD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 #include "util.h"
@@ -39,24 +40,27 @@ enum fr_scalar_style {
 	FR_STYLE_PLAIN, FR_STYLE_SINGLE, FR_STYLE_DOUBLE, FR_STYLE_LITERAL, FR_STYLE_FOLDED
 };
 
+/* 64 bytes: a pipeline of 100,000 tasks has a million of them. Counts fit in
+ * 32 bits because of the limits above (a file of at most FR_LOAD_MAX_FILE
+ * bytes, scalars of at most FR_LOAD_MAX_SCALAR, FR_LOAD_MAX_NODES nodes). */
 struct fr_node {
-	enum fr_node_kind kind;
 	struct fr_mark mark;		/* where the node starts; file is the doc's */
 	/* FR_NODE_SCALAR */
 	char *str;			/* NUL-terminated (may also contain NULs) */
-	size_t len;
-	enum fr_scalar_type type;
-	int plain;			/* plain (unquoted) style */
-	enum fr_scalar_style style;
 	const char *src;		/* the scalar as written in the file, only for
 					 * values holding "${{" (else NULL), so that
 					 * template errors can point into it */
-	size_t srclen;
 	/* FR_NODE_SEQ: items; FR_NODE_MAP: key, value, key, value, ... */
 	struct fr_node **item;
-	size_t nitem;
-	size_t nodes;			/* nodes in this subtree, aliases expanded (saturating) */
-	size_t bytes;			/* bytes of its scalars, aliases expanded (saturating) */
+	uint32_t len;			/* of str */
+	uint32_t srclen;
+	uint32_t nitem;
+	uint32_t nodes;			/* nodes in this subtree, aliases expanded (saturating) */
+	uint32_t bytes;			/* bytes of its scalars, aliases expanded (saturating) */
+	unsigned char kind;		/* enum fr_node_kind */
+	unsigned char type;		/* enum fr_scalar_type */
+	unsigned char plain;		/* plain (unquoted) style */
+	unsigned char style;		/* enum fr_scalar_style */
 };
 
 struct fr_doc {

@@ -353,7 +353,7 @@ fr_node_json(const struct fr_node *n, struct fr_error *err)
 	size_t i;
 
 	if (n->nodes > MAX_JSON_NODES) {
-		fr_error_set(err, FR_EPIPELINE, &n->mark, "value too large (%zu nodes)", n->nodes);
+		fr_error_set(err, FR_EPIPELINE, &n->mark, "value too large (%u nodes)", (unsigned)n->nodes);
 		return NULL;
 	}
 	switch (n->kind) {
@@ -453,7 +453,7 @@ fr_tree_parse(const struct fr_node *node, struct fr_error *err)
 	size_t cap = 0;
 
 	if (node->nodes > MAX_JSON_NODES) {
-		fr_error_set(err, FR_EPIPELINE, &node->mark, "value too large (%zu nodes)", node->nodes);
+		fr_error_set(err, FR_EPIPELINE, &node->mark, "value too large (%u nodes)", (unsigned)node->nodes);
 		fr_tree_free(t);
 		return NULL;
 	}

@@ -4,7 +4,7 @@
  * The file cachedir/tree.BASENAME is, in host byte order:
  *   struct hdr                  magic, layout check, the source's stat data, counts
  *   struct rec[nnode]           the nodes in breadth-first order (node 0 is the root)
- *   uint64_t item[nitem]        children of every collection, as node indices
+ *   uint32_t item[nitem]        children of every collection, as node indices
  *   char blob[nblob]            every string, each followed by a NUL
  * It is written to a temporary name and renamed, so a reader sees a whole file
  * or none; a file whose size does not match its counts is ignored. Trees that
@@ -26,8 +26,8 @@
 #include "treecache.h"
 #include "util.h"
 
-#define MAGIC "FRTREE\0\1"
-#define NONE UINT64_MAX
+#define MAGIC "FRTREE\0\2"
+#define NONE UINT32_MAX
 
 struct hdr {
 	char magic[8];
@@ -36,9 +36,11 @@ struct hdr {
 	uint64_t nnode, nitem, nblob;
 };
 
+/* Offsets and counts fit in 32 bits: the file is at most FR_LOAD_MAX_FILE
+ * bytes, so its strings and their sources at most twice that. */
 struct rec {
-	uint32_t kind, line, col, type, plain, style;
-	uint64_t len, str, src, srclen, item, nitem, nodes, bytes;
+	uint32_t line, col, len, str, src, srclen, item, nitem, nodes, bytes;
+	uint8_t kind, type, plain, style;
 };
 
 static char *
@@ -57,7 +59,7 @@ readcache(const char *file, const char *path, const struct fr_stat *st)
 	struct fr_doc *doc = NULL;
 	const struct hdr *h;
 	const struct rec *r;
-	const uint64_t *item;
+	const uint32_t *item;
 	struct fr_node *node, **items;
 	const char *blob;
 	struct stat sb;
@@ -80,13 +82,14 @@ readcache(const char *file, const char *path, const struct fr_stat *st)
 	    h->recsize != sizeof(struct rec) || !fr_stat_equal(&h->st, st) || h->nnode == 0 ||
 	    h->nnode > FR_LOAD_MAX_NODES || h->nitem >= h->nnode ||
 	    h->nblob > (uint64_t)sb.st_size ||
-	    (uint64_t)sb.st_size != sizeof(*h) + h->nnode * sizeof(*r) + h->nitem * 8 + h->nblob ||
+	    h->nblob > UINT32_MAX ||
+	    (uint64_t)sb.st_size != sizeof(*h) + h->nnode * sizeof(*r) + h->nitem * 4 + h->nblob ||
 	    (h->nblob > 0 && ((const char *)map)[sb.st_size - 1] != '\0')) {
 		munmap(map, (size_t)sb.st_size);
 		return NULL;
 	}
 	r = (const struct rec *)(h + 1);
-	item = (const uint64_t *)(r + h->nnode);
+	item = (const uint32_t *)(r + h->nnode);
 	blob = (const char *)(item + h->nitem);
 	doc = fr_xcalloc(1, sizeof(*doc));
 	doc->file = fr_xstrdup(path);
@@ -102,35 +105,35 @@ readcache(const char *file, const char *path, const struct fr_stat *st)
 	for (i = 0; i < h->nnode; i++) {
 		struct fr_node *n = &node[i];
 		memset(n, 0, sizeof(*n));
-		n->kind = (enum fr_node_kind)r[i].kind;
+		n->kind = r[i].kind;
 		n->mark.file = doc->file;
 		n->mark.line = r[i].line;
 		n->mark.col = r[i].col;
-		n->type = (enum fr_scalar_type)r[i].type;
-		n->plain = (int)r[i].plain;
-		n->style = (enum fr_scalar_style)r[i].style;
-		n->nodes = (size_t)r[i].nodes;
-		n->bytes = (size_t)r[i].bytes;
+		n->type = r[i].type;
+		n->plain = r[i].plain;
+		n->style = r[i].style;
+		n->nodes = r[i].nodes;
+		n->bytes = r[i].bytes;
 		if (n->kind == FR_NODE_SCALAR) {
 			/* every string is followed by a NUL in the blob */
 			if (r[i].str >= h->nblob || r[i].len >= h->nblob - r[i].str ||
-			    blob[r[i].str + r[i].len] != '\0')
+			    blob[(size_t)r[i].str + r[i].len] != '\0')
 				goto bad;
 			n->str = (char *)blob + r[i].str;
-			n->len = (size_t)r[i].len;
+			n->len = r[i].len;
 			if (r[i].src != NONE) {
 				if (r[i].src >= h->nblob || r[i].srclen >= h->nblob - r[i].src)
 					goto bad;
 				n->src = blob + r[i].src;
-				n->srclen = (size_t)r[i].srclen;
+				n->srclen = r[i].srclen;
 			}
 		} else {
 			if (r[i].item > h->nitem || r[i].nitem > h->nitem - r[i].item)
 				goto bad;
 			n->item = items + r[i].item;
-			n->nitem = (size_t)r[i].nitem;
+			n->nitem = r[i].nitem;
 			for (k = 0; k < r[i].nitem; k++)
-				if (item[r[i].item + k] <= i)
+				if (item[(size_t)r[i].item + k] <= i)
 					goto bad;	/* children come after their parent */
 		}
 	}
@@ -165,39 +168,41 @@ writecache(const char *file, const struct fr_doc *doc, const struct fr_stat *st)
 		r.line = n->mark.line;
 		r.col = n->mark.col;
 		r.type = n->type;
-		r.plain = (uint32_t)n->plain;
+		r.plain = n->plain;
 		r.style = n->style;
 		r.nodes = n->nodes;
 		r.bytes = n->bytes;
 		r.src = NONE;
 		if (n->kind == FR_NODE_SCALAR) {
-			r.str = blob.len;
+			r.str = (uint32_t)blob.len;
 			r.len = n->len;
 			fr_buf_add(&blob, n->str, n->len);
 			fr_buf_addc(&blob, '\0');
 			if (n->src) {
-				r.src = blob.len;
+				r.src = (uint32_t)blob.len;
 				r.srclen = n->srclen;
 				fr_buf_add(&blob, n->src, n->srclen);
 				fr_buf_addc(&blob, '\0');
 			}
 		} else {
 			size_t j;
-			r.item = items.len / 8;
+			r.item = (uint32_t)(items.len / 4);
 			r.nitem = n->nitem;
 			for (j = 0; j < n->nitem; j++, k++) {
-				uint64_t idx = k;	/* children were queued in this order */
-				fr_buf_add(&items, &idx, 8);
+				uint32_t idx = (uint32_t)k;	/* children were queued in this order */
+				fr_buf_add(&items, &idx, 4);
 			}
 		}
 		fr_buf_add(&recs, &r, sizeof(r));
 	}
+	if (blob.len > UINT32_MAX)	/* never from a file of FR_LOAD_MAX_FILE bytes */
+		goto out;
 	memcpy(h.magic, MAGIC, 8);
 	h.nodesize = sizeof(struct fr_node);
 	h.recsize = sizeof(struct rec);
 	h.st = *st;
 	h.nnode = norder;
-	h.nitem = items.len / 8;
+	h.nitem = items.len / 4;
 	h.nblob = blob.len;
 	tmp = fr_xasprintf("%s.tmp.%ld", file, (long)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
@@ -210,6 +215,7 @@ writecache(const char *file, const struct fr_doc *doc, const struct fr_stat *st)
 	if (!ok || rename(tmp, file) < 0)
 		unlink(tmp);
 	free(tmp);
+out:
 	free(order);
 	fr_buf_free(&recs);
 	fr_buf_free(&items);
