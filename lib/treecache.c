@@ -43,6 +43,23 @@ struct rec {
 	uint8_t kind, type, plain, style;
 };
 
+/* Drop the pages of the mapping from *done (the start: after its first page,
+ * which holds the header) to the last page wholly before end from memory;
+ * they are read again from the file if touched. */
+static void
+release(void *map, uintptr_t *done, const void *end)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t to = (uintptr_t)end & ~(page - 1);
+
+	if (*done == 0)
+		*done = (uintptr_t)map + page;
+	if (to > *done) {
+		madvise((void *)*done, to - *done, MADV_DONTNEED);
+		*done = to;
+	}
+}
+
 static char *
 cachepath(const char *path, const char *cachedir)
 {
@@ -52,7 +69,9 @@ cachepath(const char *path, const char *cachedir)
 
 /* The cache is mapped, not read: nodes are made from the records in place and
  * strings point into the mapping, which lives as long as the doc. The file is
- * only ever replaced by rename, never truncated, so the mapping stays whole. */
+ * only ever replaced by rename, never truncated, so the mapping stays whole.
+ * Records and child lists are let go as soon as they are made into nodes, so
+ * that a big tree is not held twice. */
 static struct fr_doc *
 readcache(const char *file, const char *path, const struct fr_stat *st)
 {
@@ -63,6 +82,7 @@ readcache(const char *file, const char *path, const struct fr_stat *st)
 	struct fr_node *node, **items;
 	const char *blob;
 	struct stat sb;
+	uintptr_t done = 0;
 	uint64_t i, k;
 	void *map;
 	int fd;
@@ -73,7 +93,7 @@ readcache(const char *file, const char *path, const struct fr_stat *st)
 		close(fd);
 		return NULL;
 	}
-	map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
 	if (map == MAP_FAILED)
 		return NULL;
@@ -104,6 +124,8 @@ readcache(const char *file, const char *path, const struct fr_stat *st)
 	}
 	for (i = 0; i < h->nnode; i++) {
 		struct fr_node *n = &node[i];
+		if (i % 8192 == 8191)	/* the records read so far are no longer needed */
+			release(map, &done, &r[i]);
 		memset(n, 0, sizeof(*n));
 		n->kind = r[i].kind;
 		n->mark.file = doc->file;
@@ -137,6 +159,7 @@ readcache(const char *file, const char *path, const struct fr_stat *st)
 					goto bad;	/* children come after their parent */
 		}
 	}
+	release(map, &done, blob);	/* the records and child lists: the strings stay */
 	doc->root = &node[0];
 	return doc;
 bad:
