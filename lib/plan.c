@@ -14,10 +14,10 @@
 extern char **environ;
 
 /* One file as seen in this run. */
+/* What this run knows of a file; in the plan's arena with its path. */
 struct memo {
 	char *path;
 	int exists;
-	struct fr_stat st;
 	struct fr_digest d;
 };
 
@@ -28,6 +28,7 @@ struct fr_plan {
 	char **baseenv;			/* flowrun's environment with the pipeline env */
 	size_t nbase;
 	struct fr_htab *files;		/* path -> struct memo */
+	struct fr_arena arena;		/* the memos */
 	json_t **results;		/* per declaration, made on first use */
 	struct fr_digest baseenvh;	/* env digest of tasks with no env or dir */
 	int baseenvh_set;
@@ -106,17 +107,12 @@ fr_plan_flush(struct fr_plan *pl, struct fr_error *err)
 void
 fr_plan_free(struct fr_plan *pl)
 {
-	size_t pos = 0, i;
-	void *v;
+	size_t i;
 
 	if (!pl)
 		return;
-	while (fr_htab_next(pl->files, &pos, NULL, &v)) {
-		struct memo *m = v;
-		free(m->path);
-		free(m);
-	}
 	fr_htab_free(pl->files);
+	fr_arena_free(&pl->arena);
 	for (i = 0; i < pl->g->p->ntask; i++)
 		json_decref(pl->results[i]);
 	free(pl->results);
@@ -140,8 +136,8 @@ filedigest(struct fr_plan *pl, const char *path, int fresh, struct fr_digest *d,
 		return m->exists;
 	}
 	if (!m) {
-		m = fr_xcalloc(1, sizeof(*m));
-		m->path = fr_xstrdup(path);
+		m = fr_arena_zalloc(&pl->arena, sizeof(*m), _Alignof(struct memo));
+		m->path = fr_arena_strndup(&pl->arena, path, strlen(path));
 		fr_htab_put(pl->files, m->path, m);
 	}
 	m->exists = 0;
@@ -157,7 +153,6 @@ filedigest(struct fr_plan *pl, const char *path, int fresh, struct fr_digest *d,
 			return -1;
 		fr_state_file_set(pl->s, path, &st, &m->d);
 	}
-	m->st = st;
 	m->exists = 1;
 	*d = m->d;
 	return 1;
