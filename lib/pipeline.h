@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "check.h"
 #include "error.h"
 #include "htab.h"
 #include "load.h"
@@ -118,7 +119,5 @@ struct fr_taskdecl *fr_pipeline_task(const struct fr_pipeline *p, const char *na
 const char *fr_pipeline_env(const struct fr_pipeline *p, const char *name);
 /* Whether s is a valid name for a task, var, foreach variable or pool. */
 int fr_pipeline_valid_name(const char *s);
-/* The closest of the n candidates to s within a small edit distance, or NULL. */
-const char *fr_didyoumean(const char *s, const char *const *cand, size_t n);
 
 #endif
