@@ -294,7 +294,12 @@ fr_pin_parse_sri(const char *s, size_t len, struct fr_pin *pin, const char **why
 	}
 	if (len != chars || n != want || (pad && (len + pad) % 4 != 0) ||
 	    (acc & ((1u << bits) - 1)) != 0) {
-		*why = "its base64 is not the length of the digest";
+		static const char *const lenwhy[] = {
+			"its base64 is not the 32 bytes of a SHA-256 digest",
+			"its base64 is not the 48 bytes of a SHA-384 digest",
+			"its base64 is not the 64 bytes of a SHA-512 digest",
+		};
+		*why = lenwhy[tmp.algo - FR_PIN_SHA256];
 		return -1;
 	}
 	*pin = tmp;

@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "check.h"
+#include "fetchspec.h"
 #include "pipeline.h"
 #include "util.h"
 
@@ -486,6 +487,46 @@ loadcall(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map, const 
 	return 0;
 }
 
+/* The key node whose value is v in map. */
+static const struct fr_node *
+keyof(const struct fr_node *map, const struct fr_node *v)
+{
+	size_t i;
+
+	for (i = 0; i < map->nitem; i += 2)
+		if (map->item[i + 1] == v)
+			return map->item[i];
+	return v;
+}
+
+/* What a fetch task needs besides its fetch: mapping: exactly one output, and
+ * timeout and retries said once (in the task or in fetch:, which wins over
+ * defaults). */
+static int
+fetchrest(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
+{
+	const struct fr_node *f = fr_node_get(map, "fetch"), *v;
+	struct fr_fetchspec *fs = t->fetch;
+
+	if (t->noutput != 1 && (v = fr_node_get(map, "outputs")))
+		return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
+		    "a fetch task downloads to exactly one output, not %zu", t->noutput);
+	if (t->noutput != 1)
+		return fr_error_set(c->err, FR_EPIPELINE, &keyof(map, f)->mark,
+		    "a fetch task needs 'outputs': the one file it downloads to");
+	if (fs->has_timeout && fr_node_get(map, "timeout"))
+		return fr_error_set(c->err, FR_EPIPELINE, &fs->timeout_mark,
+		    "'timeout' is given twice: in the task and in its fetch; keep one");
+	if (fs->has_retries && fr_node_get(map, "retries"))
+		return fr_error_set(c->err, FR_EPIPELINE, &fs->retries_mark,
+		    "'retries' is given twice: in the task and in its fetch; keep one");
+	if (fs->has_timeout)
+		t->timeout_ns = fs->timeout_ns;
+	if (fs->has_retries)
+		t->retries = fs->retries;
+	return 0;
+}
+
 static int
 loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 {
@@ -509,19 +550,21 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 	t->pool = -1;
 	if ((v = fr_node_get(map, "desc")) && fr_check_str(c->err, v, "desc", &t->desc) < 0)
 		return -1;
-	if ((v = fr_node_get(map, "fetch"))) {
-		for (i = 0; i < map->nitem; i += 2)
-			if (map->item[i + 1] == v)
-				break;
-		return fr_error_set(c->err, FR_EPIPELINE, &map->item[i]->mark,
-		    "fetch tasks are not supported by this build of flowrun yet");
-	}
 	if ((v = fr_node_get(map, "call")) && loadcall(c, t, map, v) < 0)
 		return -1;
+	if ((v = fr_node_get(map, "fetch"))) {
+		if (t->action != FR_ACT_NONE)
+			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
+			    "a task has one action: 'call' or 'fetch', not both");
+		if (!(t->fetch = fr_fetchspec_load(v, c->err)))
+			return -1;
+		t->action = FR_ACT_FETCH;
+	}
 	if ((v = fr_node_get(map, "run"))) {
 		if (t->action != FR_ACT_NONE)
 			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
-			    "a task has one action: 'run' or 'call', not both");
+			    "a task has one action: 'run' or '%s', not both",
+			    t->action == FR_ACT_CALL ? "call" : "fetch");
 		if (!fr_check_isstr(v) || v->len == 0)
 			return fr_check_type(c->err, v, "run", "a command string");
 		if (!(t->run = fr_tmpl_parse(v, c->err)))
@@ -573,6 +616,8 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 		if (t->result == FR_RESULT_STDOUT && t->action != FR_ACT_RUN)
 			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
 			    t->action == FR_ACT_CALL ? "a call task's result is its return value" :
+			    t->action == FR_ACT_FETCH ? "a fetch task's result is what it downloaded "
+			    "(url, status, bytes, sha256, etag, last_modified, seconds)" :
 			    "'result: stdout' needs a 'run' command");
 	}
 	if ((v = fr_node_get(map, "isolation")) && t->action != FR_ACT_CALL)
@@ -589,6 +634,8 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 		t->pool = (int)i;
 	}
 	if ((v = fr_node_get(map, "foreach")) && loadforeach(c, t, v) < 0)
+		return -1;
+	if (t->action == FR_ACT_FETCH && fetchrest(c, t, map) < 0)
 		return -1;
 	return 0;
 }
@@ -620,6 +667,13 @@ linktask(struct ctx *c, struct fr_taskdecl *t)
 	for (i = 0; t->args && i < t->args->ntmpl; i++)
 		if (resolve(c, t, t->args->tmpl[i], "args", 1, 1) < 0)
 			return -1;
+	if (t->fetch && resolve(c, t, t->fetch->url, "url", 1, 1) < 0)
+		return -1;
+	for (i = 0; t->fetch && i < t->fetch->nheader; i++)
+		if (resolve(c, t, t->fetch->header[i].value, "headers", 1, 1) < 0)
+			return -1;
+	if (t->fetch && t->fetch->cacert && resolve(c, t, t->fetch->cacert, "cacert", 0, 0) < 0)
+		return -1;
 	return 0;
 }
 
@@ -793,6 +847,7 @@ freetask(struct fr_taskdecl *t)
 	fr_tmpl_free(t->library);
 	free(t->function);
 	fr_tree_free(t->args);
+	fr_fetchspec_free(t->fetch);
 	for (i = 0; i < t->nneed; i++)
 		free(t->need[i].name);
 	free(t->need);

@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "error.h"
+#include "fetchspec.h"
 #include "htab.h"
 #include "load.h"
 #include "template.h"
@@ -56,6 +57,7 @@ struct fr_taskdecl {
 	struct fr_tmpl *library;	/* call: the shared library, or NULL for a built-in */
 	char *function;			/* call: the function */
 	struct fr_tree *args;		/* call: its args, templated */
+	struct fr_fetchspec *fetch;	/* fetch: the download, or NULL */
 	enum fr_isolation isolation;
 	struct fr_name *need;
 	size_t nneed;
