@@ -39,6 +39,24 @@ fr_fetchspec_url_ok(const char *url)
 	return 1;
 }
 
+char *
+fr_fetchspec_redact(const char *url)
+{
+	const char *host = strstr(url, "://"), *end, *at = NULL, *colon, *p;
+
+	if (!host)
+		return fr_xstrdup(url);
+	host += 3;
+	end = host + strcspn(host, "/?#");
+	for (p = host; p < end; p++)
+		if (*p == '@')
+			at = p;
+	colon = at ? memchr(host, ':', (size_t)(at - host)) : NULL;
+	if (!colon)
+		return fr_xstrdup(url);
+	return fr_xasprintf("%.*s:***%s", (int)(colon - url), url, at);
+}
+
 int
 fr_fetchspec_value_ok(const char *value)
 {

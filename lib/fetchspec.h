@@ -52,6 +52,9 @@ void fr_fetchspec_free(struct fr_fetchspec *f);
 /* Whether url (after templating) is one flowrun may fetch: http:// or
  * https://, then a host, and no blank or control character. */
 int fr_fetchspec_url_ok(const char *url);
+/* url with the password of its userinfo replaced by ***, for messages,
+ * results and the shown command. New string. */
+char *fr_fetchspec_redact(const char *url);
 /* Whether a header value (after templating) is allowed: no CR, LF or NUL. */
 int fr_fetchspec_value_ok(const char *value);
 
