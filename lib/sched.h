@@ -18,6 +18,7 @@ struct fr_sched_opts {
 	unsigned jobs;		/* parallel jobs, >= 1 */
 	int keep_going;		/* -k */
 	int dry;		/* -n: plan only */
+	unsigned host_connections;	/* fetch connections to one host; 0: the default */
 };
 
 struct fr_sched_stats {
