@@ -650,3 +650,26 @@ EOF
 	[ "$(wc -c < crash.bin)" -eq 5000 ]
 	no_leftovers
 }
+
+@test "the downloads example: downloads beside CPU work, then a report that uses both" {
+	cp -R "$FLOWRUN_SRCDIR/examples/downloads" downloads
+	rm -rf downloads/.flowrun downloads/data downloads/out
+	cp downloads/mirror/* "$WWW/$T/"
+	run_ok -C downloads -D mirror="$HTTP_URL/files/$T" -j 8 --events "$PWD/events.jsonl"
+	assert_ran_count 7
+	longest=$(awk -F, 'FNR > 1 && $2 + 0 > m { m = $2 + 0 } END { print m }' downloads/mirror/tracks-*.csv)
+	long=$(awk -F, 'FNR > 1 && $2 >= 60000 { n++ } END { print n }' downloads/mirror/tracks-*.csv)
+	cat downloads/out/report.txt
+	grep -Fx "tracks: 1200" downloads/out/report.txt
+	grep -Fx "longest: $longest (the model expects 90028)" downloads/out/report.txt
+	grep -Fx "long: $long" downloads/out/report.txt
+	[ "$longest" -eq 90055 ]
+	# the model started before the last download finished
+	started=$(grep -n '"event":"task_started".*"task":"model"' events.jsonl | cut -d: -f1)
+	last=$(grep -n '"event":"task_finished".*"task":"tracks"' events.jsonl | tail -1 | cut -d: -f1)
+	[ "$started" -lt "$last" ]
+	n=$(requests "/files/$T/")
+	run_ok -C downloads -D mirror="$HTTP_URL/files/$T"
+	assert_ran_count 0
+	[ "$(requests "/files/$T/")" -eq "$n" ]
+}
