@@ -20,15 +20,14 @@
 #include "fetchspec.h"
 #include "util.h"
 
-/* Bodies are collected into writes of this size. */
-#define WRITEBUF (1024 * 1024)
-/* libcurl's receive buffer. */
+/* libcurl's receive buffer: fewer, larger reads of a large body. */
 #define RECVBUF (512 * 1024)
 
 struct fr_fetcher {
 	struct fr_loop *loop;
 	CURLM *multi;
 	uint64_t timer;
+	struct fr_spooler *spooler;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -43,6 +42,9 @@ initcurl(void)
 /* --- the loop drives curl ------------------------------------------------- */
 
 static void reap(struct fr_fetcher *fr);
+
+
+static void ready(void *arg);
 
 static void
 onready(void *arg, int fd, short revents)
@@ -122,6 +124,7 @@ fr_fetcher_new(struct fr_loop *loop, unsigned host_connections)
 	curl_multi_setopt(fr->multi, CURLMOPT_TIMERDATA, fr);
 	curl_multi_setopt(fr->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 	    (long)(host_connections ? host_connections : FR_FETCH_HOST_CONNECTIONS));
+	fr->spooler = fr_spooler_new(loop);
 	return fr;
 }
 
@@ -132,6 +135,7 @@ fr_fetcher_free(struct fr_fetcher *fr)
 		return;
 	fr_loop_cancel_timer(fr->loop, fr->timer);
 	curl_multi_cleanup(fr->multi);
+	fr_spooler_free(fr->spooler);
 	free(fr);
 }
 
@@ -146,72 +150,24 @@ status2xx(CURL *easy)
 	return code >= 200 && code < 300;
 }
 
-/* Open the temporary file beside the output, replacing one a crashed run left. */
-static int
-opentmp(struct fr_fetch *f)
-{
-	const char *slash = strrchr(f->output, '/');
 
-	if (!f->tmp)
-		f->tmp = slash ? fr_xasprintf("%.*s/.%s.flowrun-tmp", (int)(slash - f->output),
-		    f->output, slash + 1) : fr_xasprintf(".%s.flowrun-tmp", f->output);
-	for (;;) {
-		f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
-		if (f->fd >= 0 || errno != EEXIST || unlink(f->tmp) < 0)
-			break;
-	}
-	if (f->fd < 0) {
-		f->write_errno = errno;
-		return -1;
-	}
-	return 0;
-}
-
-static int
-flush(struct fr_fetch *f)
-{
-	if (f->buflen && f->fd >= 0 && fr_write_full(f->fd, f->buf, f->buflen) < 0) {
-		f->write_errno = errno;
-		return -1;
-	}
-	f->buflen = 0;
-	return 0;
-}
-
-/* CURLOPT_WRITEFUNCTION: hash the body and collect it into large writes; the
- * body of an error status is not kept. Returning less than n aborts. */
+/* CURLOPT_WRITEFUNCTION: the body goes to the spool (not that of an error
+ * status). Returning less than n aborts the transfer. */
 static size_t
 onwrite(char *p, size_t size, size_t nmemb, void *arg)
 {
 	struct fr_fetch *f = arg;
-	size_t n = size * nmemb, take;
+	size_t n = size * nmemb;
 
 	if (!status2xx(f->easy))
 		return n;
-	if (f->fd < 0 && (opentmp(f) < 0))
-		return 0;
-	if (!f->hashing) {
-		fr_hasher_init(&f->h);
-		if (f->pin && f->pin->algo > FR_PIN_SHA256)
-			fr_pinhasher_init(&f->ph, f->pin->algo);
-		f->hashing = 1;
-	}
-	fr_hasher_add(&f->h, p, n);
-	if (f->ph.ctx)
-		fr_pinhasher_add(&f->ph, p, n);
-	f->bytes += n;
-	if (!f->buf)
-		f->buf = fr_xmalloc(WRITEBUF);
-	while (n > 0) {
-		take = WRITEBUF - f->buflen < n ? WRITEBUF - f->buflen : n;
-		memcpy(f->buf + f->buflen, p, take);
-		f->buflen += take;
-		p += take;
-		n -= take;
-		if (f->buflen == WRITEBUF && flush(f) < 0)
-			return 0;
-	}
-	return size * nmemb;
+	if (!f->spool)
+		f->spool = fr_spool_new(f->fetcher->spooler, f->output,
+		    f->pin && f->pin->algo > FR_PIN_SHA256 ? f->pin->algo : FR_PIN_NONE, ready, f);
+	if (fr_spool_add(f->spool, p, n) == 0)
+		return n;
+	f->spoolfailed = 1;
+	return 0;
 }
 
 static void
@@ -346,56 +302,47 @@ setup(struct fr_fetch *f, struct fr_error *err)
 	return 0;
 }
 
-/* Close and free what the transfer holds; remove the temporary file unless keep. */
+/* Free what the transfer holds; a spool still there is removed. */
 static void
-teardown(struct fr_fetch *f, int keep)
+teardown(struct fr_fetch *f)
 {
-	if (f->fd >= 0)
-		close(f->fd);
-	f->fd = -1;
-	if (f->tmp && !keep)
-		unlink(f->tmp);
-	if (f->hashing) {
-		struct fr_digest junk;
-		fr_hasher_final(&f->h, &junk);
-		fr_pinhasher_final(&f->ph, NULL);
-		f->hashing = 0;
-	}
+	fr_spool_abort(f->spool);
+	f->spool = NULL;
 	if (f->easy) {
-		if (f->fetcher)
+		if (f->inmulti)
 			curl_multi_remove_handle(f->fetcher->multi, f->easy);
+		f->inmulti = 0;
 		curl_easy_cleanup(f->easy);
 		f->easy = NULL;
 	}
 	curl_slist_free_all(f->slist);
 	f->slist = NULL;
-	free(f->tmp);
-	free(f->buf);
 	free(f->etag_got);
 	free(f->lm_got);
-	f->tmp = f->buf = f->etag_got = f->lm_got = NULL;
+	f->etag_got = f->lm_got = NULL;
 }
 
 int
 fr_fetch_start(struct fr_fetcher *fr, struct fr_fetch *f, struct fr_error *err)
 {
 	f->fetcher = fr;
-	f->fd = -1;
 	f->outcome = FR_FETCH_FAILED;
 	f->error[0] = f->errbuf[0] = '\0';
 	f->result = NULL;
+	f->spool = NULL;
 	f->bytes = 0;
-	f->killed = 0;
+	f->status = 0;
+	f->spoolfailed = f->killed = 0;
 	f->retry_after_ns = 0;
 	f->start_ns = fr_now_ns();
 	if (!(f->easy = curl_easy_init()))
 		abort();
 	if (setup(f, err) < 0) {
-		teardown(f, 0);
+		teardown(f);
 		return -1;
 	}
 	if (curl_multi_add_handle(fr->multi, f->easy) != CURLM_OK) {
-		teardown(f, 0);
+		teardown(f);
 		return fr_error_set(err, FR_ESYS, NULL, "%s: cannot start the download", f->url);
 	}
 	return 0;
@@ -510,9 +457,8 @@ describe(struct fr_fetch *f, CURLcode code)
 		say(f, "cannot decode the body (%s)", eb);
 		break;
 	case CURLE_WRITE_ERROR:
-		if (f->write_errno)
-			say(f, "cannot write %s: %s", f->tmp ? f->tmp : f->output,
-			    strerror(f->write_errno));
+		if (f->spoolfailed)
+			say(f, "%s", fr_spool_error(f->spool));
 		else
 			say(f, "cannot write the body (%s)", eb);
 		break;
@@ -574,31 +520,23 @@ jstr(const char *s)
 	return v ? v : json_null();
 }
 
-/* A 2xx response was received whole: check the pin and put the body in
- * place. Returns 1 when the temporary file was renamed (nothing to remove). */
-static int
-complete(struct fr_fetch *f, long status)
+/* A 2xx body was received whole and hashed: check the pin and put it in place. */
+static void
+complete(struct fr_fetch *f)
 {
 	const char *final = NULL;
 	struct fr_pin got;
 	char want[160], have[160], hex[2 * FR_DIGEST_LEN + 1];
+	int same, errnum = 0;
 	char *u;
-	int same;
 
-	if (f->fd < 0 && opentmp(f) < 0) {
-		say(f, "cannot create %s: %s", f->tmp, strerror(f->write_errno));
-		return 0;
-	}
-	if (!f->hashing)
-		fr_hasher_init(&f->h);		/* an empty body */
-	if (!f->hashing && f->pin && f->pin->algo > FR_PIN_SHA256)
-		fr_pinhasher_init(&f->ph, f->pin->algo);
-	f->hashing = 0;
-	fr_hasher_final(&f->h, &f->sha256);
 	memset(&got, 0, sizeof(got));
-	if (f->ph.ctx) {
-		fr_pinhasher_final(&f->ph, &got);
-	} else {
+	f->bytes = fr_spool_bytes(f->spool);
+	if (fr_spool_digests(f->spool, &f->sha256, &got) < 0) {
+		say(f, "%s", fr_spool_error(f->spool));
+		return;
+	}
+	if (got.algo == FR_PIN_NONE) {
 		got.algo = FR_PIN_SHA256;
 		memcpy(got.b, f->sha256.b, FR_DIGEST_LEN);
 	}
@@ -607,30 +545,27 @@ complete(struct fr_fetch *f, long status)
 		fr_pin_format(&got, f->pin_sri, have, sizeof(have));
 		say(f, "checksum mismatch: expected %s %s, got %s (%llu bytes)",
 		    f->pin_sri ? "integrity" : "sha256", want, have, (unsigned long long)f->bytes);
-		return 0;
+		return;
 	}
-	if (close(f->fd) < 0) {
-		f->fd = -1;
-		say(f, "cannot write %s: %s", f->tmp, strerror(errno));
-		return 0;
-	}
-	f->fd = -1;
+	/* the output already holds these very bytes: leave it alone */
 	same = f->current && memcmp(f->current->b, f->sha256.b, FR_DIGEST_LEN) == 0 &&
 	    fr_stat_path(f->output, &f->st) == 0;
-	if (!same && rename(f->tmp, f->output) < 0) {
-		say(f, "cannot rename %s to %s: %s", f->tmp, f->output, strerror(errno));
-		return 0;
+	if (fr_spool_commit(f->spool, !same, &errnum) < 0) {
+		f->spool = NULL;
+		say(f, "cannot rename the download to %s: %s", f->output, strerror(errnum));
+		return;
 	}
+	f->spool = NULL;
 	if (!same && fr_stat_path(f->output, &f->st) < 0) {
 		say(f, "cannot stat %s: %s", f->output, strerror(errno));
-		return 1;
+		return;
 	}
 	curl_easy_getinfo(f->easy, CURLINFO_EFFECTIVE_URL, &final);
 	u = fr_fetchspec_redact(final ? final : f->url);
 	fr_digest_hex(&f->sha256, hex);
 	f->result = json_object();
 	json_object_set_new(f->result, "url", jstr(u));
-	json_object_set_new(f->result, "status", json_integer(status));
+	json_object_set_new(f->result, "status", json_integer(f->status));
 	json_object_set_new(f->result, "bytes", json_integer((json_int_t)f->bytes));
 	json_object_set_new(f->result, "sha256", json_string(hex));
 	json_object_set_new(f->result, "etag", jstr(f->etag_got));
@@ -639,30 +574,54 @@ complete(struct fr_fetch *f, long status)
 	    json_real((double)((f->end_ns - f->start_ns) / 1000) / 1e6));
 	free(u);
 	f->outcome = FR_FETCH_OK;
-	return !same;
 }
 
-/* The transfer ended with code: decide, put the body in place, tell the owner. */
+static void
+end(struct fr_fetch *f)
+{
+	teardown(f);
+	f->done(f, f->arg);
+}
+
+/* The transfer ended with code: decide, and put the body in place once the
+ * spool has hashed it (now, or when ready() says so). */
 static void
 finish(struct fr_fetch *f, CURLcode code)
 {
-	long status = 0;
-	int keep = 0;
+	int rc;
 
 	f->end_ns = fr_now_ns();
-	curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
-	if (code == CURLE_OK && flush(f) < 0)
-		code = CURLE_WRITE_ERROR;
-	if (code != CURLE_OK)
+	curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &f->status);
+	curl_multi_remove_handle(f->fetcher->multi, f->easy);
+	f->inmulti = 0;
+	if (code != CURLE_OK) {
 		describe(f, code);
-	else if (status == 304 && (f->etag || f->last_modified))
+	} else if (f->status == 304 && (f->etag || f->last_modified)) {
 		f->outcome = FR_FETCH_UNCHANGED;
-	else if (status < 200 || status >= 300)
-		badstatus(f, status);
-	else
-		keep = complete(f, status);
-	teardown(f, keep);
-	f->done(f, f->arg);
+	} else if (f->status < 200 || f->status >= 300) {
+		badstatus(f, f->status);
+	} else {
+		if (!f->spool)	/* an empty body */
+			f->spool = fr_spool_new(f->fetcher->spooler, f->output, f->pin &&
+			    f->pin->algo > FR_PIN_SHA256 ? f->pin->algo : FR_PIN_NONE, ready, f);
+		if ((rc = fr_spool_end(f->spool)) > 0)
+			return;		/* ready() goes on */
+		if (rc < 0)
+			say(f, "%s", fr_spool_error(f->spool));
+		else
+			complete(f);
+	}
+	end(f);
+}
+
+/* The spool has hashed the whole body. */
+static void
+ready(void *arg)
+{
+	struct fr_fetch *f = arg;
+
+	complete(f);
+	end(f);
 }
 
 static void
@@ -698,7 +657,7 @@ fr_fetch_kill(struct fr_fetch *f)
 	f->end_ns = fr_now_ns();
 	f->outcome = FR_FETCH_FAILED;
 	snprintf(f->error, sizeof(f->error), "%s: download stopped", f->url);
-	teardown(f, 0);
+	teardown(f);
 	f->timer = fr_loop_timer(f->fetcher->loop, 0, ondeath, f);
 }
 

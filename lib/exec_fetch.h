@@ -5,12 +5,11 @@
  * thread of their own; connections to a host are reused, at most
  * host_connections at a time.
  *
- * A body is written to a temporary file beside the output (.NAME.flowrun-tmp,
- * one per output: a task's output has one writer), hashed as it arrives, and
- * renamed over the output only when the transfer is complete, the status is
- * 2xx and the pin (if any) matches; on any failure the temporary file is
- * removed, so the output path holds either the previous file or the new one,
- * never a part. The file is not fsync'd: see flowrun-pipeline(5). */
+ * A body goes to a spool: a temporary file beside the output, hashed as it
+ * arrives (see spool.h), renamed over the output only when the transfer is
+ * complete, the status is 2xx and the pin (if any) matches; on any failure the
+ * temporary file is removed, so the output path holds either the previous file
+ * or the new one, never a part. The file is not fsync'd: see flowrun-pipeline(5). */
 #ifndef FR_EXEC_FETCH_H
 #define FR_EXEC_FETCH_H
 
@@ -21,6 +20,7 @@
 #include "digest.h"
 #include "error.h"
 #include "loop.h"
+#include "spool.h"
 
 /* Redirects followed before giving up. */
 #define FR_FETCH_MAX_REDIRECTS 10
@@ -69,14 +69,10 @@ struct fr_fetch {
 	/* private */
 	struct fr_fetcher *fetcher;
 	void *easy, *slist;
-	int fd, hashing, killed;
-	char *tmp;
-	char *buf;
-	size_t buflen;
+	struct fr_spool *spool;		/* the body, from its first byte */
+	int inmulti, spoolfailed, killed;
+	long status;
 	uint64_t bytes;
-	int write_errno;
-	struct fr_hasher h;
-	struct fr_pinhasher ph;
 	char *etag_got, *lm_got;
 	uint64_t timer;
 	char errbuf[256];
