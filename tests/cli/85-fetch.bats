@@ -177,13 +177,14 @@ EOF
 	grep "/files/$T/numbers.txt" "$ACCESS_LOG" | grep -q 'ae="[^"]*gzip'
 }
 
-@test "a 64 MiB download arrives whole" {
+@test "a 64 MiB download arrives whole, checked against a sha512 pin as it goes" {
 	head -c 64M /dev/urandom > "$WWW/$T/big.bin"
-	pipeline <<'EOF'
+	pin=$(openssl dgst -sha512 -binary "$WWW/$T/big.bin" | base64 -w0)
+	pipeline <<EOF
 flowrun: 1
 tasks:
   big:
-    fetch: {url: "${{ http }}/files/${{ t }}/big.bin"}
+    fetch: {url: "\${{ http }}/files/\${{ t }}/big.bin", integrity: "sha512-$pin"}
     outputs: big.bin
 EOF
 	fr --result big
@@ -191,6 +192,30 @@ EOF
 	cmp big.bin "$WWW/$T/big.bin"
 	assert_line --partial "\"bytes\":67108864"
 	assert_line --partial "\"sha256\":\"$(sha big.bin)\""
+	rm -f "$WWW/$T/big.bin"
+}
+
+@test "a large download stopped halfway leaves nothing behind" {
+	head -c 64M /dev/urandom > "$WWW/$T/big.bin"
+	pipeline <<'EOF'
+flowrun: 1
+tasks:
+  big:
+    fetch: {url: "${{ http }}/rate/${{ t }}/big.bin"}
+    outputs: big.bin
+EOF
+	"$FLOWRUN" -D http="$HTTP_URL" -D t="$T" -q &
+	pid=$!
+	for _ in $(seq 200); do
+		[ "$(stat -c %s .big.bin.flowrun-tmp 2>/dev/null || echo 0)" -gt 8000000 ] && break
+		sleep 0.05
+	done
+	kill -INT "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 130 ]
+	[ ! -e big.bin ]
+	no_leftovers
 	rm -f "$WWW/$T/big.bin"
 }
 

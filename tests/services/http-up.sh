@@ -109,6 +109,7 @@ http {
 
         location /files/ { }
         location /slow/  { alias $DIR/www/files/; limit_rate 1k; }
+        location /rate/  { alias $DIR/www/files/; limit_rate 16m; }
 
         location = /redirect/301   { return 301 /files/hello.txt; }
         location = /redirect/302   { return 302 /files/hello.txt; }
