@@ -109,14 +109,33 @@ fromstat(struct fr_stat *st, const struct stat *sb)
 	st->dev = (uint64_t)sb->st_dev;
 }
 
+/* Add the rest of fd to the EVP context ctx: 0, or -1 with errno set. */
+static int
+hashfd(int fd, EVP_MD_CTX *ctx)
+{
+	char *buf = fr_xmalloc(BLOCK);
+	long n;
+
+	do {
+		if ((n = fr_read_full(fd, buf, BLOCK)) < 0) {
+			int saved = errno;
+			free(buf);
+			errno = saved;
+			return -1;
+		}
+		if (n > 0)
+			check(EVP_DigestUpdate(ctx, buf, (size_t)n));
+	} while (n == BLOCK);
+	free(buf);
+	return 0;
+}
+
 int
 fr_digest_file(const char *path, struct fr_digest *out, struct fr_stat *st,
     struct fr_error *err)
 {
 	struct fr_hasher h = { NULL };
 	struct stat sb;
-	char *buf = NULL;
-	ssize_t n;
 	int fd, saved, ret = -1;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -125,13 +144,9 @@ fr_digest_file(const char *path, struct fr_digest *out, struct fr_stat *st,
 	if (fstat(fd, &sb) < 0)
 		goto fail;
 	fromstat(st, &sb);
-	buf = fr_xmalloc(BLOCK);
 	fr_hasher_init(&h);
-	do {
-		if ((n = fr_read_full(fd, buf, BLOCK)) < 0)
-			goto fail;
-		fr_hasher_add(&h, buf, (size_t)n);
-	} while (n == BLOCK);
+	if (hashfd(fd, h.ctx) < 0)
+		goto fail;
 	fr_hasher_final(&h, out);
 	ret = 0;
 	goto cleanup;
@@ -142,7 +157,6 @@ fail:
 cleanup:
 	if (h.ctx)
 		EVP_MD_CTX_free(h.ctx);
-	free(buf);
 	saved = errno;
 	close(fd);
 	errno = saved;
@@ -384,27 +398,19 @@ int
 fr_pin_file(const char *path, enum fr_pin_algo algo, struct fr_pin *out, struct fr_error *err)
 {
 	struct fr_pinhasher h = { NULL, algo };
-	char *buf;
-	long n;
 	int fd, saved;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return fr_error_set(err, FR_ESYS, NULL, "cannot read %s:", path);
-	buf = fr_xmalloc(BLOCK);
 	fr_pinhasher_init(&h, algo);
-	do {
-		if ((n = fr_read_full(fd, buf, BLOCK)) < 0) {
-			saved = errno;
-			fr_pinhasher_final(&h, NULL);
-			free(buf);
-			close(fd);
-			errno = saved;
-			return fr_error_set(err, FR_ESYS, NULL, "cannot read %s:", path);
-		}
-		fr_pinhasher_add(&h, buf, (size_t)n);
-	} while (n == BLOCK);
+	if (hashfd(fd, h.ctx) < 0) {
+		saved = errno;
+		fr_pinhasher_final(&h, NULL);
+		close(fd);
+		errno = saved;
+		return fr_error_set(err, FR_ESYS, NULL, "cannot read %s:", path);
+	}
 	fr_pinhasher_final(&h, out);
-	free(buf);
 	close(fd);
 	return 0;
 }

@@ -69,6 +69,24 @@ events_count() {
 	grep -c "\"event\":\"$1\"" "${2:-events.jsonl}" || true
 }
 
+# checked NAME COMMAND: a pipeline whose task NAME downloads /files/$T/NAME.txt
+# to NAME.txt on every run (always: true) and whose task use runs COMMAND,
+# which reads it and writes use.txt.
+checked() {
+	pipeline <<EOF
+flowrun: 1
+tasks:
+  $1:
+    fetch: {url: "\${{ http }}/files/\${{ t }}/$1.txt"}
+    outputs: $1.txt
+    always: true
+  use:
+    run: $2
+    inputs: $1.txt
+    outputs: use.txt
+EOF
+}
+
 @test "an HTTP download: the body is the output, the result its metadata" {
 	printf 'id,length\n1,300\n' | serve tracks.csv
 	pipeline <<'EOF'
@@ -328,18 +346,7 @@ EOF
 
 @test "always: a 304 keeps the task and what needs it skipped, the output untouched" {
 	echo same | serve e.txt
-	pipeline <<'EOF'
-flowrun: 1
-tasks:
-  e:
-    fetch: {url: "${{ http }}/files/${{ t }}/e.txt"}
-    outputs: e.txt
-    always: true
-  use:
-    run: cat e.txt > use.txt
-    inputs: e.txt
-    outputs: use.txt
-EOF
+	checked e 'cat e.txt > use.txt'
 	fr
 	[ "$status" -eq 0 ]
 	ino=$(stat -c %i.%Y e.txt)
@@ -361,18 +368,7 @@ EOF
 
 @test "always: a changed file on the server is downloaded and what needs it reruns" {
 	echo short | serve c.txt
-	pipeline <<'EOF'
-flowrun: 1
-tasks:
-  c:
-    fetch: {url: "${{ http }}/files/${{ t }}/c.txt"}
-    outputs: c.txt
-    always: true
-  use:
-    run: wc -c < c.txt > use.txt
-    inputs: c.txt
-    outputs: use.txt
-EOF
+	checked c 'wc -c < c.txt > use.txt'
 	fr
 	[ "$status" -eq 0 ]
 	echo 'a longer line now' | serve c.txt	# another size: another ETag
@@ -386,18 +382,7 @@ EOF
 
 @test "always: 200 with identical content keeps what needs it skipped (early cutoff)" {
 	echo identical | serve i.txt
-	pipeline <<'EOF'
-flowrun: 1
-tasks:
-  i:
-    fetch: {url: "${{ http }}/files/${{ t }}/i.txt"}
-    outputs: i.txt
-    always: true
-  use:
-    run: cat i.txt > use.txt
-    inputs: i.txt
-    outputs: use.txt
-EOF
+	checked i 'cat i.txt > use.txt'
 	fr
 	[ "$status" -eq 0 ]
 	ino=$(stat -c %i.%Y i.txt)
