@@ -556,29 +556,34 @@ onsignal(void *arg, int sig)
 static void
 fill(struct sched *s)
 {
-	size_t i;
+	size_t i, moved;
 
-	while (!s->stopping && s->nheap > 0) {
-		struct fr_task *t = s->heap[0];
-		int pool = t->decl->pool;
-		if (t->decl->action != FR_ACT_NONE && s->nslot >= s->o->jobs && !s->o->dry)
-			break;
-		pop(s);
-		if (pool >= 0 && !s->o->dry &&
-		    s->poolrun[pool] >= (unsigned)s->g->p->pool[pool].limit) {
-			FR_PUSH(s->waiting, s->nwaiting, s->waitcap, t);
-			continue;
+	do {
+		while (!s->stopping && s->nheap > 0) {
+			struct fr_task *t = s->heap[0];
+			int pool = t->decl->pool;
+			if (t->decl->action != FR_ACT_NONE && s->nslot >= s->o->jobs && !s->o->dry)
+				break;
+			pop(s);
+			if (pool >= 0 && !s->o->dry &&
+			    s->poolrun[pool] >= (unsigned)s->g->p->pool[pool].limit) {
+				FR_PUSH(s->waiting, s->nwaiting, s->waitcap, t);
+				continue;
+			}
+			consider(s, t);
 		}
-		consider(s, t);
-	}
-	/* tasks held back by a pool go back to the heap once a slot frees up */
-	for (i = 0; i < s->nwaiting; i++) {
-		int pool = s->waiting[i]->decl->pool;
-		if (s->poolrun[pool] < (unsigned)s->g->p->pool[pool].limit) {
-			push(s, s->waiting[i]);
-			s->waiting[i--] = s->waiting[--s->nwaiting];
+		/* tasks held back by a pool go back to the heap once a slot frees
+		 * up, and start now: no other event may come to start them (a
+		 * fetch's completion is the last event of an idle loop) */
+		for (i = moved = 0; i < s->nwaiting; i++) {
+			int pool = s->waiting[i]->decl->pool;
+			if (s->poolrun[pool] < (unsigned)s->g->p->pool[pool].limit) {
+				push(s, s->waiting[i]);
+				s->waiting[i--] = s->waiting[--s->nwaiting];
+				moved++;
+			}
 		}
-	}
+	} while (moved && !s->stopping && (s->nslot < s->o->jobs || s->o->dry));
 }
 
 int
