@@ -375,10 +375,8 @@ received(struct fr_fetch *f)
 static void
 timedout(struct fr_fetch *f, const char *eb)
 {
-	double took = (double)(f->end_ns - f->start_ns) / 1e9;
-
 	if (f->timeout_ns > 0 && f->end_ns - f->start_ns >= f->timeout_ns - 20000000)
-		say(f, "timed out after %.3gs (timeout %.3gs) with %lld bytes received", took,
+		say(f, "timed out (timeout %.3gs) with %lld bytes received",
 		    (double)f->timeout_ns / 1e9, received(f));
 	else if (strstr(eb, "too slow"))
 		say(f, "too slow: less than %lld bytes/s for %.3gs (low_speed_limit, "

@@ -544,7 +544,7 @@ EOF
 	assert_line "[1/4] FAILED: refused: http://127.0.0.1:$port/x: connection refused (Failed to connect to 127.0.0.1 port $port after 0 ms: Couldn't connect to server)" ||
 		assert_line --partial "FAILED: refused: http://127.0.0.1:$port/x: connection refused"
 	assert_line --partial "FAILED: nodns: http://flowrun-test.invalid/x: cannot resolve the host name"
-	assert_line --partial "FAILED: hang: $FAULT_URL/hang?key=$T: timed out after 1s (timeout 1s) with 0 bytes received"
+	assert_line --partial "FAILED: hang: $FAULT_URL/hang?key=$T: timed out (timeout 1s) with 0 bytes received"
 	assert_line --regexp "FAILED: stalled: .*: too slow: less than 100 bytes/s for 2s \\(low_speed_limit, low_speed_time\\) with [0-9]+ bytes received"
 	no_leftovers
 	ls
@@ -584,6 +584,39 @@ for line in open(sys.argv[1]):
 assert beside, "no shell task ran beside a download"
 EOF
 	for i in 1 2 3 4 5 6; do [ "$(wc -c < "got/$i.bin")" -eq 3 ]; done
+}
+
+@test "a pool holds fetches too, and --host-connections makes one host's downloads take turns" {
+	pipeline <<'EOF'
+flowrun: 1
+pools: {mirror: 1}
+tasks:
+  pooled:
+    foreach: {i: [1, 2, 3]}
+    fetch: {url: "${{ fault }}/slow?n=2&interval=0.3&key=${{ t }}-p${{ i }}"}
+    outputs: "pooled/${{ i }}.bin"
+    pool: mirror
+EOF
+	fr -j 3 --events events.jsonl
+	[ "$status" -eq 0 ]
+	max=$(awk '/"event":"task_started"/ {n++; if (n > m) m = n} /"event":"task_finished"/ {n--} END {print m}' events.jsonl)
+	[ "$max" -eq 1 ]
+	pipeline <<'EOF'
+flowrun: 1
+tasks:
+  turns:
+    foreach: {i: [1, 2, 3]}
+    fetch: {url: "${{ fault }}/slow?n=2&interval=0.4&key=${{ t }}-h${{ i }}"}
+    outputs: "turns/${{ i }}.bin"
+EOF
+	start=$(date +%s%N)
+	fr -j 3 --host-connections 1
+	[ "$status" -eq 0 ]
+	took=$((($(date +%s%N) - start) / 1000000))
+	echo "took $took ms"
+	[ "$took" -ge 1100 ]		# three downloads of 0.4 s, one after the other
+	run "$FLOWRUN" --host-connections 0
+	[ "$status" -eq 2 ]
 }
 
 @test "the result feeds later tasks; -n downloads nothing" {
