@@ -47,7 +47,7 @@ enum {
 
 struct opts {
 	const char *file, *dir;
-	unsigned jobs;
+	unsigned jobs, host_connections;
 	int keep_going, dry, force, explain, list, dot, groups, verbose, quiet, nowait, status;
 	enum fr_progress progress;
 	enum fr_color color;
@@ -90,6 +90,8 @@ static const char usage[] =
     "  --groups        draw one node per task, counting a foreach's instances\n"
     "  --result TASK   run what TASK needs and print its result as JSON\n"
     "  --no-wait       fail at once if another flowrun holds the lock\n"
+    "  --host-connections N\n"
+    "                  fetch tasks open at most N connections to one host (default 6)\n"
     "  -h, --help      this text; -V, --version: the version\n";
 
 static void
@@ -164,7 +166,7 @@ parseargs(int argc, char **argv, struct opts *o)
 	enum {
 		OPT_EXPLAIN = 256, OPT_LIST, OPT_DOT, OPT_RESULT, OPT_NOWAIT, OPT_STATUS,
 		OPT_PROGRESS, OPT_COLOR, OPT_EVENTS, OPT_TRACE, OPT_JUNIT, OPT_REPORT, OPT_GRAPH,
-		OPT_GROUPS,
+		OPT_GROUPS, OPT_HOSTCONN,
 	};
 	static const struct option longopts[] = {
 		{ "file", required_argument, NULL, 'f' },
@@ -190,6 +192,7 @@ parseargs(int argc, char **argv, struct opts *o)
 		{ "groups", no_argument, NULL, OPT_GROUPS },
 		{ "result", required_argument, NULL, OPT_RESULT },
 		{ "no-wait", no_argument, NULL, OPT_NOWAIT },
+		{ "host-connections", required_argument, NULL, OPT_HOSTCONN },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -265,6 +268,15 @@ parseargs(int argc, char **argv, struct opts *o)
 		case OPT_GROUPS: o->groups = 1; break;
 		case OPT_RESULT: FR_PUSH(o->result, o->nresult, o->resultcap, optarg); break;
 		case OPT_NOWAIT: o->nowait = 1; break;
+		case OPT_HOSTCONN:
+			errno = 0;
+			n = strtol(optarg, &end, 10);
+			if (errno || *end || n < 1 || n > 10000 || optarg[0] == '\0') {
+				say("--host-connections %s: not a number from 1 to 10000", optarg);
+				return -1;
+			}
+			o->host_connections = (unsigned)n;
+			break;
 		case 'h': fputs(usage, stdout); exit(EXIT_DONE);
 		case 'V': printf("flowrun %s\n", PACKAGE_VERSION); exit(EXIT_DONE);
 		default:
@@ -615,6 +627,7 @@ run(struct opts *o, char **targets, size_t ntargets)
 		goto fail;
 	pl = fr_plan_new(g, state, o->force, dry);
 	so.jobs = o->jobs;
+	so.host_connections = o->host_connections;
 	so.keep_going = o->keep_going;
 	so.dry = dry;
 	so.worker = getenv("FLOWRUN_CALL_WORKER");

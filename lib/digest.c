@@ -3,8 +3,9 @@
  * module that includes OpenSSL), and the stat data that identifies a file. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,7 +29,7 @@ check(int ok)
 /* OpenSSL 3 looks the algorithm up in its providers on every implicit
  * EVP_sha256() init, which costs more than hashing a short string: fetch it
  * once, and keep one finished context per thread for the next hash. */
-static EVP_MD *sha256;
+static EVP_MD *sha256, *sha384, *sha512;
 static pthread_once_t fetched = PTHREAD_ONCE_INIT;
 static _Thread_local EVP_MD_CTX *spare;
 
@@ -36,7 +37,9 @@ static void
 fetch(void)
 {
 	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	check(sha256 != NULL);
+	sha384 = EVP_MD_fetch(NULL, "SHA384", NULL);
+	sha512 = EVP_MD_fetch(NULL, "SHA512", NULL);
+	check(sha256 != NULL && sha384 != NULL && sha512 != NULL);
 }
 
 void
@@ -106,14 +109,33 @@ fromstat(struct fr_stat *st, const struct stat *sb)
 	st->dev = (uint64_t)sb->st_dev;
 }
 
+/* Add the rest of fd to the EVP context ctx: 0, or -1 with errno set. */
+static int
+hashfd(int fd, EVP_MD_CTX *ctx)
+{
+	char *buf = fr_xmalloc(BLOCK);
+	long n;
+
+	do {
+		if ((n = fr_read_full(fd, buf, BLOCK)) < 0) {
+			int saved = errno;
+			free(buf);
+			errno = saved;
+			return -1;
+		}
+		if (n > 0)
+			check(EVP_DigestUpdate(ctx, buf, (size_t)n));
+	} while (n == BLOCK);
+	free(buf);
+	return 0;
+}
+
 int
 fr_digest_file(const char *path, struct fr_digest *out, struct fr_stat *st,
     struct fr_error *err)
 {
 	struct fr_hasher h = { NULL };
 	struct stat sb;
-	char *buf = NULL;
-	ssize_t n;
 	int fd, saved, ret = -1;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -122,13 +144,9 @@ fr_digest_file(const char *path, struct fr_digest *out, struct fr_stat *st,
 	if (fstat(fd, &sb) < 0)
 		goto fail;
 	fromstat(st, &sb);
-	buf = fr_xmalloc(BLOCK);
 	fr_hasher_init(&h);
-	do {
-		if ((n = fr_read_full(fd, buf, BLOCK)) < 0)
-			goto fail;
-		fr_hasher_add(&h, buf, (size_t)n);
-	} while (n == BLOCK);
+	if (hashfd(fd, h.ctx) < 0)
+		goto fail;
 	fr_hasher_final(&h, out);
 	ret = 0;
 	goto cleanup;
@@ -139,7 +157,6 @@ fail:
 cleanup:
 	if (h.ctx)
 		EVP_MD_CTX_free(h.ctx);
-	free(buf);
 	saved = errno;
 	close(fd);
 	errno = saved;
@@ -195,5 +212,205 @@ fr_digest_parse(const char *hex, size_t len, struct fr_digest *d)
 		tmp.b[i] = (unsigned char)(hi << 4 | lo);
 	}
 	*d = tmp;
+	return 0;
+}
+
+/* --- pins ---------------------------------------------------------------- */
+
+size_t
+fr_pin_len(enum fr_pin_algo algo)
+{
+	switch (algo) {
+	case FR_PIN_SHA256: return 32;
+	case FR_PIN_SHA384: return 48;
+	case FR_PIN_SHA512: return 64;
+	case FR_PIN_NONE: break;
+	}
+	return 0;
+}
+
+const char *
+fr_pin_name(enum fr_pin_algo algo)
+{
+	switch (algo) {
+	case FR_PIN_SHA256: return "sha256";
+	case FR_PIN_SHA384: return "sha384";
+	case FR_PIN_SHA512: return "sha512";
+	case FR_PIN_NONE: break;
+	}
+	return "none";
+}
+
+int
+fr_pin_parse_hex(const char *s, size_t len, struct fr_pin *pin)
+{
+	struct fr_digest d;
+
+	if (fr_digest_parse(s, len, &d) < 0)
+		return -1;
+	memset(pin, 0, sizeof(*pin));
+	pin->algo = FR_PIN_SHA256;
+	memcpy(pin->b, d.b, FR_DIGEST_LEN);
+	return 0;
+}
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static int
+b64val(char c)
+{
+	const char *p = c ? strchr(b64, c) : NULL;
+	return p ? (int)(p - b64) : -1;
+}
+
+int
+fr_pin_parse_sri(const char *s, size_t len, struct fr_pin *pin, const char **why)
+{
+	static const enum fr_pin_algo algos[] = { FR_PIN_SHA256, FR_PIN_SHA384, FR_PIN_SHA512 };
+	struct fr_pin tmp = { FR_PIN_NONE, { 0 } };
+	size_t i, n = 0, want, chars, pad = 0;
+	uint32_t acc = 0;
+	int bits = 0, v;
+
+	for (i = 0; i < FR_NELEM(algos); i++) {
+		const char *name = fr_pin_name(algos[i]);
+		if (len > 7 && strncmp(s, name, 6) == 0 && s[6] == '-') {
+			tmp.algo = algos[i];
+			break;
+		}
+	}
+	if (tmp.algo == FR_PIN_NONE) {
+		*why = "it must start with sha256-, sha384- or sha512-";
+		return -1;
+	}
+	s += 7;
+	len -= 7;
+	while (pad < 2 && len > 0 && s[len - 1] == '=') {
+		len--;
+		pad++;
+	}
+	want = fr_pin_len(tmp.algo);
+	chars = (want * 8 + 5) / 6;	/* base64 characters without padding */
+	for (i = 0; i < len; i++) {
+		if ((v = b64val(s[i])) < 0) {
+			*why = s[i] == '-' || s[i] == '_' ? "it uses base64url; SRI is standard "
+			    "base64 (+ and /)" : "it is not valid base64";
+			return -1;
+		}
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n < want)
+				tmp.b[n] = (unsigned char)(acc >> bits);
+			n++;
+		}
+	}
+	if (len != chars || n != want || (pad && (len + pad) % 4 != 0) ||
+	    (acc & ((1u << bits) - 1)) != 0) {
+		static const char *const lenwhy[] = {
+			"its base64 is not the 32 bytes of a SHA-256 digest",
+			"its base64 is not the 48 bytes of a SHA-384 digest",
+			"its base64 is not the 64 bytes of a SHA-512 digest",
+		};
+		*why = lenwhy[tmp.algo - FR_PIN_SHA256];
+		return -1;
+	}
+	*pin = tmp;
+	return 0;
+}
+
+void
+fr_pin_format(const struct fr_pin *pin, int sri, char *out, size_t n)
+{
+	size_t len = fr_pin_len(pin->algo), i, o = 0;
+	char buf[2 * FR_PIN_MAXLEN + 16];
+	uint32_t acc = 0;
+	int bits = 0;
+
+	if (!sri) {
+		fr_hex(buf, pin->b, len);
+		snprintf(out, n, "%s", buf);
+		return;
+	}
+	o = (size_t)snprintf(buf, sizeof(buf), "%s-", fr_pin_name(pin->algo));
+	for (i = 0; i < len; i++) {
+		acc = acc << 8 | pin->b[i];
+		bits += 8;
+		while (bits >= 6) {
+			bits -= 6;
+			buf[o++] = b64[(acc >> bits) & 63];
+		}
+	}
+	if (bits > 0)
+		buf[o++] = b64[(acc << (6 - bits)) & 63];
+	while ((o - 7) % 4 != 0)
+		buf[o++] = '=';
+	buf[o] = '\0';
+	snprintf(out, n, "%s", buf);
+}
+
+int
+fr_pin_equal(const struct fr_pin *a, const struct fr_pin *b)
+{
+	return a->algo == b->algo && memcmp(a->b, b->b, fr_pin_len(a->algo)) == 0;
+}
+
+void
+fr_pinhasher_init(struct fr_pinhasher *h, enum fr_pin_algo algo)
+{
+	const EVP_MD *md;
+
+	pthread_once(&fetched, fetch);
+	md = algo == FR_PIN_SHA512 ? sha512 : algo == FR_PIN_SHA384 ? sha384 : sha256;
+	h->algo = algo;
+	h->ctx = EVP_MD_CTX_new();
+	check(h->ctx != NULL);
+	check(EVP_DigestInit_ex2(h->ctx, md, NULL));
+}
+
+void
+fr_pinhasher_add(struct fr_pinhasher *h, const void *p, size_t n)
+{
+	if (n > 0)
+		check(EVP_DigestUpdate(h->ctx, p, n));
+}
+
+void
+fr_pinhasher_final(struct fr_pinhasher *h, struct fr_pin *out)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+
+	if (!h->ctx)
+		return;
+	check(EVP_DigestFinal_ex(h->ctx, md, &len) && len == fr_pin_len(h->algo));
+	if (out) {
+		memset(out, 0, sizeof(*out));
+		out->algo = h->algo;
+		memcpy(out->b, md, len);
+	}
+	EVP_MD_CTX_free(h->ctx);
+	h->ctx = NULL;
+}
+
+int
+fr_pin_file(const char *path, enum fr_pin_algo algo, struct fr_pin *out, struct fr_error *err)
+{
+	struct fr_pinhasher h = { NULL, algo };
+	int fd, saved;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return fr_error_set(err, FR_ESYS, NULL, "cannot read %s:", path);
+	fr_pinhasher_init(&h, algo);
+	if (hashfd(fd, h.ctx) < 0) {
+		saved = errno;
+		fr_pinhasher_final(&h, NULL);
+		close(fd);
+		errno = saved;
+		return fr_error_set(err, FR_ESYS, NULL, "cannot read %s:", path);
+	}
+	fr_pinhasher_final(&h, out);
+	close(fd);
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* digest: SHA-256 of bytes and files (OpenSSL libcrypto), and the stat data
- * that tells whether a file may have changed since it was last hashed. */
+/* digest: SHA-256 of bytes and files (OpenSSL libcrypto), the stat data
+ * that tells whether a file may have changed since it was last hashed, and
+ * content pins (a fetch task's sha256 or SRI integrity: SHA-256, -384, -512). */
 #ifndef FR_DIGEST_H
 #define FR_DIGEST_H
 
@@ -52,5 +53,46 @@ int fr_stat_equal(const struct fr_stat *a, const struct fr_stat *b);
 void fr_digest_hex(const struct fr_digest *d, char out[2 * FR_DIGEST_LEN + 1]);
 /* Parse 64 hex digits; 0 or -1. */
 int fr_digest_parse(const char *hex, size_t len, struct fr_digest *d);
+
+/* The digest a downloaded body must have. */
+enum fr_pin_algo { FR_PIN_NONE, FR_PIN_SHA256, FR_PIN_SHA384, FR_PIN_SHA512 };
+
+#define FR_PIN_MAXLEN 64
+
+struct fr_pin {
+	enum fr_pin_algo algo;
+	unsigned char b[FR_PIN_MAXLEN];	/* the first fr_pin_len(algo) bytes */
+};
+
+/* An incremental hash in a pin's algorithm; init, add, then final. */
+struct fr_pinhasher {
+	void *ctx;	/* EVP_MD_CTX */
+	enum fr_pin_algo algo;
+};
+
+/* The digest length of algo in bytes (0 for FR_PIN_NONE). */
+size_t fr_pin_len(enum fr_pin_algo algo);
+/* "sha256", "sha384", "sha512" (or "none"). */
+const char *fr_pin_name(enum fr_pin_algo algo);
+/* Parse a sha256 pin: 64 hex digits. 0, or -1 leaving pin alone. */
+int fr_pin_parse_hex(const char *s, size_t len, struct fr_pin *pin);
+/* Parse a Subresource Integrity value: sha256-, sha384- or sha512- and the
+ * standard base64 of the digest (padding optional). 0, or -1 leaving pin alone
+ * with *why saying what is wrong ("an unknown algorithm", "bad base64"...). */
+int fr_pin_parse_sri(const char *s, size_t len, struct fr_pin *pin, const char **why);
+/* Write pin as lowercase hex (sri 0) or as ALGO-BASE64 (sri 1) into out. */
+void fr_pin_format(const struct fr_pin *pin, int sri, char *out, size_t n);
+/* Whether a and b are the same algorithm and digest. */
+int fr_pin_equal(const struct fr_pin *a, const struct fr_pin *b);
+/* Start hashing in algo (not FR_PIN_NONE). */
+void fr_pinhasher_init(struct fr_pinhasher *h, enum fr_pin_algo algo);
+/* Add n bytes. */
+void fr_pinhasher_add(struct fr_pinhasher *h, const void *p, size_t n);
+/* Finish into out (NULL: discard) and release the context; a hasher that was
+ * never initialised (ctx NULL) is left alone. */
+void fr_pinhasher_final(struct fr_pinhasher *h, struct fr_pin *out);
+/* Hash the content of path in algo into out. 0, or -1 with err set. */
+int fr_pin_file(const char *path, enum fr_pin_algo algo, struct fr_pin *out,
+    struct fr_error *err);
 
 #endif

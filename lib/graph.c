@@ -455,6 +455,12 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 			goto fail;
 		keeppaths(g, paths, npath, NULL, 0, &t->output, &t->noutput);
 		npath = 0;
+		if (t->decl->action == FR_ACT_FETCH && t->noutput != 1) {
+			fr_error_set(err, FR_EPIPELINE, &t->decl->output[0]->mark,
+			    "a fetch task downloads to exactly one output, but %s has %zu",
+			    t->name, t->noutput);
+			goto fail;
+		}
 		for (j = 0; j < t->noutput; j++) {
 			struct fr_task *prev = fr_htab_put(g->byoutput, t->output[j], t);
 			if (prev) {

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "check.h"
+#include "fetchspec.h"
 #include "pipeline.h"
 #include "util.h"
 
@@ -48,131 +50,6 @@ fr_pipeline_valid_name(const char *s)
 	return 1;
 }
 
-const char *
-fr_didyoumean(const char *s, const char *const *cand, size_t n)
-{
-	const char *best = NULL;
-	size_t bestd = 3, i, d, max = strlen(s) <= 3 ? 1 : 2;
-
-	for (i = 0; i < n; i++) {
-		d = fr_editdist(s, cand[i], max);
-		if (d <= max && d < bestd) {
-			best = cand[i];
-			bestd = d;
-		}
-	}
-	return best;
-}
-
-static int
-unknownkey(struct ctx *c, const struct fr_node *key, const char *what,
-    const char *const *allowed, size_t n)
-{
-	const char *hint = fr_didyoumean(key->str, allowed, n);
-
-	if (hint)
-		return fr_error_set(c->err, FR_EPIPELINE, &key->mark,
-		    "unknown key '%s' in %s (did you mean '%s'?)", key->str, what, hint);
-	return fr_error_set(c->err, FR_EPIPELINE, &key->mark, "unknown key '%s' in %s",
-	    key->str, what);
-}
-
-static int
-checkkeys(struct ctx *c, const struct fr_node *map, const char *what,
-    const char *const *allowed, size_t n)
-{
-	size_t i, j;
-
-	for (i = 0; i < map->nitem; i += 2) {
-		const struct fr_node *k = map->item[i];
-		for (j = 0; j < n; j++)
-			if (strcmp(k->str, allowed[j]) == 0)
-				break;
-		if (j == n)
-			return unknownkey(c, k, what, allowed, n);
-	}
-	return 0;
-}
-
-static int
-wrongtype(struct ctx *c, const struct fr_node *v, const char *key, const char *want)
-{
-	return fr_error_set(c->err, FR_EPIPELINE, &v->mark, "'%s' must be %s, not %s", key,
-	    want, fr_node_describe(v));
-}
-
-static int
-isstr(const struct fr_node *v)
-{
-	return v->kind == FR_NODE_SCALAR && v->type == FR_SCALAR_STR;
-}
-
-static int
-wantstr(struct ctx *c, const struct fr_node *v, const char *key, char **out)
-{
-	if (!isstr(v))
-		return wrongtype(c, v, key, "a string");
-	*out = fr_xstrndup(v->str, v->len);
-	return 0;
-}
-
-static int
-wantint(struct ctx *c, const struct fr_node *v, const char *key, long long min,
-    long long max, long long *out)
-{
-	char *end;
-	long long n;
-
-	if (v->kind != FR_NODE_SCALAR || v->type != FR_SCALAR_INT)
-		return wrongtype(c, v, key, "a whole number");
-	n = strtoll(v->str, &end, 0);
-	if (n < min || n > max)
-		return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
-		    "'%s' must be between %lld and %lld, not %s", key, min, max, v->str);
-	*out = n;
-	return 0;
-}
-
-static int
-wantbool(struct ctx *c, const struct fr_node *v, const char *key, int *out)
-{
-	if (v->kind != FR_NODE_SCALAR || v->type != FR_SCALAR_BOOL)
-		return wrongtype(c, v, key, "true or false");
-	*out = v->str[0] == 't' || v->str[0] == 'T';
-	return 0;
-}
-
-/* A duration: seconds as a number, or a number with ms, s, m or h. */
-static int
-wantduration(struct ctx *c, const struct fr_node *v, const char *key, int64_t *ns)
-{
-	char *end;
-	double d, unit = 1e9;
-
-	if (v->kind != FR_NODE_SCALAR || v->type == FR_SCALAR_NULL || v->type == FR_SCALAR_BOOL ||
-	    v->len == 0 || !(isdigit((unsigned char)v->str[0]) || v->str[0] == '.'))
-		goto bad;
-	d = strtod(v->str, &end);
-	if (strcmp(end, "ms") == 0)
-		unit = 1e6;
-	else if (strcmp(end, "s") == 0 || *end == '\0')
-		unit = 1e9;
-	else if (strcmp(end, "m") == 0)
-		unit = 60e9;
-	else if (strcmp(end, "h") == 0)
-		unit = 3600e9;
-	else
-		goto bad;
-	if (!(d >= 0) || d * unit > 9e18)
-		goto bad;
-	*ns = (int64_t)(d * unit);
-	return 0;
-bad:
-	return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
-	    "'%s' must be a duration such as 30, 250ms, 10s, 5m or 2h, not %s", key,
-	    v->kind == FR_NODE_SCALAR ? v->str : fr_node_describe(v));
-}
-
 /* A name or a list of names. */
 static int
 wantnames(struct ctx *c, const struct fr_node *v, const char *key, struct fr_name **out,
@@ -181,14 +58,14 @@ wantnames(struct ctx *c, const struct fr_node *v, const char *key, struct fr_nam
 	size_t i, cnt = v->kind == FR_NODE_SEQ ? v->nitem : 1, cap = 0;
 
 	if (v->kind == FR_NODE_MAP)
-		return wrongtype(c, v, key, "a task name or a list of task names");
+		return fr_check_type(c->err, v, key, "a task name or a list of task names");
 	*out = NULL;
 	*n = 0;
 	for (i = 0; i < cnt; i++) {
 		const struct fr_node *it = v->kind == FR_NODE_SEQ ? v->item[i] : v;
 		struct fr_name nm;
 		if (it->kind != FR_NODE_SCALAR || it->type == FR_SCALAR_NULL)
-			return wrongtype(c, it, key, "a task name or a list of task names");
+			return fr_check_type(c->err, it, key, "a task name or a list of task names");
 		nm.name = fr_xstrndup(it->str, it->len);
 		nm.mark = it->mark;
 		FR_PUSH(*out, *n, cap, nm);
@@ -204,12 +81,12 @@ wanttmpls(struct ctx *c, const struct fr_node *v, const char *key, struct fr_tmp
 	size_t i, cnt = v->kind == FR_NODE_SEQ ? v->nitem : 1, cap = 0;
 
 	if (v->kind == FR_NODE_MAP)
-		return wrongtype(c, v, key, "a path or a list of paths");
+		return fr_check_type(c->err, v, key, "a path or a list of paths");
 	for (i = 0; i < cnt; i++) {
 		const struct fr_node *it = v->kind == FR_NODE_SEQ ? v->item[i] : v;
 		struct fr_tmpl *t;
 		if (it->kind != FR_NODE_SCALAR || it->type != FR_SCALAR_STR || it->len == 0)
-			return wrongtype(c, it, key, "a path or a list of paths");
+			return fr_check_type(c->err, it, key, "a path or a list of paths");
 		if (!(t = fr_tmpl_parse(it, c->err)))
 			return -1;
 		FR_PUSH(*out, *n, cap, t);
@@ -224,7 +101,7 @@ wantenv(struct ctx *c, const struct fr_node *v, struct fr_kv **out, size_t *n)
 	size_t i, cap = 0;
 
 	if (v->kind != FR_NODE_MAP)
-		return wrongtype(c, v, "env", "a map of variable names to values");
+		return fr_check_type(c->err, v, "env", "a map of variable names to values");
 	for (i = 0; i < v->nitem; i += 2) {
 		const struct fr_node *k = v->item[i], *val = v->item[i + 1];
 		struct fr_kv kv;
@@ -232,7 +109,7 @@ wantenv(struct ctx *c, const struct fr_node *v, struct fr_kv **out, size_t *n)
 			return fr_error_set(c->err, FR_EPIPELINE, &k->mark,
 			    "'%s' is not a valid environment variable name", k->str);
 		if (val->kind != FR_NODE_SCALAR || val->type == FR_SCALAR_NULL)
-			return wrongtype(c, val, k->str, "a string, number or boolean");
+			return fr_check_type(c->err, val, k->str, "a string, number or boolean");
 		kv.name = fr_xstrndup(k->str, k->len);
 		kv.mark = k->mark;
 		if (!(kv.value = fr_tmpl_parse(val, c->err))) {
@@ -304,7 +181,7 @@ loadvars(struct ctx *c, const struct fr_node *vars, const struct fr_define *def,
 
 	c->p->vars = json_object();
 	if (vars && vars->kind != FR_NODE_MAP)
-		return wrongtype(c, vars, "vars", "a map of names to values");
+		return fr_check_type(c->err, vars, "vars", "a map of names to values");
 	for (i = 0; vars && i < vars->nitem; i += 2) {
 		const struct fr_node *k = vars->item[i], *v = vars->item[i + 1];
 		json_t *val = NULL;
@@ -320,7 +197,7 @@ loadvars(struct ctx *c, const struct fr_node *vars, const struct fr_define *def,
 			/* -D wins, in place, so that later vars see it */
 			if (!(val = defvalue(c, &def[j])))
 				return -1;
-		} else if (isstr(v) && strstr(v->str, "${{")) {
+		} else if (fr_check_isstr(v) && strstr(v->str, "${{")) {
 			struct fr_tmpl *t = fr_tmpl_parse(v, c->err);
 			if (!t)
 				return -1;
@@ -381,14 +258,14 @@ loadpools(struct ctx *c, const struct fr_node *pools)
 	if (!pools)
 		return 0;
 	if (pools->kind != FR_NODE_MAP)
-		return wrongtype(c, pools, "pools", "a map of pool names to sizes");
+		return fr_check_type(c->err, pools, "pools", "a map of pool names to sizes");
 	c->p->pool = fr_xcalloc(pools->nitem / 2, sizeof(*c->p->pool));
 	for (i = 0; i < pools->nitem; i += 2) {
 		long long n;
 		if (!fr_pipeline_valid_name(pools->item[i]->str))
 			return fr_error_set(c->err, FR_EPIPELINE, &pools->item[i]->mark,
 			    "'%s' is not a valid pool name", pools->item[i]->str);
-		if (wantint(c, pools->item[i + 1], pools->item[i]->str, 1, INT_MAX, &n) < 0)
+		if (fr_check_int(c->err, pools->item[i + 1], pools->item[i]->str, 1, INT_MAX, &n) < 0)
 			return -1;
 		c->p->pool[c->p->npool].name = fr_xstrdup(pools->item[i]->str);
 		c->p->pool[c->p->npool++].limit = (int)n;
@@ -403,7 +280,7 @@ loadforeach(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *fe)
 	unsigned long long total = 1;
 
 	if (fe->kind != FR_NODE_MAP || fe->nitem == 0)
-		return wrongtype(c, fe, "foreach", "a map of names to lists");
+		return fr_check_type(c->err, fe, "foreach", "a map of names to lists");
 	t->foreach = fr_xcalloc(fe->nitem / 2, sizeof(*t->foreach));
 	for (i = 0; i < fe->nitem; i += 2) {
 		const struct fr_node *k = fe->item[i], *v = fe->item[i + 1];
@@ -420,7 +297,7 @@ loadforeach(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *fe)
 			size_t j;
 			for (j = 0; j < v->nitem; j++)
 				if (v->item[j]->kind != FR_NODE_SCALAR)
-					return wrongtype(c, v->item[j], k->str, "a scalar");
+					return fr_check_type(c->err, v->item[j], k->str, "a scalar");
 			f->kind = FR_FOREACH_LIST;
 			if (!(f->list = fr_node_json(v, c->err)))
 				return -1;
@@ -428,13 +305,13 @@ loadforeach(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *fe)
 		} else if (v->kind == FR_NODE_MAP && v->nitem == 2 &&
 		    strcmp(v->item[0]->str, "glob") == 0) {
 			f->kind = FR_FOREACH_GLOB;
-			if (wantstr(c, v->item[1], "glob", &f->glob) < 0)
+			if (fr_check_str(c->err, v->item[1], "glob", &f->glob) < 0)
 				return -1;
 			count = 1;
 		} else if (v->kind == FR_NODE_MAP && v->nitem == 2 &&
 		    strcmp(v->item[0]->str, "range") == 0) {
 			long long n;
-			if (wantint(c, v->item[1], "range", 0, FR_MAX_INSTANCES, &n) < 0)
+			if (fr_check_int(c->err, v->item[1], "range", 0, FR_MAX_INSTANCES, &n) < 0)
 				return -1;
 			f->kind = FR_FOREACH_RANGE;
 			f->range = n;
@@ -444,11 +321,11 @@ loadforeach(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *fe)
 			const struct fr_node *bad = v->nitem ? v->item[v->nitem > 2 ? 2 : 0] : v;
 			if (v->nitem && bad->kind == FR_NODE_SCALAR &&
 			    strcmp(bad->str, "glob") && strcmp(bad->str, "range"))
-				return unknownkey(c, bad, "foreach", fk, 2);
+				return fr_check_unknown_key(c->err, bad, "foreach", fk, 2);
 			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
 			    "foreach '%s' must be a list, {glob: PATTERN} or {range: N}", k->str);
 		} else {
-			return wrongtype(c, v, k->str, "a list, {glob: PATTERN} or {range: N}");
+			return fr_check_type(c->err, v, k->str, "a list, {glob: PATTERN} or {range: N}");
 		}
 		total *= count ? count : 1;
 		if (total > FR_MAX_INSTANCES)
@@ -567,17 +444,17 @@ loadcall(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map, const 
 	size_t i;
 
 	if (v->kind != FR_NODE_MAP)
-		return wrongtype(c, v, "call", "a map with library, function and args");
-	if (checkkeys(c, v, "call", callkeys, FR_NELEM(callkeys)) < 0)
+		return fr_check_type(c->err, v, "call", "a map with library, function and args");
+	if (fr_check_keys(c->err, v, "call", callkeys, FR_NELEM(callkeys)) < 0)
 		return -1;
 	t->action = FR_ACT_CALL;
 	if (!(f = fr_node_get(v, "function")))
 		return fr_error_set(c->err, FR_EPIPELINE, &v->mark, "'call' needs a 'function'");
-	if (wantstr(c, f, "function", &t->function) < 0)
+	if (fr_check_str(c->err, f, "function", &t->function) < 0)
 		return -1;
 	if ((f = fr_node_get(v, "library"))) {
-		if (!isstr(f) || f->len == 0)
-			return wrongtype(c, f, "library", "a path to a shared library");
+		if (!fr_check_isstr(f) || f->len == 0)
+			return fr_check_type(c->err, f, "library", "a path to a shared library");
 		if (!(t->library = fr_tmpl_parse(f, c->err)))
 			return -1;
 	} else {
@@ -595,18 +472,58 @@ loadcall(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map, const 
 	}
 	if ((f = fr_node_get(v, "args"))) {
 		if (f->kind != FR_NODE_MAP)
-			return wrongtype(c, f, "args", "a map");
+			return fr_check_type(c->err, f, "args", "a map");
 		if (!(t->args = fr_tree_parse(f, c->err)))
 			return -1;
 	}
 	if ((iso = fr_node_get(map, "isolation"))) {
-		if (isstr(iso) && strcmp(iso->str, "process") == 0)
+		if (fr_check_isstr(iso) && strcmp(iso->str, "process") == 0)
 			t->isolation = FR_ISO_PROCESS;
-		else if (!isstr(iso) || strcmp(iso->str, "thread") != 0)
+		else if (!fr_check_isstr(iso) || strcmp(iso->str, "thread") != 0)
 			return fr_error_set(c->err, FR_EPIPELINE, &iso->mark,
 			    "'isolation' must be thread or process, not %s",
 			    iso->kind == FR_NODE_SCALAR ? iso->str : fr_node_describe(iso));
 	}
+	return 0;
+}
+
+/* The key node whose value is v in map. */
+static const struct fr_node *
+keyof(const struct fr_node *map, const struct fr_node *v)
+{
+	size_t i;
+
+	for (i = 0; i < map->nitem; i += 2)
+		if (map->item[i + 1] == v)
+			return map->item[i];
+	return v;
+}
+
+/* What a fetch task needs besides its fetch: mapping: exactly one output, and
+ * timeout and retries said once (in the task or in fetch:, which wins over
+ * defaults). */
+static int
+fetchrest(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
+{
+	const struct fr_node *f = fr_node_get(map, "fetch"), *v;
+	struct fr_fetchspec *fs = t->fetch;
+
+	if (t->noutput != 1 && (v = fr_node_get(map, "outputs")))
+		return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
+		    "a fetch task downloads to exactly one output, not %zu", t->noutput);
+	if (t->noutput != 1)
+		return fr_error_set(c->err, FR_EPIPELINE, &keyof(map, f)->mark,
+		    "a fetch task needs 'outputs': the one file it downloads to");
+	if (fs->has_timeout && fr_node_get(map, "timeout"))
+		return fr_error_set(c->err, FR_EPIPELINE, &fs->timeout_mark,
+		    "'timeout' is given twice: in the task and in its fetch; keep one");
+	if (fs->has_retries && fr_node_get(map, "retries"))
+		return fr_error_set(c->err, FR_EPIPELINE, &fs->retries_mark,
+		    "'retries' is given twice: in the task and in its fetch; keep one");
+	if (fs->has_timeout)
+		t->timeout_ns = fs->timeout_ns;
+	if (fs->has_retries)
+		t->retries = fs->retries;
 	return 0;
 }
 
@@ -621,7 +538,7 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 		return fr_error_set(c->err, FR_EPIPELINE, &map->mark,
 		    "task '%s' must be a map of keys such as run, needs, inputs, outputs, not %s",
 		    t->name, fr_node_describe(map));
-	if (checkkeys(c, map, "a task", taskkeys, FR_NELEM(taskkeys)) < 0)
+	if (fr_check_keys(c->err, map, "a task", taskkeys, FR_NELEM(taskkeys)) < 0)
 		return -1;
 	for (i = 0; i < map->nitem; i += 2) {
 		size_t j;
@@ -631,29 +548,31 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 				    "'%s' is not supported by this build of flowrun yet", laterkeys[j]);
 	}
 	t->pool = -1;
-	if ((v = fr_node_get(map, "desc")) && wantstr(c, v, "desc", &t->desc) < 0)
+	if ((v = fr_node_get(map, "desc")) && fr_check_str(c->err, v, "desc", &t->desc) < 0)
 		return -1;
-	if ((v = fr_node_get(map, "fetch"))) {
-		for (i = 0; i < map->nitem; i += 2)
-			if (map->item[i + 1] == v)
-				break;
-		return fr_error_set(c->err, FR_EPIPELINE, &map->item[i]->mark,
-		    "fetch tasks are not supported by this build of flowrun yet");
-	}
 	if ((v = fr_node_get(map, "call")) && loadcall(c, t, map, v) < 0)
 		return -1;
+	if ((v = fr_node_get(map, "fetch"))) {
+		if (t->action != FR_ACT_NONE)
+			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
+			    "a task has one action: 'call' or 'fetch', not both");
+		if (!(t->fetch = fr_fetchspec_load(v, c->err)))
+			return -1;
+		t->action = FR_ACT_FETCH;
+	}
 	if ((v = fr_node_get(map, "run"))) {
 		if (t->action != FR_ACT_NONE)
 			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
-			    "a task has one action: 'run' or 'call', not both");
-		if (!isstr(v) || v->len == 0)
-			return wrongtype(c, v, "run", "a command string");
+			    "a task has one action: 'run' or '%s', not both",
+			    t->action == FR_ACT_CALL ? "call" : "fetch");
+		if (!fr_check_isstr(v) || v->len == 0)
+			return fr_check_type(c->err, v, "run", "a command string");
 		if (!(t->run = fr_tmpl_parse(v, c->err)))
 			return -1;
 		t->action = FR_ACT_RUN;
 	}
 	if ((v = fr_node_get(map, "shell")) || (dflt && (v = fr_node_get(dflt, "shell"))))
-		if (wantstr(c, v, "shell", &t->shell) < 0)
+		if (fr_check_str(c->err, v, "shell", &t->shell) < 0)
 			return -1;
 	if ((v = fr_node_get(map, "needs")) && wantnames(c, v, "needs", &t->need, &t->nneed) < 0)
 		return -1;
@@ -665,30 +584,30 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 	if ((v = fr_node_get(map, "env")) && wantenv(c, v, &t->env, &t->nenv) < 0)
 		return -1;
 	if ((v = fr_node_get(map, "dir"))) {
-		if (!isstr(v) || v->len == 0)
-			return wrongtype(c, v, "dir", "a directory path");
+		if (!fr_check_isstr(v) || v->len == 0)
+			return fr_check_type(c->err, v, "dir", "a directory path");
 		if (!(t->dir = fr_tmpl_parse(v, c->err)))
 			return -1;
 	}
 	if (((v = fr_node_get(map, "timeout")) || (dflt && (v = fr_node_get(dflt, "timeout")))) &&
-	    wantduration(c, v, "timeout", &t->timeout_ns) < 0)
+	    fr_check_duration(c->err, v, "timeout", &t->timeout_ns) < 0)
 		return -1;
 	if ((v = fr_node_get(map, "retries")) || (dflt && (v = fr_node_get(dflt, "retries")))) {
-		if (wantint(c, v, "retries", 0, 1000, &n) < 0)
+		if (fr_check_int(c->err, v, "retries", 0, 1000, &n) < 0)
 			return -1;
 		t->retries = (int)n;
 	}
-	if ((v = fr_node_get(map, "always")) && wantbool(c, v, "always", &t->always) < 0)
+	if ((v = fr_node_get(map, "always")) && fr_check_bool(c->err, v, "always", &t->always) < 0)
 		return -1;
 	if ((v = fr_node_get(map, "priority"))) {
-		if (wantint(c, v, "priority", INT_MIN, INT_MAX, &n) < 0)
+		if (fr_check_int(c->err, v, "priority", INT_MIN, INT_MAX, &n) < 0)
 			return -1;
 		t->priority = (int)n;
 	}
 	if ((v = fr_node_get(map, "result"))) {
-		if (isstr(v) && strcmp(v->str, "stdout") == 0)
+		if (fr_check_isstr(v) && strcmp(v->str, "stdout") == 0)
 			t->result = FR_RESULT_STDOUT;
-		else if (isstr(v) && strcmp(v->str, "none") == 0)
+		else if (fr_check_isstr(v) && strcmp(v->str, "none") == 0)
 			t->result = FR_RESULT_NONE;
 		else
 			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
@@ -697,6 +616,8 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 		if (t->result == FR_RESULT_STDOUT && t->action != FR_ACT_RUN)
 			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
 			    t->action == FR_ACT_CALL ? "a call task's result is its return value" :
+			    t->action == FR_ACT_FETCH ? "a fetch task's result is what it downloaded "
+			    "(url, status, bytes, sha256, etag, last_modified, seconds)" :
 			    "'result: stdout' needs a 'run' command");
 	}
 	if ((v = fr_node_get(map, "isolation")) && t->action != FR_ACT_CALL)
@@ -704,7 +625,7 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 		    "'isolation' is for call tasks");
 	if ((v = fr_node_get(map, "pool"))) {
 		for (i = 0; i < c->p->npool; i++)
-			if (isstr(v) && strcmp(c->p->pool[i].name, v->str) == 0)
+			if (fr_check_isstr(v) && strcmp(c->p->pool[i].name, v->str) == 0)
 				break;
 		if (i == c->p->npool)
 			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
@@ -713,6 +634,8 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 		t->pool = (int)i;
 	}
 	if ((v = fr_node_get(map, "foreach")) && loadforeach(c, t, v) < 0)
+		return -1;
+	if (t->action == FR_ACT_FETCH && fetchrest(c, t, map) < 0)
 		return -1;
 	return 0;
 }
@@ -744,6 +667,13 @@ linktask(struct ctx *c, struct fr_taskdecl *t)
 	for (i = 0; t->args && i < t->args->ntmpl; i++)
 		if (resolve(c, t, t->args->tmpl[i], "args", 1, 1) < 0)
 			return -1;
+	if (t->fetch && resolve(c, t, t->fetch->url, "url", 1, 1) < 0)
+		return -1;
+	for (i = 0; t->fetch && i < t->fetch->nheader; i++)
+		if (resolve(c, t, t->fetch->header[i].value, "headers", 1, 1) < 0)
+			return -1;
+	if (t->fetch && t->fetch->cacert && resolve(c, t, t->fetch->cacert, "cacert", 0, 0) < 0)
+		return -1;
 	return 0;
 }
 
@@ -793,7 +723,7 @@ fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef,
 		    "a pipeline must be a map with the keys 'flowrun: 1' and 'tasks'");
 		goto fail;
 	}
-	if (checkkeys(&c, root, "the pipeline", topkeys, FR_NELEM(topkeys)) < 0)
+	if (fr_check_keys(c.err, root, "the pipeline", topkeys, FR_NELEM(topkeys)) < 0)
 		goto fail;
 	if (!(v = fr_node_get(root, "flowrun"))) {
 		fr_error_set(err, FR_EPIPELINE, &root->mark,
@@ -801,20 +731,20 @@ fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef,
 		goto fail;
 	}
 	if (v->kind != FR_NODE_SCALAR || v->type != FR_SCALAR_INT ||
-	    (wantint(&c, v, "flowrun", 1, 1, &ver) < 0 && (fr_error_clear(err), 1))) {
+	    (fr_check_int(c.err, v, "flowrun", 1, 1, &ver) < 0 && (fr_error_clear(err), 1))) {
 		fr_error_set(err, FR_EPIPELINE, &v->mark,
 		    "unsupported format version '%s' (this flowrun reads version 1)",
 		    v->kind == FR_NODE_SCALAR ? v->str : fr_node_describe(v));
 		goto fail;
 	}
-	if ((v = fr_node_get(root, "name")) && wantstr(&c, v, "name", &p->name) < 0)
+	if ((v = fr_node_get(root, "name")) && fr_check_str(c.err, v, "name", &p->name) < 0)
 		goto fail;
 	if ((v = fr_node_get(root, "defaults"))) {
 		if (v->kind != FR_NODE_MAP) {
-			wrongtype(&c, v, "defaults", "a map");
+			fr_check_type(c.err, v, "defaults", "a map");
 			goto fail;
 		}
-		if (checkkeys(&c, v, "defaults", defaultkeys, FR_NELEM(defaultkeys)) < 0)
+		if (fr_check_keys(c.err, v, "defaults", defaultkeys, FR_NELEM(defaultkeys)) < 0)
 			goto fail;
 		c.defaults = v;
 	}
@@ -830,7 +760,7 @@ fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef,
 		goto fail;
 	}
 	if (tasks->kind != FR_NODE_MAP || tasks->nitem == 0) {
-		wrongtype(&c, tasks, "tasks", "a map of task names to tasks");
+		fr_check_type(c.err, tasks, "tasks", "a map of task names to tasks");
 		goto fail;
 	}
 	fr_htab_free(p->bytask);
@@ -917,6 +847,7 @@ freetask(struct fr_taskdecl *t)
 	fr_tmpl_free(t->library);
 	free(t->function);
 	fr_tree_free(t->args);
+	fr_fetchspec_free(t->fetch);
 	for (i = 0; i < t->nneed; i++)
 		free(t->need[i].name);
 	free(t->need);

@@ -9,7 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "check.h"
 #include "error.h"
+#include "fetchspec.h"
 #include "htab.h"
 #include "load.h"
 #include "template.h"
@@ -55,6 +57,7 @@ struct fr_taskdecl {
 	struct fr_tmpl *library;	/* call: the shared library, or NULL for a built-in */
 	char *function;			/* call: the function */
 	struct fr_tree *args;		/* call: its args, templated */
+	struct fr_fetchspec *fetch;	/* fetch: the download, or NULL */
 	enum fr_isolation isolation;
 	struct fr_name *need;
 	size_t nneed;
@@ -118,7 +121,5 @@ struct fr_taskdecl *fr_pipeline_task(const struct fr_pipeline *p, const char *na
 const char *fr_pipeline_env(const struct fr_pipeline *p, const char *name);
 /* Whether s is a valid name for a task, var, foreach variable or pool. */
 int fr_pipeline_valid_name(const char *s);
-/* The closest of the n candidates to s within a small edit distance, or NULL. */
-const char *fr_didyoumean(const char *s, const char *const *cand, size_t n);
 
 #endif

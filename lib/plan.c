@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "log.h"
 #include "plan.h"
 #include "util.h"
 
@@ -198,6 +199,112 @@ lookup(void *arg, const struct fr_ref *ref, struct fr_error *err)
 	return v;
 }
 
+/* A fetch's request after templating: URL, headers and CA file into job, and
+ * what identifies the download (URL, headers, pin) into the action hash h. */
+static int
+fetchaction(struct fr_job *job, struct lookctx *lc, struct fr_hasher *h, struct fr_error *err)
+{
+	const struct fr_fetchspec *fs = job->task->decl->fetch;
+	char *val, *shown;
+	size_t i;
+
+	if (!(job->url = fr_tmpl_text(fs->url, lookup, lc, err)))
+		return -1;
+	if (!fr_fetchspec_url_ok(job->url))
+		return fr_error_set(err, FR_EPIPELINE, &fs->url->mark,
+		    "'url' must be an http:// or https:// URL without blanks, not '%s'", job->url);
+	job->header = fr_xcalloc(fs->nheader + 1, sizeof(*job->header));
+	fr_hasher_addstr(h, "fetch");
+	fr_hasher_addstr(h, job->url);
+	for (i = 0; i < fs->nheader; i++) {
+		if (!(val = fr_tmpl_text(fs->header[i].value, lookup, lc, err)))
+			return -1;
+		if (!fr_fetchspec_value_ok(val)) {
+			free(val);
+			return fr_error_set(err, FR_EPIPELINE, &fs->header[i].mark,
+			    "header '%s' has a line break in its value", fs->header[i].name);
+		}
+		job->header[job->nheader++] = fr_xasprintf("%s: %s", fs->header[i].name, val);
+		fr_hasher_addstr(h, fs->header[i].name);
+		fr_hasher_addstr(h, val);
+		free(val);
+	}
+	fr_hasher_addstr(h, "");
+	fr_hasher_add(h, &(int){ (int)fs->pin.algo }, sizeof(int));
+	fr_hasher_add(h, fs->pin.b, fr_pin_len(fs->pin.algo));
+	if (fs->cacert && !(job->cacert = fr_tmpl_text(fs->cacert, lookup, lc, err)))
+		return -1;
+	shown = fr_fetchspec_redact(job->url);
+	job->cmd = fr_xasprintf("fetch %s", shown);
+	free(shown);
+	return 0;
+}
+
+/* Whether the output, whose SHA-256 is d, matches the fetch's pin. The last
+ * success under the same key was checked against this very pin, so its
+ * output digest vouches for a SHA-384 or SHA-512 pin without reading the file. */
+static int
+pinmatch(const struct fr_job *job, const struct fr_state_rec *old, const struct fr_digest *d,
+    struct fr_error *err)
+{
+	const struct fr_pin *pin = &job->task->decl->fetch->pin;
+	struct fr_pin got;
+
+	if (pin->algo == FR_PIN_SHA256)
+		return memcmp(pin->b, d->b, FR_DIGEST_LEN) == 0;
+	if (old && memcmp(&old->key, &job->rec.key, sizeof(old->key)) == 0 &&
+	    old->noutput == 1 && memcmp(&old->output[0].digest, d, sizeof(*d)) == 0)
+		return 1;
+	if (fr_pin_file(job->task->output[0], pin->algo, &got, err) < 0)
+		return -1;
+	return fr_pin_equal(pin, &got);
+}
+
+/* What a fetch that would run needs instead: nothing, when its output matches
+ * its pin (it is never downloaded again, whatever the key or always: say; -B
+ * still downloads); a conditional request, when it is not pinned and the last
+ * success downloaded the same thing to the content the output still holds. */
+static int
+fetchverdict(struct fr_plan *pl, struct fr_job *job, const struct fr_state_rec *old,
+    struct fr_error *err)
+{
+	struct fr_task *t = job->task;
+	const struct fr_fetchspec *fs = t->decl->fetch;
+	json_t *res, *v;
+	struct fr_digest cur;
+	int rc;
+
+	if (!job->run || pl->force)
+		return 0;
+	if ((rc = filedigest(pl, t->output[0], 0, &cur, err)) <= 0)
+		return rc;
+	if (fs->pin.algo != FR_PIN_NONE) {
+		if ((rc = pinmatch(job, old, &cur, err)) <= 0)
+			return rc;
+		job->run = 0;
+		job->adopt = !old || memcmp(&old->key, &job->rec.key, sizeof(old->key)) != 0 ||
+		    old->noutput != 1 || memcmp(&old->output[0].digest, &cur, sizeof(cur)) != 0;
+		fr_buf_reset(&job->why);
+		fr_buf_printf(&job->why, "output %s matches its %s pin", t->output[0],
+		    fr_pin_name(fs->pin.algo));
+		job->current = cur;
+		return 0;
+	}
+	if (!old || memcmp(&old->cmd, &job->rec.cmd, sizeof(old->cmd)) != 0 ||
+	    old->noutput != 1 || memcmp(&old->output[0].digest, &cur, sizeof(cur)) != 0)
+		return 0;
+	job->have_current = 1;
+	job->current = cur;
+	if (!old->result || !(res = json_loads(old->result, 0, NULL)))
+		return 0;
+	if (json_is_string(v = json_object_get(res, "etag")))
+		job->etag = fr_xstrdup(json_string_value(v));
+	if (json_is_string(v = json_object_get(res, "last_modified")))
+		job->last_modified = fr_xstrdup(json_string_value(v));
+	json_decref(res);
+	return 0;
+}
+
 /* Expand input patterns (globs sorted by glob(3)) and digest each file. */
 static int
 hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, struct fr_error *err)
@@ -275,7 +382,8 @@ static void
 explain(struct fr_job *job, const struct fr_state_rec *old, const struct fr_state_rec *new)
 {
 	if (memcmp(&old->cmd, &new->cmd, sizeof(old->cmd)) != 0)
-		fr_buf_addstr(&job->why, "command changed");
+		fr_buf_addstr(&job->why, job->task->decl->action == FR_ACT_FETCH ?
+		    "url, headers, pin or output changed" : "command changed");
 	else if (memcmp(&old->env, &new->env, sizeof(old->env)) != 0)
 		fr_buf_addstr(&job->why, "environment changed");
 	else if (!diffitems(job, "input", old->input, old->ninput, new->input, new->ninput) &&
@@ -283,11 +391,18 @@ explain(struct fr_job *job, const struct fr_state_rec *old, const struct fr_stat
 		fr_buf_addstr(&job->why, "needs changed");
 }
 
+/* What t hands on to the tasks that need it: its outputs' content and its
+ * result. A fetch's result (its status, timing, headers) changes with every
+ * download of the same content, so only its output counts: a download of
+ * identical content keeps what needs it skipped (early cutoff). */
 static void
 handoff(struct fr_task *t, const struct fr_state_item *out, size_t nout, const char *result)
 {
 	struct fr_hasher h;
 	size_t i;
+
+	if (t->decl->action == FR_ACT_FETCH)
+		result = NULL;
 
 	fr_hasher_init(&h);
 	for (i = 0; i < nout; i++) {
@@ -351,6 +466,10 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 		fr_hasher_addstr(&h, cmd.data + at);
 		cmd.data[cmd.len - 1] = ')';
 		job->cmd = fr_buf_steal(&cmd);
+	}
+	if (d->action == FR_ACT_FETCH && fetchaction(job, &lc, &h, err) < 0) {
+		fr_hasher_final(&h, &job->rec.cmd);
+		goto out;
 	}
 	fr_hasher_addstr(&h, job->cmd ? job->cmd : "");
 	fr_hasher_addstr(&h, d->shell ? d->shell : "");
@@ -461,9 +580,58 @@ envdone:
 		if (!job->run)
 			fr_buf_addstr(&job->why, "up to date");
 	}
+	if (d->action == FR_ACT_FETCH && fetchverdict(pl, job, old, err) < 0)
+		rc = -1;
 out:
 	json_decref(lc.scratch);
 	return rc;
+}
+
+/* A fetch whose output matches its pin without a record to match: record it
+ * now, with the result of the last success when that was this content, else
+ * one that says it was not downloaded (status null). */
+static void
+adopt(struct fr_plan *pl, struct fr_job *job)
+{
+	const struct fr_state_rec *old = fr_state_get(pl->s, job->task->name);
+	struct fr_task *t = job->task;
+	struct fr_error err = {0};
+	struct fr_stat st = {0};
+	char hex[2 * FR_DIGEST_LEN + 1], *shown;
+	json_t *res;
+
+	free(t->result);
+	json_decref(t->resultv);
+	t->resultv = NULL;
+	t->changed = 0;
+	if (old && old->result && old->noutput == 1 &&
+	    memcmp(&old->output[0].digest, &job->current, sizeof(job->current)) == 0) {
+		t->result = fr_xstrdup(old->result);
+	} else {
+		fr_digest_hex(&job->current, hex);
+		if (fr_stat_path(t->output[0], &st) < 0)
+			st.size = 0;
+		shown = fr_fetchspec_redact(job->url);
+		res = json_pack("{s:s?, s:n, s:I, s:s, s:n, s:n, s:i}", "url", shown, "status",
+		    "bytes", (json_int_t)st.size, "sha256", hex, "etag",
+		    "last_modified", "seconds", 0);
+		t->result = NULL;
+		if (res) {
+			struct fr_buf b = {0};
+			fr_json_canon(&b, res);
+			t->result = fr_buf_steal(&b);
+		}
+		json_decref(res);
+		free(shown);
+	}
+	job->rec.output = fr_xcalloc(1, sizeof(*job->rec.output));
+	job->rec.output[0].name = t->output[0];
+	job->rec.output[0].digest = job->current;
+	job->rec.noutput = 1;
+	job->rec.result = t->result;
+	handoff(t, job->rec.output, 1, t->result);
+	if (!pl->dry && fr_state_put(pl->s, &job->rec, &err) < 0)
+		fr_warn("%s", err.text);
 }
 
 void
@@ -471,6 +639,11 @@ fr_plan_skip(struct fr_plan *pl, struct fr_job *job)
 {
 	const struct fr_state_rec *old = fr_state_get(pl->s, job->task->name);
 	struct fr_task *t = job->task;
+
+	if (job->adopt) {
+		adopt(pl, job);
+		return;
+	}
 
 	t->changed = 0;
 	free(t->result);
@@ -522,9 +695,45 @@ fr_plan_done(struct fr_plan *pl, struct fr_job *job, const json_t *result, int64
 	return fr_state_put(pl->s, &job->rec, err);
 }
 
+int
+fr_plan_unchanged(struct fr_plan *pl, struct fr_job *job, struct fr_error *err)
+{
+	const struct fr_state_rec *old = fr_state_get(pl->s, job->task->name);
+	struct fr_task *t = job->task;
+	int rc = 0;
+
+	if (!old || old->noutput != 1)	/* a conditional request needs both */
+		return fr_error_set(err, FR_ESTATE, NULL, "no record of %s's last download",
+		    t->name);
+	free(t->result);
+	json_decref(t->resultv);
+	t->resultv = NULL;
+	t->result = old->result ? fr_xstrdup(old->result) : NULL;
+	t->changed = 0;
+	job->rec.output = fr_xcalloc(1, sizeof(*job->rec.output));
+	job->rec.output[0].name = t->output[0];
+	job->rec.output[0].digest = old->output[0].digest;
+	job->rec.noutput = 1;
+	job->rec.result = t->result;
+	job->rec.duration_ns = old->duration_ns;
+	handoff(t, job->rec.output, 1, t->result);
+	if (memcmp(&old->key, &job->rec.key, sizeof(old->key)) != 0)
+		rc = fr_state_put(pl->s, &job->rec, err);	/* old is gone after this */
+	return rc;
+}
+
+void
+fr_plan_hint(struct fr_plan *pl, const char *path, const struct fr_stat *st,
+    const struct fr_digest *d)
+{
+	fr_state_file_set(pl->s, path, st, d);
+}
+
 void
 fr_job_release(struct fr_plan *pl, struct fr_job *job)
 {
+	size_t i;
+
 	if (job->envp != pl->baseenv)
 		freeenv(job->envp);
 	job->envp = NULL;
@@ -532,6 +741,16 @@ fr_job_release(struct fr_plan *pl, struct fr_job *job)
 	json_decref(job->args);
 	job->args = NULL;
 	free(job->dir);
+	for (i = 0; i < job->nheader; i++)
+		free(job->header[i]);
+	free(job->header);
+	free(job->url);
+	free(job->cacert);
+	free(job->etag);
+	free(job->last_modified);
+	job->header = NULL;
+	job->nheader = 0;
+	job->url = job->cacert = job->etag = job->last_modified = NULL;
 	free(job->rec.input);
 	free(job->rec.output);
 	free(job->rec.dep);

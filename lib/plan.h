@@ -24,6 +24,16 @@ struct fr_job {
 	char **envp;			/* its whole environment (owned unless == base) */
 	char *dir;			/* working directory or NULL */
 	struct fr_state_rec rec;	/* key and its parts; outputs filled on success */
+	/* fetch: the request after templating */
+	char *url;
+	char **header;			/* "Name: value" lines */
+	size_t nheader;
+	char *cacert;			/* or NULL */
+	char *etag, *last_modified;	/* a conditional request from the last success */
+	int have_current;		/* the output's content is known: current */
+	struct fr_digest current;
+	int adopt;			/* up to date because the output matches its pin:
+					 * fr_plan_skip records it afresh */
 };
 
 /* A planner over g and s (both borrowed). force: -B. dry: -n (nothing is written
@@ -46,6 +56,14 @@ int fr_plan_done(struct fr_plan *pl, struct fr_job *job, const json_t *result,
 /* Write the records of the tasks done since the last flush, with one write.
  * 0, or -1 with err set when the state cannot be written. */
 int fr_plan_flush(struct fr_plan *pl, struct fr_error *err);
+/* A fetch found its output unchanged on the server (304): keep the last
+ * success's output and result under this run's key, as if skipped. 0, or -1
+ * with err set when the state cannot be written. */
+int fr_plan_unchanged(struct fr_plan *pl, struct fr_job *job, struct fr_error *err);
+/* path was just written by flowrun with content digest d and stat data st:
+ * remember it, so that it is not read again to hash it. */
+void fr_plan_hint(struct fr_plan *pl, const char *path, const struct fr_stat *st,
+    const struct fr_digest *d);
 /* The task would run (-n): mark it changed with an unknown handoff. */
 void fr_plan_dry(struct fr_plan *pl, struct fr_job *job);
 /* Release what job holds. */

@@ -187,6 +187,7 @@ fr_report_event(const struct fr_event *ev, void *arg)
 	case FR_EV_TASK_SKIPPED:
 		rt->status = FR_RS_UPTODATE;
 		setstr(&rt->reason, ev->reason);
+		endspan(r, rt, at, 1, 0);	/* a fetch answered 304 after it started */
 		break;
 	case FR_EV_TASK_WOULD_RUN:
 		rt->status = FR_RS_WOULDRUN;

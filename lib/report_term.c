@@ -510,6 +510,7 @@ handle(struct fr_term *t, const struct fr_event *ev)
 	case FR_EV_TASK_SKIPPED:
 		t->uptodate++;
 		leave(t, ev->task);
+		unrun(t, ev->task);	/* a fetch answered 304 after it started */
 		if (t->o.explain)
 			line(t, "explain: %s: %s\n", name, ev->reason);
 		else if (t->o.status && !t->o.quiet)

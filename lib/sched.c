@@ -12,6 +12,7 @@
 
 #include "event.h"
 #include "exec_call.h"
+#include "exec_fetch.h"
 #include "exec_shell.h"
 #include "loop.h"
 #include "sched.h"
@@ -22,6 +23,10 @@ struct slot {
 	struct fr_job job;
 	struct fr_shell_job sh;		/* a run task */
 	struct fr_call call;		/* a call task */
+	struct fr_fetch fetch;		/* a fetch task */
+	uint64_t backoff;		/* a fetch waiting to try again: its timer */
+	int final;			/* the failure is not worth a retry (4xx, pin) */
+	int64_t retry_after_ns;		/* the server asked for this much of a wait */
 	int attempt;
 	int token;			/* holds a token of the -j budget (not a thread call) */
 	size_t index;			/* in s->slot */
@@ -43,6 +48,7 @@ struct sched {
 	struct fr_callpool *calls;	/* made when the first call task comes up */
 	size_t nthreadcall;		/* thread calls started (queued or running) */
 	size_t ntoken;			/* tokens of the -j budget held by the other jobs */
+	struct fr_fetcher *fetcher;	/* made when the first fetch task starts */
 	size_t done, total;
 	int stopping, sigcount;
 };
@@ -126,6 +132,23 @@ release(struct sched *s, struct fr_task *t)
 	}
 }
 
+static void retry(void *arg);
+
+/* Fetches waiting to try again give up at once when the run stops. */
+static void
+hurry(struct sched *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nslot; i++) {
+		struct slot *sl = s->slot[i];
+		if (sl->backoff) {
+			fr_loop_cancel_timer(s->loop, sl->backoff);
+			sl->backoff = fr_loop_timer(s->loop, 0, retry, sl);
+		}
+	}
+}
+
 static void
 fail(struct sched *s, struct fr_task *t, const char *message, const char *out, size_t outlen,
     int64_t dur, const struct rusage *ru, int attempt, const int *wstatus)
@@ -147,8 +170,10 @@ fail(struct sched *s, struct fr_task *t, const char *message, const char *out, s
 	ev.ru = ru;
 	ev.attempt = attempt;
 	emit(s, FR_EV_TASK_FAILED, t, &ev);
-	if (!s->o->keep_going)
+	if (!s->o->keep_going) {
 		s->stopping = 1;
+		hurry(s);
+	}
 }
 
 /* Create the directories an output path needs (like mkdir -p of its parent). */
@@ -205,6 +230,38 @@ untoken(struct sched *s)
 		fr_callpool_give(s->calls);
 }
 
+static void fetchdone(struct fr_fetch *f, void *arg);
+
+static int
+startfetch(struct sched *s, struct slot *sl, struct fr_error *err)
+{
+	const struct fr_taskdecl *d = sl->job.task->decl;
+	struct fr_fetch *f = &sl->fetch;
+
+	if (!s->fetcher)
+		s->fetcher = fr_fetcher_new(s->loop, s->o->host_connections);
+	fr_fetch_release(f);
+	memset(f, 0, sizeof(*f));
+	f->url = sl->job.url;
+	f->header = sl->job.header;
+	f->nheader = sl->job.nheader;
+	f->output = sl->job.task->output[0];
+	f->cacert = sl->job.cacert;
+	f->pin = &d->fetch->pin;
+	f->pin_sri = d->fetch->pin_sri;
+	f->etag = sl->job.etag;
+	f->last_modified = sl->job.last_modified;
+	f->current = sl->job.have_current ? &sl->job.current : NULL;
+	f->envp = sl->job.envp;
+	f->timeout_ns = d->timeout_ns;
+	f->connect_timeout_ns = d->fetch->connect_timeout_ns;
+	f->low_speed_limit = d->fetch->low_speed_limit;
+	f->low_speed_time_ns = d->fetch->low_speed_time_ns;
+	f->done = fetchdone;
+	f->arg = sl;
+	return fr_fetch_start(s->fetcher, f, err);
+}
+
 static int
 startjob(struct sched *s, struct slot *sl, struct fr_error *err)
 {
@@ -229,6 +286,8 @@ startjob(struct sched *s, struct slot *sl, struct fr_error *err)
 		sl->call.arg = sl;
 		return fr_call_start(s->calls, &sl->call, err);
 	}
+	if (d->action == FR_ACT_FETCH)
+		return startfetch(s, sl, err);
 	fr_shell_job_release(&sl->sh);
 	memset(&sl->sh, 0, sizeof(sl->sh));
 	sl->sh.cmd = sl->job.cmd;
@@ -257,8 +316,48 @@ unslot(struct sched *s, struct slot *sl)
 		s->nthreadcall--;
 	fr_shell_job_release(&sl->sh);
 	json_decref(sl->call.result);
+	fr_fetch_release(&sl->fetch);
+	fr_loop_cancel_timer(s->loop, sl->backoff);
 	fr_job_release(s->pl, &sl->job);
 	free(sl);
+}
+
+/* A fetch that failed tries again after 0.5 s, 1 s, 2 s... (at most 30 s, or
+ * what the server's Retry-After asks, at most a minute): the retry event
+ * says when. */
+static void
+backoff(struct slot *sl, struct fr_event *ev)
+{
+	struct sched *s = sl->s;
+	int64_t wait = 500000000LL << (sl->attempt - 2 < 6 ? sl->attempt - 2 : 6);
+	char *msg;
+
+	if (wait > 30000000000LL)
+		wait = 30000000000LL;
+	if (sl->retry_after_ns > wait)
+		wait = sl->retry_after_ns < 60000000000LL ? sl->retry_after_ns : 60000000000LL;
+	msg = fr_xasprintf("%s; next try in %.3gs", ev->message, (double)wait / 1e9);
+	ev->message = msg;
+	emit(s, FR_EV_TASK_RETRY, sl->job.task, ev);
+	free(msg);
+	sl->backoff = fr_loop_timer(s->loop, fr_now_ns() + wait, retry, sl);
+}
+
+static void
+retry(void *arg)
+{
+	struct slot *sl = arg;
+	struct sched *s = sl->s;
+	struct fr_error err = {0};
+
+	sl->backoff = 0;
+	if (s->stopping)
+		fr_error_set(&err, FR_ESYS, NULL, "%s (not tried again: the run is stopping)",
+		    sl->fetch.error);
+	else if (startjob(s, sl, &err) == 0)
+		return;
+	fail(s, sl->job.task, err.text, NULL, 0, 0, NULL, sl->attempt, NULL);
+	unslot(s, sl);
 }
 
 /* A job ended: record a success, retry a failure while retries allow, or
@@ -295,9 +394,13 @@ finished(struct slot *sl, const char *msg, const json_t *result, const char *out
 		unslot(s, sl);
 		return;
 	}
-	if (sl->attempt <= t->decl->retries && !s->stopping) {
+	if (sl->attempt <= t->decl->retries && !s->stopping && !sl->final) {
 		ev.message = msg;
 		ev.attempt = ++sl->attempt;
+		if (t->decl->action == FR_ACT_FETCH) {
+			backoff(sl, &ev);
+			return;
+		}
 		emit(s, FR_EV_TASK_RETRY, t, &ev);
 		if (startjob(s, sl, &err) == 0)
 			return;
@@ -360,6 +463,49 @@ calldone(struct fr_call *c, void *arg)
 	}
 	finished(sl, c->result ? NULL : c->error, c->result, NULL, 0, c->end_ns - c->start_ns,
 	    NULL, NULL);
+}
+
+/* A fetch found nothing new on the server (304): the task is up to date. */
+static void
+unchanged(struct slot *sl, int64_t dur)
+{
+	struct sched *s = sl->s;
+	struct fr_task *t = sl->job.task;
+	struct fr_error err = {0};
+	struct fr_event ev = {0};
+
+	if (fr_plan_unchanged(s->pl, &sl->job, &err) < 0) {
+		fail(s, t, err.text, NULL, 0, dur, NULL, sl->attempt, NULL);
+	} else {
+		t->status = FR_TASK_SKIPPED;
+		s->st->skipped++;
+		s->done++;
+		ev.reason = "not modified on the server (HTTP 304)";
+		ev.cmd = sl->job.cmd;
+		ev.duration_ns = dur;
+		ev.attempt = sl->attempt;
+		emit(s, FR_EV_TASK_SKIPPED, t, &ev);
+		release(s, t);
+	}
+	unslot(s, sl);
+}
+
+static void
+fetchdone(struct fr_fetch *f, void *arg)
+{
+	struct slot *sl = arg;
+	int64_t dur = f->end_ns - f->start_ns;
+
+	if (f->outcome == FR_FETCH_UNCHANGED) {
+		unchanged(sl, dur);
+		return;
+	}
+	if (f->outcome == FR_FETCH_OK)
+		fr_plan_hint(sl->s->pl, f->output, &f->st, &f->sha256);
+	sl->final = f->outcome == FR_FETCH_FAILED;
+	sl->retry_after_ns = f->retry_after_ns;
+	finished(sl, f->outcome == FR_FETCH_OK ? NULL : f->error, f->result, NULL, 0, dur, NULL,
+	    NULL);
 }
 
 /* A task with no action only groups what it needs. */
@@ -450,9 +596,12 @@ killall(struct sched *s, int sig)
 {
 	size_t i;
 
+	hurry(s);
 	for (i = 0; i < s->nslot; i++) {
 		if (s->slot[i]->job.task->decl->action == FR_ACT_CALL)
 			fr_call_kill(&s->slot[i]->call);	/* a thread runs to its end */
+		else if (s->slot[i]->job.task->decl->action == FR_ACT_FETCH)
+			fr_fetch_kill(&s->slot[i]->fetch);
 		else
 			fr_shell_kill(&s->slot[i]->sh, sig);
 	}
@@ -474,41 +623,46 @@ onsignal(void *arg, int sig)
 static void
 fill(struct sched *s)
 {
-	size_t i;
+	size_t i, moved;
 
-	while (!s->stopping && s->nheap > 0) {
-		struct fr_task *t = s->heap[0].t;
-		int pool = t->decl->pool, tok = 0;
-		if (t->decl->action == FR_ACT_CALL && !s->calls && !s->o->dry)
-			s->calls = fr_callpool_new(s->loop, s->o->jobs, (unsigned)s->ntoken,
-			    s->o->worker ? s->o->worker : "/proc/self/exe");
-		if (t->decl->action != FR_ACT_NONE && !s->o->dry) {
-			if (threadcall(t)) {
-				if (s->nthreadcall >= (size_t)CALL_DEPTH * s->o->jobs)
+	do {
+		while (!s->stopping && s->nheap > 0) {
+			struct fr_task *t = s->heap[0].t;
+			int pool = t->decl->pool, tok = 0;
+			if (t->decl->action == FR_ACT_CALL && !s->calls && !s->o->dry)
+				s->calls = fr_callpool_new(s->loop, s->o->jobs, (unsigned)s->ntoken,
+				    s->o->worker ? s->o->worker : "/proc/self/exe");
+			if (t->decl->action != FR_ACT_NONE && !s->o->dry) {
+				if (threadcall(t)) {
+					if (s->nthreadcall >= (size_t)CALL_DEPTH * s->o->jobs)
+						break;
+				} else if (!(tok = token(s))) {
 					break;
-			} else if (!(tok = token(s))) {
-				break;
+				}
+			}
+			pop(s);
+			if (pool >= 0 && !s->o->dry &&
+			    s->poolrun[pool] >= (unsigned)s->g->p->pool[pool].limit) {
+				if (tok)
+					untoken(s);
+				FR_PUSH(s->waiting, s->nwaiting, s->waitcap, t);
+				continue;
+			}
+			if (!consider(s, t, tok) && tok)
+				untoken(s);
+		}
+		/* tasks held back by a pool go back to the heap once a slot frees
+		 * up, and start now: no other event may come to start them (a
+		 * fetch's completion is the last event of an idle loop) */
+		for (i = moved = 0; i < s->nwaiting; i++) {
+			int pool = s->waiting[i]->decl->pool;
+			if (s->poolrun[pool] < (unsigned)s->g->p->pool[pool].limit) {
+				push(s, s->waiting[i]);
+				s->waiting[i--] = s->waiting[--s->nwaiting];
+				moved++;
 			}
 		}
-		pop(s);
-		if (pool >= 0 && !s->o->dry &&
-		    s->poolrun[pool] >= (unsigned)s->g->p->pool[pool].limit) {
-			if (tok)
-				untoken(s);
-			FR_PUSH(s->waiting, s->nwaiting, s->waitcap, t);
-			continue;
-		}
-		if (!consider(s, t, tok) && tok)
-			untoken(s);
-	}
-	/* tasks held back by a pool go back to the heap once a slot frees up */
-	for (i = 0; i < s->nwaiting; i++) {
-		int pool = s->waiting[i]->decl->pool;
-		if (s->poolrun[pool] < (unsigned)s->g->p->pool[pool].limit) {
-			push(s, s->waiting[i]);
-			s->waiting[i--] = s->waiting[--s->nwaiting];
-		}
-	}
+	} while (moved && !s->stopping);
 	if (s->calls) {
 		if (s->stopping)
 			fr_callpool_cancel(s->calls);
@@ -571,6 +725,7 @@ fr_sched_run(struct fr_graph *g, struct fr_plan *pl, const struct fr_sched_opts 
 	memset(&ev, 0, sizeof(ev));
 	emit(&s, FR_EV_RUN_END, NULL, &ev);
 	fr_callpool_free(s.calls);
+	fr_fetcher_free(s.fetcher);
 	fr_loop_free(s.loop);
 	free(s.heap);
 	free(s.waiting);

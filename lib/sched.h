@@ -20,6 +20,7 @@ struct fr_sched_opts {
 	int dry;		/* -n: plan only */
 	const char *worker;	/* run as WORKER --call-worker for process calls
 				 * (NULL: flowrun itself, /proc/self/exe) */
+	unsigned host_connections;	/* fetch connections to one host; 0: the default */
 };
 
 struct fr_sched_stats {

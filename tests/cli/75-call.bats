@@ -430,3 +430,19 @@ EOF
 	echo "$output"
 	[ "$output" = 47 ]
 }
+
+@test "call tasks held back by a pool start when it frees up (no other event comes)" {
+	pipeline <<'EOF'
+flowrun: 1
+pools: {p: 1}
+tasks:
+  t:
+    foreach: {i: [1, 2, 3]}
+    call: {function: len, args: {values: ["${{ i }}"]}}
+    pool: p
+EOF
+	run timeout 20 "$FLOWRUN" -j 3
+	echo "$output"
+	[ "$status" -eq 0 ]
+	assert_ran_count 3
+}

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* t-digest: SHA-256 vectors, file digests with their stat data, stat
- * comparison and the hex round trip. */
+ * comparison, the hex round trip, and pins (hex, SRI, SHA-384/512). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -175,6 +175,79 @@ test_hex(void)
 	    "a non-hex digit is rejected and leaves the digest alone");
 }
 
+static void
+sri_roundtrip(const char *sri, enum fr_pin_algo algo, const char *hex, const char *what)
+{
+	struct fr_pinhasher h;
+	struct fr_pin pin, got;
+	const char *why = NULL;
+	char out[200];
+
+	ok(fr_pin_parse_sri(sri, strlen(sri), &pin, &why) == 0 && pin.algo == algo,
+	    "%s: parses", what);
+	fr_pin_format(&pin, 0, out, sizeof(out));
+	is_str(out, hex, "%s: as hex", what);
+	fr_pin_format(&pin, 1, out, sizeof(out));
+	is_str(out, sri, "%s: formats back", what);
+	fr_pinhasher_init(&h, algo);
+	fr_pinhasher_add(&h, "a", 1);
+	fr_pinhasher_add(&h, "bc", 2);
+	fr_pinhasher_final(&h, &got);
+	ok(fr_pin_equal(&pin, &got), "%s: equals the incremental hash of abc", what);
+}
+
+static void
+test_pins(const char *dir)
+{
+	static const char s256[] = "sha256-ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=";
+	struct fr_pin pin, other;
+	struct fr_error err;
+	const char *why;
+	char *path = fr_xasprintf("%s/pinned", dir);
+	int fd;
+
+	sri_roundtrip(s256, FR_PIN_SHA256,
+	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "sha256");
+	sri_roundtrip("sha384-ywB1P0WjXou1oD1pmsZQBycsMqsO3tFjGotgWkP/W+2AhgcroefMI1i67KE0yCWn",
+	    FR_PIN_SHA384, "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed"
+	    "8086072ba1e7cc2358baeca134c825a7", "sha384");
+	sri_roundtrip("sha512-3a81oZNherrMQXNJriBBMRLm+k6JqX6iCp7u5ktV05ohkpkqJ0/BqDa6PCOj/uu9RU1E"
+	    "I2Q86A4qmslPpUyknw==", FR_PIN_SHA512, "ddaf35a193617abacc417349ae20413112e6fa4e89a97e"
+	    "a20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
+	    "sha512");
+	ok(fr_pin_parse_sri(s256, strlen(s256) - 1, &pin, &why) == 0,
+	    "padding is optional");
+	ok(fr_pin_parse_hex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 64,
+	    &other) == 0 && fr_pin_equal(&pin, &other), "a hex pin equals the same SRI pin");
+	why = NULL;
+	ok(fr_pin_parse_sri("md5-kAFQmDzST7DWlj99KOF/cg==", 28, &pin, &why) == -1 && why &&
+	    strstr(why, "sha256-"), "an unknown algorithm is rejected: %s", why ? why : "");
+	why = NULL;
+	ok(fr_pin_parse_sri("sha256-ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAF", 49, &pin,
+	    &why) == -1 && why, "a short digest is rejected: %s", why ? why : "");
+	why = NULL;
+	ok(fr_pin_parse_sri("sha256-ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0=", 51, &pin,
+	    &why) == -1 && why && strstr(why, "base64url"), "base64url is rejected: %s",
+	    why ? why : "");
+	why = NULL;
+	ok(fr_pin_parse_sri("sha256-ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa1=", 51, &pin,
+	    &why) == -1 && why, "stray bits in the last character are rejected");
+	ok(fr_pin_parse_sri("sha256-", 7, &pin, &why) == -1, "an empty digest is rejected");
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ok(fd >= 0 && write(fd, "abc", 3) == 3 && close(fd) == 0, "write a file to pin");
+	fr_error_clear(&err);
+	ok(fr_pin_file(path, FR_PIN_SHA384, &other, &err) == 0 && other.algo == FR_PIN_SHA384,
+	    "hash a file in sha384");
+	fr_pin_parse_sri("sha384-ywB1P0WjXou1oD1pmsZQBycsMqsO3tFjGotgWkP/W+2AhgcroefMI1i67KE0yCWn",
+	    71, &pin, &why);
+	ok(fr_pin_equal(&pin, &other), "the file's sha384 equals the pin");
+	unlink(path);
+	ok(fr_pin_file(path, FR_PIN_SHA512, &other, &err) == -1 && err.errnum == ENOENT,
+	    "a missing file fails with ENOENT");
+	free(path);
+}
+
 int
 main(void)
 {
@@ -188,6 +261,7 @@ main(void)
 	test_file(dir);
 	test_stat_equal();
 	test_hex();
+	test_pins(dir);
 	rmdir(dir);
 	return done_testing();
 }

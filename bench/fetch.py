@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# Fetch throughput: 1,000 small files and one 1 GiB file from nginx on
+# loopback (tests/services/http-up.sh), downloaded by flowrun's fetch tasks,
+# by one `curl --parallel` (-Z, --parallel-max = -j) and by `xargs -P` running
+# one curl per file. Every tool writes real files to the same file system; the
+# runs alternate tool by tool and the order rotates; medians are reported with
+# throughput ratios, and with --results DIR the table goes there as markdown
+# with the machine and its load average.
+import argparse, os, platform, shutil, statistics, subprocess, sys, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(HERE)
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def fill(path, size):
+    """A file of size random bytes (nothing to compress), made once."""
+    if os.path.exists(path) and os.path.getsize(path) == size:
+        return
+    with open(path + ".tmp", "wb") as f:
+        left = size
+        while left > 0:
+            f.write(os.urandom(min(left, 1 << 20)))
+            left -= min(left, 1 << 20)
+    os.replace(path + ".tmp", path)
+
+
+def server(work, nsmall, small_size, big_size):
+    srv = os.path.join(work, "srv")
+    out = subprocess.run([os.path.join(SRC, "tests/services/http-up.sh"), srv],
+                         capture_output=True, text=True)
+    if out.returncode == 77:
+        sys.exit("bench-fetch: " + out.stderr.strip())
+    if out.returncode != 0:
+        sys.exit("bench-fetch: the servers did not start:\n" + out.stderr)
+    env = dict(line.split("=", 1) for line in out.stdout.split())
+    www = env["WWW"]
+    os.makedirs(os.path.join(www, "small"), exist_ok=True)
+    for i in range(nsmall):
+        p = os.path.join(www, "small", "%d.bin" % i)
+        if not (os.path.exists(p) and os.path.getsize(p) == small_size):
+            with open(p, "wb") as f:
+                f.write(os.urandom(small_size))
+    if big_size:
+        fill(os.path.join(www, "big.bin"), big_size)
+    return srv, env
+
+
+def stop(srv):
+    subprocess.run([os.path.join(SRC, "tests/services/http-down.sh"), srv])
+
+
+def flowrun_tree(work, base, names):
+    d = os.path.join(work, "flowrun")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "flowrun.yaml"), "w") as f:
+        f.write("flowrun: 1\ntasks:\n  get:\n")
+        if len(names) == 1:
+            f.write('    fetch: {url: "%s/%s"}\n    outputs: out/%s\n' % (base, names[0], os.path.basename(names[0])))
+        else:
+            f.write('    foreach: {i: {range: %d}}\n' % len(names))
+            f.write('    fetch: {url: "%s/small/${{ i }}.bin"}\n' % base)
+            f.write('    outputs: "out/${{ i }}.bin"\n')
+    return d
+
+
+def clean(d):
+    for x in ("out", ".flowrun"):
+        shutil.rmtree(os.path.join(d, x), ignore_errors=True)
+    os.makedirs(os.path.join(d, "out"), exist_ok=True)
+
+
+def commands(tool, work, base, names, jobs, flowrun):
+    """(directory, argv, stdin text) of one run of tool."""
+    if tool == "flowrun":
+        d = flowrun_tree(work, base, names)
+        return d, [flowrun, "-q", "-j", str(jobs), "-C", d], None
+    d = os.path.join(work, tool.split()[0] + "-parallel" if tool.startswith("curl") else "xargs")
+    os.makedirs(d, exist_ok=True)
+    if tool == "curl --parallel":
+        cfg = os.path.join(d, "urls.cfg")
+        with open(cfg, "w") as f:
+            for n in names:
+                f.write('url = "%s/%s"\noutput = "%s/out/%s"\n' % (base, n, d, os.path.basename(n)))
+        return d, ["curl", "-Z", "--parallel-max", str(jobs), "--no-progress-meter", "--fail",
+                   "-K", cfg], None
+    lines = "".join("-o %s/out/%s %s/%s\n" % (d, os.path.basename(n), base, n) for n in names)
+    return d, ["xargs", "-P", str(jobs), "-n", "3", "curl", "--no-progress-meter", "--fail"], lines
+
+
+def run_once(tool, work, base, names, jobs, flowrun, size):
+    d, argv, stdin = commands(tool, work, base, names, jobs, flowrun)
+    clean(d)
+    t0 = time.perf_counter()
+    out = subprocess.run(argv, input=stdin, capture_output=True, text=True, errors="replace")
+    t1 = time.perf_counter()
+    if out.returncode != 0:
+        sys.exit("%s failed (%d): %s" % (tool, out.returncode, out.stderr[-1000:]))
+    got = sum(os.path.getsize(os.path.join(d, "out", x)) for x in os.listdir(os.path.join(d, "out")))
+    if got != size:
+        sys.exit("%s wrote %d bytes, not %d" % (tool, got, size))
+    clean(d)        # dropping the files drops their dirty pages: no writeback in the next run
+    return t1 - t0
+
+
+def machine():
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return "%d CPUs (%s), %.0f GiB, %s" % (os.cpu_count(), cpu, mem, platform.platform())
+
+
+def version(argv):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True)
+        return (out.stdout + out.stderr).splitlines()[0].strip()
+    except (OSError, IndexError):
+        return "?"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--flowrun", default=os.path.join(SRC, "flowrun"))
+    ap.add_argument("--work", default=os.path.join(HERE, "work", "fetch"))
+    ap.add_argument("--small", type=int, default=1000, help="how many small files")
+    ap.add_argument("--small-size", type=int, default=4096)
+    ap.add_argument("--big-size", type=int, default=1 << 30, help="0: no big file")
+    ap.add_argument("-j", type=int, default=8, help="parallel downloads for every tool")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--results", default=None, help="write the table here as markdown")
+    a = ap.parse_args()
+    flowrun = os.path.abspath(a.flowrun)
+    os.makedirs(a.work, exist_ok=True)
+    srv, env = server(a.work, a.small, a.small_size, a.big_size)
+    tools = ["flowrun", "curl --parallel", "xargs -P"]
+    loads = [os.getloadavg()[0]]
+    rows = []
+    try:
+        work = [("%d x %d B" % (a.small, a.small_size), ["small/%d.bin" % i for i in range(a.small)],
+                 a.small * a.small_size)]
+        if a.big_size:
+            work.append(("1 x %.0f MiB" % (a.big_size / 2**20), ["big.bin"], a.big_size))
+        for label, names, size in work:
+            times = {t: [] for t in tools}
+            for rep in range(a.reps):
+                order = tools[rep % 3:] + tools[:rep % 3]
+                for t in order:
+                    times[t].append(run_once(t, a.work, env["HTTP_URL"] + "/files", names, a.j,
+                                             flowrun, size))
+                print("%s, repetition %d: %s" % (label, rep + 1, ", ".join(
+                    "%s %.3fs" % (t, times[t][-1]) for t in tools)), flush=True)
+            for t in tools:
+                m = statistics.median(times[t])
+                rows.append((label, t, m, min(times[t]), max(times[t]), size / m / 1e6))
+            loads.append(os.getloadavg()[0])
+    finally:
+        stop(srv)
+    lines = ["# fetch throughput: flowrun against curl --parallel and xargs -P curl", "",
+             "%s; nginx on loopback (1 worker, sendfile), files written to %s; -j %d (curl "
+             "--parallel-max %d, xargs -P %d); %d repetitions, medians; tools alternate run by run."
+             % (time.strftime("%Y-%m-%d %H:%M"), a.work, a.j, a.j, a.j, a.reps), "",
+             "Machine: %s." % machine(), "",
+             "Load average (1 min) before, between and after: %s." % ", ".join("%.2f" % x for x in loads), "",
+             "Versions: %s; %s; %s." % (version([flowrun, "--version"]), version(["curl", "--version"]),
+                                         version(["nginx", "-v"])), "",
+             "| files | tool | wall s | min–max | MB/s |", "|---|---|---:|---:|---:|"]
+    for label, t, m, lo, hi, mbs in rows:
+        lines.append("| %s | %s | %.3f | %.3f–%.3f | %.0f |" % (label, t, m, lo, hi, mbs))
+    lines.append("")
+    for label in dict.fromkeys(r[0] for r in rows):
+        r = {t: m for l, t, m, *_ in rows if l == label}
+        lines.append("%s: flowrun has %.0f%% of curl --parallel's throughput and %.0f%% of xargs -P's."
+                     % (label, 100 * r["curl --parallel"] / r["flowrun"], 100 * r["xargs -P"] / r["flowrun"]))
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if a.results:
+        os.makedirs(a.results, exist_ok=True)
+        with open(os.path.join(a.results, time.strftime("%Y-%m-%d") + "-fetch.md"), "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/* spool: a downloaded body on its way to its output. The bytes are written as
+ * they come to a temporary file beside the output (.NAME.flowrun-tmp: an
+ * output has one writer, and a file a crashed run left there is replaced) and
+ * hashed: SHA-256, and SHA-384 or SHA-512 too for such a pin. The first
+ * FR_SPOOL_INLINE bytes are hashed on the loop thread as they come; past
+ * that, one helper thread shared by every spool of the spooler reads the
+ * written bytes back (from the page cache) and hashes them, while the loop
+ * goes on receiving and writing: hashing costs about as much CPU as the
+ * transfer itself, and this way the loop does no more per byte than curl -o.
+ *
+ * Only the loop thread calls these functions; the helper never calls back
+ * into the caller, it wakes the loop through a pipe the loop watches. */
+#ifndef FR_SPOOL_H
+#define FR_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "digest.h"
+#include "loop.h"
+
+/* Bodies up to this size are hashed on the loop thread. */
+#define FR_SPOOL_INLINE (1024 * 1024)
+
+struct fr_spooler;
+struct fr_spool;
+
+/* A spooler on loop; its helper thread starts with the first large body. Never NULL. */
+struct fr_spooler *fr_spooler_new(struct fr_loop *loop);
+/* Stop the helper and free the spooler; every spool must have been closed
+ * (fr_spool_commit or fr_spool_abort). NULL is a no-op. */
+void fr_spooler_free(struct fr_spooler *sr);
+
+/* A spool for the body of output path, with a second digest in extra
+ * (FR_PIN_SHA384, FR_PIN_SHA512, or FR_PIN_NONE). ready(arg) is called from
+ * the loop when the hashing fr_spool_end waits for is done. No file is made
+ * before the first byte (or fr_spool_end). Never NULL. */
+struct fr_spool *fr_spool_new(struct fr_spooler *sr, const char *path, enum fr_pin_algo extra,
+    void (*ready)(void *arg), void *arg);
+/* Write n bytes: 0, or -1 when the temporary file cannot be made or written
+ * (fr_spool_error says why). */
+int fr_spool_add(struct fr_spool *sp, const void *p, size_t n);
+/* The body is complete: write what is left. 0 when its digests are ready,
+ * 1 when the helper is still hashing (ready follows), -1 on a write error. */
+int fr_spool_end(struct fr_spool *sp);
+/* After fr_spool_end (and ready): the body's SHA-256 and the extra digest
+ * (untouched when extra is FR_PIN_NONE); closes the temporary file, -1 with
+ * fr_spool_error set when closing reports a write error. */
+int fr_spool_digests(struct fr_spool *sp, struct fr_digest *sha256, struct fr_pin *extra);
+/* Bytes taken so far. */
+uint64_t fr_spool_bytes(const struct fr_spool *sp);
+/* Why the last call failed: "cannot write PATH: ...". Borrowed. */
+const char *fr_spool_error(const struct fr_spool *sp);
+/* Put the body in place: rename the temporary file over the output (replace
+ * 0: remove it instead, the output already holds these bytes), and free sp.
+ * 0, or -1 with *errnum set (the temporary file is then removed). */
+int fr_spool_commit(struct fr_spool *sp, int replace, int *errnum);
+/* Remove the temporary file and free sp (once the helper is done with it).
+ * NULL is a no-op; ready is never called after this. */
+void fr_spool_abort(struct fr_spool *sp);
+
+#endif
