@@ -68,10 +68,24 @@ def flowrun_tree(work, base, names):
     return d
 
 
-def clean(d):
-    for x in ("out", ".flowrun"):
-        shutil.rmtree(os.path.join(d, x), ignore_errors=True)
-    os.makedirs(os.path.join(d, "out"), exist_ok=True)
+KEPT = []
+
+
+def clean(d, keep=False):
+    """Start d afresh. Small files are moved aside, not removed, until the end:
+    ext4 makes creating files slow right after thousands were deleted (it
+    scans for inodes not recently deleted), which would tax whichever tool
+    comes next. Large files are removed at once, which drops their dirty
+    pages, so no run pays for the last one's writeback."""
+    out = os.path.join(d, "out")
+    if keep and os.path.isdir(out):
+        aside = os.path.join(os.path.dirname(d), "done", "%s-%d" % (os.path.basename(d), len(KEPT)))
+        os.makedirs(os.path.dirname(aside), exist_ok=True)
+        os.rename(out, aside)
+        KEPT.append(aside)
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(os.path.join(d, ".flowrun"), ignore_errors=True)
+    os.makedirs(out, exist_ok=True)
 
 
 def commands(tool, work, base, names, jobs, flowrun):
@@ -103,7 +117,7 @@ def run_once(tool, work, base, names, jobs, flowrun, size):
     got = sum(os.path.getsize(os.path.join(d, "out", x)) for x in os.listdir(os.path.join(d, "out")))
     if got != size:
         sys.exit("%s wrote %d bytes, not %d" % (tool, got, size))
-    clean(d)        # dropping the files drops their dirty pages: no writeback in the next run
+    clean(d, keep=len(names) > 1)
     return t1 - t0
 
 
@@ -165,6 +179,7 @@ def main():
             loads.append(os.getloadavg()[0])
     finally:
         stop(srv)
+        shutil.rmtree(os.path.join(a.work, "done"), ignore_errors=True)
     lines = ["# fetch throughput: flowrun against curl --parallel and xargs -P curl", "",
              "%s; nginx on loopback (1 worker, sendfile), files written to %s; -j %d (curl "
              "--parallel-max %d, xargs -P %d); %d repetitions, medians; tools alternate run by run."

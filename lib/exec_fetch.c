@@ -150,7 +150,6 @@ status2xx(CURL *easy)
 	return code >= 200 && code < 300;
 }
 
-
 /* CURLOPT_WRITEFUNCTION: the body goes to the spool (not that of an error
  * status). Returning less than n aborts the transfer. */
 static size_t
@@ -202,8 +201,7 @@ onheader(char *p, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-/* The proxy for url from envp as libcurl would take it from the environment:
- * http_proxy (lower case only) or https_proxy, else all_proxy. */
+/* The value of name in envp, NULL when unset or empty. */
 static const char *
 envget(char *const *envp, const char *name)
 {
@@ -215,6 +213,9 @@ envget(char *const *envp, const char *name)
 	return NULL;
 }
 
+/* The proxy for the URL from the task's environment, as libcurl would take it
+ * from a process environment: http_proxy (lower case only) or https_proxy,
+ * else all_proxy; and no_proxy. */
 static void
 setproxy(struct fr_fetch *f)
 {

@@ -14,11 +14,11 @@
 
 extern char **environ;
 
-/* One file as seen in this run. */
 /* What this run knows of a file; in the plan's arena with its path. */
 struct memo {
 	char *path;
 	int exists;
+	int hinted;		/* just written by flowrun, which said its digest */
 	struct fr_digest d;
 };
 
@@ -132,7 +132,8 @@ filedigest(struct fr_plan *pl, const char *path, int fresh, struct fr_digest *d,
 	struct fr_stat st, cst;
 	struct fr_digest cd;
 
-	if (m && !fresh) {
+	if (m && (!fresh || m->hinted)) {
+		m->hinted = 0;
 		*d = m->d;
 		return m->exists;
 	}
@@ -274,7 +275,7 @@ fetchverdict(struct fr_plan *pl, struct fr_job *job, const struct fr_state_rec *
 	struct fr_digest cur;
 	int rc;
 
-	if (!job->run || pl->force)
+	if (!job->run || pl->force || (!old && fs->pin.algo == FR_PIN_NONE))
 		return 0;
 	if ((rc = filedigest(pl, t->output[0], 0, &cur, err)) <= 0)
 		return rc;
@@ -726,6 +727,15 @@ void
 fr_plan_hint(struct fr_plan *pl, const char *path, const struct fr_stat *st,
     const struct fr_digest *d)
 {
+	struct memo *m = fr_htab_get(pl->files, path);
+
+	if (!m) {
+		m = fr_arena_zalloc(&pl->arena, sizeof(*m), _Alignof(struct memo));
+		m->path = fr_arena_strndup(&pl->arena, path, strlen(path));
+		fr_htab_put(pl->files, m->path, m);
+	}
+	m->exists = m->hinted = 1;
+	m->d = *d;
 	fr_state_file_set(pl->s, path, st, d);
 }
 

@@ -33,6 +33,7 @@ struct fr_spool {
 	enum fr_pin_algo extra;
 	int hashing;			/* h (and ph) initialised */
 	int threaded;			/* past FR_SPOOL_INLINE: the helper hashes */
+	int noreader;			/* no helper or no reading fd: the loop hashes */
 	uint64_t bytes;			/* written */
 	void (*ready)(void *arg);
 	void *arg;
@@ -303,9 +304,12 @@ fr_spool_add(struct fr_spool *sp, const void *p, size_t n)
 		fr_hasher_add(&sp->h, p, n);
 		if (sp->ph.ctx)
 			fr_pinhasher_add(&sp->ph, p, n);
-		if (sp->bytes <= FR_SPOOL_INLINE || start(sr) < 0 ||
-		    (sp->rfd = open(sp->tmp, O_RDONLY | O_CLOEXEC)) < 0)
+		if (sp->bytes <= FR_SPOOL_INLINE || sp->noreader)
 			return 0;
+		if (start(sr) < 0 || (sp->rfd = open(sp->tmp, O_RDONLY | O_CLOEXEC)) < 0) {
+			sp->noreader = 1;	/* hash it all here, then */
+			return 0;
+		}
 		sp->threaded = 1;	/* the helper goes on from here */
 		sp->hashed = sp->avail = sp->bytes;
 		return 0;
