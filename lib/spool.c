@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* spool: bodies written from the loop thread as they arrive; hashed there
- * while small, and past FR_SPOOL_INLINE by the helper thread, which reads the
- * written bytes back from the page cache, so the loop thread does no more
- * per byte than `curl -o` does. The helper hands back through a mutex-guarded
- * list and a pipe the loop watches. */
+ * while small, and past FR_SPOOL_INLINE by the helper thread, which maps the
+ * written bytes (still in the page cache) and hashes them in place, so the
+ * loop thread does no more per byte than `curl -o` does. The helper hands
+ * back through a mutex-guarded list and a pipe the loop watches. Only bytes
+ * already written are mapped, and the temporary file has no other writer. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "spool.h"
@@ -19,8 +21,8 @@
 
 /* The helper is handed work in steps of this many bytes. */
 #define STEP (1024 * 1024)
-/* It reads back in pieces of this size. */
-#define READBUF (256 * 1024)
+/* It maps what was written in windows of at most this size. */
+#define MAPMAX (16 * 1024 * 1024)
 
 struct fr_spool {
 	struct fr_spooler *sr;
@@ -77,10 +79,9 @@ freespool(struct fr_spool *sp)
 
 /* Hash what sp has written beyond what is hashed, until it is all hashed. */
 static void
-work(struct fr_spooler *sr, struct fr_spool *sp, char *buf)
+work(struct fr_spooler *sr, struct fr_spool *sp, uint64_t page)
 {
 	uint64_t from, to;
-	ssize_t n;
 	int gone, wake, err = 0;
 	char c = 0;
 
@@ -107,18 +108,23 @@ work(struct fr_spooler *sr, struct fr_spool *sp, char *buf)
 		}
 		pthread_mutex_unlock(&sr->lock);
 		while (from < to) {
-			n = pread(sp->rfd, buf, to - from < READBUF ? (size_t)(to - from) : READBUF,
-			    (off_t)from);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0) {
-				err = n < 0 ? errno : EIO;
+			/* map what is written (it is in the page cache) rather than
+			 * copy it out: the helper's time is the download's tail */
+			uint64_t base = from & ~(page - 1), len = to - base;
+			char *m;
+			if (len > MAPMAX)
+				len = MAPMAX;
+			m = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED | MAP_POPULATE, sp->rfd,
+			    (off_t)base);
+			if (m == MAP_FAILED) {
+				err = errno;
 				break;
 			}
-			fr_hasher_add(&sp->h, buf, (size_t)n);
+			fr_hasher_add(&sp->h, m + (from - base), (size_t)(base + len - from));
 			if (sp->ph.ctx)
-				fr_pinhasher_add(&sp->ph, buf, (size_t)n);
-			from += (uint64_t)n;
+				fr_pinhasher_add(&sp->ph, m + (from - base), (size_t)(base + len - from));
+			munmap(m, (size_t)len);
+			from = base + len;
 		}
 		pthread_mutex_lock(&sr->lock);
 		sp->hashed = from;
@@ -130,7 +136,7 @@ static void *
 helper(void *arg)
 {
 	struct fr_spooler *sr = arg;
-	char *buf = fr_xmalloc(READBUF);
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 	struct fr_spool *sp;
 
 	for (;;) {
@@ -139,13 +145,12 @@ helper(void *arg)
 			pthread_cond_wait(&sr->cond, &sr->lock);
 		if (!(sp = sr->qhead)) {
 			pthread_mutex_unlock(&sr->lock);
-			free(buf);
 			return NULL;
 		}
 		if (!(sr->qhead = sp->qnext))
 			sr->qtail = NULL;
 		pthread_mutex_unlock(&sr->lock);
-		work(sr, sp, buf);
+		work(sr, sp, page);
 	}
 }
 

@@ -4,8 +4,8 @@
  * output has one writer, and a file a crashed run left there is replaced) and
  * hashed: SHA-256, and SHA-384 or SHA-512 too for such a pin. The first
  * FR_SPOOL_INLINE bytes are hashed on the loop thread as they come; past
- * that, one helper thread shared by every spool of the spooler reads the
- * written bytes back (from the page cache) and hashes them, while the loop
+ * that, one helper thread shared by every spool of the spooler maps the
+ * written bytes (from the page cache) and hashes them, while the loop
  * goes on receiving and writing: hashing costs about as much CPU as the
  * transfer itself, and this way the loop does no more per byte than curl -o.
  *

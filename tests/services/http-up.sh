@@ -23,6 +23,10 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$NGINX" ] || { echo "http-up: nginx is not installed (apt-get install nginx-light)" >&2; exit 77; }
 command -v openssl >/dev/null || { echo "http-up: openssl is not installed" >&2; exit 77; }
 
+if [ -s "$DIR/nginx.pid" ] && kill -0 "$(cat "$DIR/nginx.pid")" 2>/dev/null; then
+	echo "http-up: nginx already runs for $DIR (http-down.sh $DIR first)" >&2
+	exit 1
+fi
 mkdir -p "$DIR"/{logs,tmp,tls,www/files}
 
 # --- two free ports for nginx (a small race between the probe and the bind) --
