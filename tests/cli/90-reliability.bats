@@ -177,9 +177,7 @@ with_var() {
 	{
 		echo 'flowrun: 1'; echo 'vars:'
 		printf '  s: &s %s\n' "$(head -c 10000 /dev/zero | tr '\0' y)"
-		echo '  a: &a [*s, *s, *s, *s, *s, *s, *s, *s, *s, *s]'
-		echo '  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]'
-		echo '  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]'
+		aliases s a b c
 		echo '  d: &d [*c, *c, *c, *c, *c]'
 		echo 'tasks:'; echo '  a:'; echo '    run: echo ${{ d }}'
 		echo '  b:'; echo '    run: "${{ d }}"'
