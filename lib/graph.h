@@ -42,6 +42,7 @@ struct fr_task {
 	unsigned nblock;		/* needed deps not finished yet */
 	enum fr_task_status status;
 	int changed;			/* it ran (or would run, with -n) this time */
+	int afterrun;			/* something it needs, or they need, ran this time */
 	struct fr_digest handoff;	/* digest of its outputs' content and result */
 	char *result;			/* compact JSON text, or NULL */
 	json_t *resultv;		/* parsed result, cached for templates */

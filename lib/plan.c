@@ -4,8 +4,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <glob.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "log.h"
@@ -14,13 +18,28 @@
 
 extern char **environ;
 
-/* What this run knows of a file; in the plan's arena with its path. */
+/* What this run knows of a file; in the plan's arena with its path. Until
+ * the first look, a prestat'd memo holds the stat data taken ahead (pre). */
 struct memo {
 	char *path;
-	int exists;
-	int hinted;		/* just written by flowrun, which said its digest */
-	struct fr_digest d;
+	union {
+		struct fr_digest d;	/* once looked at: its digest, if it exists */
+		struct fr_stat st;	/* pre: the stat data taken ahead */
+	} u;
+	int preerr;		/* pre: 0, or stat's errno */
+	unsigned char exists;
+	unsigned char hinted;	/* just written by flowrun, which said its digest */
+	unsigned char pre;	/* stat data taken ahead, not yet looked at */
 };
+
+/* Stat ahead: a memo's pre goes PENDING -> BUSY (a thread claimed it) ->
+ * DONE; whoever claims it stats it. The loop claims the ones the helpers have
+ * not reached when it needs them, and waits only for one a helper is statting. */
+enum { PRE_NONE, PRE_PENDING, PRE_BUSY, PRE_DONE };
+#define PRESTAT_THREADS 7		/* helpers at most */
+struct fr_prestat;
+static int takepre(struct memo *m, struct fr_stat *st, int *errnum);
+static void prestatend(struct fr_plan *pl);
 
 struct fr_plan {
 	struct fr_graph *g;
@@ -31,6 +50,8 @@ struct fr_plan {
 	struct fr_htab *files;		/* path -> struct memo */
 	struct fr_arena arena;		/* the memos */
 	json_t **results;		/* per declaration, made on first use */
+	struct fr_prestat *prestat;	/* stat ahead, or NULL */
+	int ahead;			/* the task being planned may use it */
 	struct fr_digest baseenvh;	/* env digest of tasks with no env or dir */
 	int baseenvh_set;
 };
@@ -106,12 +127,20 @@ fr_plan_flush(struct fr_plan *pl, struct fr_error *err)
 }
 
 void
+fr_plan_stop(struct fr_plan *pl)
+{
+	if (pl)
+		prestatend(pl);
+}
+
+void
 fr_plan_free(struct fr_plan *pl)
 {
 	size_t i;
 
 	if (!pl)
 		return;
+	prestatend(pl);
 	fr_htab_free(pl->files);
 	fr_arena_free(&pl->arena);
 	for (i = 0; i < pl->g->p->ntask; i++)
@@ -119,6 +148,17 @@ fr_plan_free(struct fr_plan *pl)
 	free(pl->results);
 	freeenv(pl->baseenv);
 	free(pl);
+}
+
+/* The memo of path, new and empty. */
+static struct memo *
+memo(struct fr_plan *pl, const char *path)
+{
+	struct memo *m = fr_arena_zalloc(&pl->arena, sizeof(*m), _Alignof(struct memo));
+
+	m->path = fr_arena_strndup(&pl->arena, path, strlen(path));
+	fr_htab_put(pl->files, m->path, m);
+	return m;
 }
 
 /* The digest of path: from this run's memo, else from the state's stat cache
@@ -131,32 +171,36 @@ filedigest(struct fr_plan *pl, const char *path, int fresh, struct fr_digest *d,
 	struct memo *m = fr_htab_get(pl->files, path);
 	struct fr_stat st, cst;
 	struct fr_digest cd;
+	int rc, errnum;
 
-	if (m && (!fresh || m->hinted)) {
+	if (m && __atomic_load_n(&m->pre, __ATOMIC_ACQUIRE) == PRE_NONE && (!fresh || m->hinted)) {
 		m->hinted = 0;
-		*d = m->d;
+		*d = m->u.d;
 		return m->exists;
 	}
-	if (!m) {
-		m = fr_arena_zalloc(&pl->arena, sizeof(*m), _Alignof(struct memo));
-		m->path = fr_arena_strndup(&pl->arena, path, strlen(path));
-		fr_htab_put(pl->files, m->path, m);
-	}
+	if (!m)
+		m = memo(pl, path);
 	m->exists = 0;
-	if (fr_stat_path(path, &st) < 0) {
+	if (takepre(m, &st, &errnum) && !fresh && pl->ahead) {
+		errno = errnum;
+		rc = errnum ? -1 : 0;
+	} else {
+		rc = fr_stat_path(path, &st);
+	}
+	if (rc < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return 0;
 		return fr_error_set(err, FR_ESYS, NULL, "cannot stat %s:", path);
 	}
 	if (fr_state_file_get(pl->s, path, &cst, &cd) == 0 && fr_stat_equal(&st, &cst)) {
-		m->d = cd;
+		m->u.d = cd;
 	} else {
-		if (fr_digest_file(path, &m->d, &st, err) < 0)
+		if (fr_digest_file(path, &m->u.d, &st, err) < 0)
 			return -1;
-		fr_state_file_set(pl->s, path, &st, &m->d);
+		fr_state_file_set(pl->s, path, &st, &m->u.d);
 	}
 	m->exists = 1;
-	*d = m->d;
+	*d = m->u.d;
 	return 1;
 }
 
@@ -427,6 +471,13 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 	memset(job, 0, sizeof(*job));
 	job->task = t;
 	job->rec.name = t->name;
+	/* a task that ran may have written what t reads without declaring it
+	 * (ordered by needs alone): then the stat data taken ahead may be old */
+	t->afterrun = 0;
+	for (i = 0; i < t->ndep; i++)
+		if (t->dep[i]->status == FR_TASK_DONE || t->dep[i]->afterrun)
+			t->afterrun = 1;
+	pl->ahead = !t->afterrun;
 	if (pl->dry) {
 		for (i = 0; i < t->ndep; i++) {
 			if (t->dep[i]->changed) {
@@ -728,14 +779,14 @@ fr_plan_hint(struct fr_plan *pl, const char *path, const struct fr_stat *st,
     const struct fr_digest *d)
 {
 	struct memo *m = fr_htab_get(pl->files, path);
+	struct fr_stat ignored;
+	int errnum;
 
-	if (!m) {
-		m = fr_arena_zalloc(&pl->arena, sizeof(*m), _Alignof(struct memo));
-		m->path = fr_arena_strndup(&pl->arena, path, strlen(path));
-		fr_htab_put(pl->files, m->path, m);
-	}
+	if (!m)
+		m = memo(pl, path);
+	takepre(m, &ignored, &errnum);
 	m->exists = m->hinted = 1;
-	m->d = *d;
+	m->u.d = *d;
 	fr_state_file_set(pl->s, path, st, d);
 }
 
@@ -767,4 +818,125 @@ fr_job_release(struct fr_plan *pl, struct fr_job *job)
 	fr_buf_free(&job->why);
 	memset(&job->rec, 0, sizeof(job->rec));
 	job->cmd = job->dir = NULL;
+}
+
+/* Stat ahead (fr_plan_prestat). */
+#define PRESTAT_MIN 512		/* fewer paths: not worth a thread */
+#define PRESTAT_CHUNK 64
+
+struct fr_prestat {
+	struct memo **m;
+	size_t n;
+	size_t next;		/* the next index to take, taken atomically */
+	int stop;		/* set (atomically) to make the helpers stop early */
+	pthread_t th[PRESTAT_THREADS];
+	int nth;
+};
+
+static void
+statmemo(struct memo *m)
+{
+	m->preerr = fr_stat_path(m->path, &m->u.st) < 0 ? errno : 0;
+	__atomic_store_n(&m->pre, PRE_DONE, __ATOMIC_RELEASE);
+}
+
+static void *
+prestatter(void *arg)
+{
+	struct fr_prestat *ps = arg;
+	size_t i, end;
+
+	while (!__atomic_load_n(&ps->stop, __ATOMIC_RELAXED) &&
+	    (i = __atomic_fetch_add(&ps->next, PRESTAT_CHUNK, __ATOMIC_RELAXED)) < ps->n) {
+		end = ps->n - i < PRESTAT_CHUNK ? ps->n : i + PRESTAT_CHUNK;
+		for (; i < end; i++) {
+			unsigned char want = PRE_PENDING;
+			if (__atomic_compare_exchange_n(&ps->m[i]->pre, &want, PRE_BUSY, 0,
+			    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+				statmemo(ps->m[i]);
+		}
+	}
+	return NULL;
+}
+
+/* Take m's stat data taken ahead, statting it now if no helper has started
+ * on it: 1 with *st and *errnum set, or 0 if m has none. Afterwards no other
+ * thread touches m. */
+static int
+takepre(struct memo *m, struct fr_stat *st, int *errnum)
+{
+	unsigned char want = PRE_PENDING;
+
+	if (__atomic_load_n(&m->pre, __ATOMIC_ACQUIRE) == PRE_NONE)
+		return 0;
+	if (__atomic_compare_exchange_n(&m->pre, &want, PRE_BUSY, 0, __ATOMIC_ACQUIRE,
+	    __ATOMIC_ACQUIRE))
+		statmemo(m);
+	while (__atomic_load_n(&m->pre, __ATOMIC_ACQUIRE) != PRE_DONE)
+		sched_yield();
+	*st = m->u.st;
+	*errnum = m->preerr;
+	__atomic_store_n(&m->pre, PRE_NONE, __ATOMIC_RELAXED);
+	return 1;
+}
+
+void
+fr_plan_prestat(struct fr_plan *pl)
+{
+	struct fr_graph *g = pl->g;
+	struct fr_prestat *ps;
+	pthread_attr_t attr;
+	sigset_t all, old;
+	size_t i, j, cap = 0;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int k, want;
+
+	if (pl->prestat)
+		return;
+	ps = pl->prestat = fr_xcalloc(1, sizeof(*ps));
+	for (i = 0; i < g->ntask; i++) {
+		struct fr_task *t = g->task[i];
+		if (!t->needed)
+			continue;
+		for (j = 0; j < t->ninput + t->noutput; j++) {
+			const char *p = j < t->ninput ? t->input[j] : t->output[j - t->ninput];
+			struct memo *m;
+			if ((j < t->ninput && fr_path_isglob(p)) || fr_htab_get(pl->files, p))
+				continue;
+			m = memo(pl, p);
+			m->pre = PRE_PENDING;
+			FR_PUSH(ps->m, ps->n, cap, m);
+		}
+	}
+	/* the loop itself plans meanwhile: helpers on the other CPUs */
+	want = ncpu <= 1 ? 0 : ncpu - 1 > PRESTAT_THREADS ? PRESTAT_THREADS : (int)ncpu - 1;
+	if (ps->n < PRESTAT_MIN || want == 0 || pthread_attr_init(&attr) != 0) {
+		prestatter(ps);
+		return;
+	}
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);	/* signals stay the loop's */
+	for (k = 0; k < want; k++)
+		if (pthread_create(&ps->th[ps->nth], &attr, prestatter, ps) == 0)
+			ps->nth++;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+}
+
+/* Stop and join the helpers. */
+static void
+prestatend(struct fr_plan *pl)
+{
+	struct fr_prestat *ps = pl->prestat;
+	int k;
+
+	if (!ps)
+		return;
+	__atomic_store_n(&ps->stop, 1, __ATOMIC_RELAXED);
+	for (k = 0; k < ps->nth; k++)
+		pthread_join(ps->th[k], NULL);
+	free(ps->m);
+	free(ps);
+	pl->prestat = NULL;
 }

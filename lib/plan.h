@@ -40,8 +40,18 @@ struct fr_job {
  * and tasks after one that would run are said to run, unhashed). It puts s in
  * batch mode: records are written by fr_plan_flush (or when s is closed). */
 struct fr_plan *fr_plan_new(struct fr_graph *g, struct fr_state *s, int force, int dry);
+/* Stop what pl does on other threads (before the process exits without
+ * fr_plan_free); NULL is a no-op. */
+void fr_plan_stop(struct fr_plan *pl);
 /* Free pl; NULL is a no-op. */
 void fr_plan_free(struct fr_plan *pl);
+/* Stat, ahead and on other threads, the files the needed tasks name (their
+ * inputs that are not globs, and their outputs), as make and ninja stat every
+ * file at the start. A task's first look at such a file uses the stat data
+ * taken ahead unless something it needs (directly or not) ran this time,
+ * which may have written the file without declaring it; a file flowrun
+ * writes is looked at afresh. */
+void fr_plan_prestat(struct fr_plan *pl);
 /* Decide t (every needed dep finished). Fills job; returns 0, or -1 with err
  * set when the task cannot even start (a missing input, a template that fails):
  * that is the task's failure, not the pipeline's. */

@@ -43,6 +43,7 @@ struct sched {
 	struct fr_task **waiting;	/* ready but their pool is full */
 	size_t nwaiting, waitcap;
 	unsigned *poolrun;
+	struct fr_buf madedir;		/* the last output directory made or found */
 	struct slot **slot;		/* running jobs */
 	size_t nslot, slotcap;
 	struct fr_callpool *calls;	/* made when the first call task comes up */
@@ -176,13 +177,20 @@ fail(struct sched *s, struct fr_task *t, const char *message, const char *out, s
 	}
 }
 
-/* Create the directories an output path needs (like mkdir -p of its parent). */
+/* Create the directories an output path needs (like mkdir -p of its parent).
+ * The last directory made or found is remembered: the outputs of a fan-out
+ * share theirs, and each would cost a mkdir per level otherwise. */
 static int
-mkparents(const char *path, struct fr_error *err)
+mkparents(struct sched *s, const char *path, struct fr_error *err)
 {
-	char *p = fr_xstrdup(path), *slash;
+	const char *last = strrchr(path, '/');
+	size_t n = last ? (size_t)(last - path) : 0;
+	char *p, *slash;
 	int rc = 0;
 
+	if (n == 0 || (s->madedir.len == n && memcmp(s->madedir.data, path, n) == 0))
+		return 0;
+	p = fr_xstrdup(path);
 	for (slash = strchr(p + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
 		*slash = '\0';
 		if (mkdir(p, 0777) < 0 && errno != EEXIST) {
@@ -192,6 +200,10 @@ mkparents(const char *path, struct fr_error *err)
 		*slash = '/';
 	}
 	free(p);
+	if (rc == 0) {
+		fr_buf_reset(&s->madedir);
+		fr_buf_add(&s->madedir, path, n);
+	}
 	return rc;
 }
 
@@ -270,7 +282,7 @@ startjob(struct sched *s, struct slot *sl, struct fr_error *err)
 	size_t i;
 
 	for (i = 0; i < t->noutput; i++)
-		if (mkparents(t->output[i], err) < 0)
+		if (mkparents(s, t->output[i], err) < 0)
 			return -1;
 	if (d->action == FR_ACT_CALL) {
 		json_decref(sl->call.result);
@@ -687,6 +699,7 @@ fr_sched_run(struct fr_graph *g, struct fr_plan *pl, const struct fr_sched_opts 
 	s.poolrun = fr_xcalloc(g->p->npool + 1, sizeof(*s.poolrun));
 	if (!(s.loop = fr_loop_new(err))) {
 		free(s.poolrun);
+	fr_buf_free(&s.madedir);
 		return -1;
 	}
 	fr_loop_on_signal(s.loop, onsignal, &s);
@@ -699,6 +712,7 @@ fr_sched_run(struct fr_graph *g, struct fr_plan *pl, const struct fr_sched_opts 
 		s.total++;
 		t->nblock = (unsigned)t->ndep;	/* what a needed task needs is needed */
 	}
+	fr_plan_prestat(pl);
 	emit(&s, FR_EV_RUN_START, NULL, &ev);
 	for (i = 0; i < g->ntask; i++)
 		if (g->order[i]->needed && g->order[i]->nblock == 0)
@@ -731,6 +745,7 @@ fr_sched_run(struct fr_graph *g, struct fr_plan *pl, const struct fr_sched_opts 
 	free(s.waiting);
 	free(s.slot);
 	free(s.poolrun);
+	fr_buf_free(&s.madedir);
 	if (rc < 0)
 		return -1;
 	return st->failed || st->notrun || st->signal ? 1 : 0;

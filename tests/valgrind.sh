@@ -14,6 +14,9 @@ vg=$(PATH="$PATH:/usr/local/bin:/usr/bin:/bin" && command -v valgrind) || {
 # own binary, which is what /proc/self/exe would be)
 FLOWRUN_CALL_WORKER=${FLOWRUN_CALL_WORKER:-$(cd "${0%/*}" && pwd)/${0##*/}}
 export FLOWRUN_CALL_WORKER
+# free the model at exit, so that what is not freed is a leak
+FLOWRUN_FREE_AT_EXIT=1
+export FLOWRUN_FREE_AT_EXIT
 exec "$vg" --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect -q \
 	--suppressions="${0%/*}/graphviz.supp" ${FLOWRUN_VALGRIND_FLAGS-} \

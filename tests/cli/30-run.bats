@@ -687,3 +687,30 @@ EOF
 	assert_ran_count 0
 	assert_output '[9,1,4]'
 }
+
+@test "files a task writes without declaring them are seen afresh by the tasks that need it" {
+	# flowrun stats the files tasks name ahead, on other threads (600 readers
+	# make enough for that); a task after one that ran must not use those
+	# stat data: here the files do not exist yet, then they change.
+	cat > flowrun.yaml <<'EOF'
+flowrun: 1
+vars: {v: one}
+tasks:
+  write:
+    run: mkdir -p data && for i in $(seq 0 599); do echo ${{ v }}-$i > data/$i.txt; done
+  read:
+    needs: write
+    foreach: {i: {range: 600}}
+    inputs: data/${{ i }}.txt
+    outputs: out/${{ i }}.txt
+    run: mkdir -p out && cp data/${{ i }}.txt out/${{ i }}.txt
+EOF
+	run_ok -q
+	[ "$(cat out/599.txt)" = one-599 ]
+	run_ok -D v=two
+	assert_ran_count 601
+	[ "$(cat out/0.txt)" = two-0 ]
+	[ "$(cat out/599.txt)" = two-599 ]
+	run_ok -D v=two
+	assert_ran_count 0
+}
