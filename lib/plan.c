@@ -38,7 +38,7 @@ struct memo {
 enum { PRE_NONE, PRE_PENDING, PRE_BUSY, PRE_DONE };
 #define PRESTAT_THREADS 7		/* helpers at most */
 struct fr_prestat;
-static int takepre(struct memo *m, struct fr_stat *st, int *errnum);
+static int takepre(struct fr_plan *pl, struct memo *m, struct fr_stat *st, int *errnum);
 static void prestatend(struct fr_plan *pl);
 
 struct fr_plan {
@@ -181,7 +181,7 @@ filedigest(struct fr_plan *pl, const char *path, int fresh, struct fr_digest *d,
 	if (!m)
 		m = memo(pl, path);
 	m->exists = 0;
-	if (takepre(m, &st, &errnum) && !fresh && pl->ahead) {
+	if (takepre(pl, m, &st, &errnum) && !fresh && pl->ahead) {
 		errno = errnum;
 		rc = errnum ? -1 : 0;
 	} else {
@@ -784,7 +784,7 @@ fr_plan_hint(struct fr_plan *pl, const char *path, const struct fr_stat *st,
 
 	if (!m)
 		m = memo(pl, path);
-	takepre(m, &ignored, &errnum);
+	takepre(pl, m, &ignored, &errnum);
 	m->exists = m->hinted = 1;
 	m->u.d = *d;
 	fr_state_file_set(pl->s, path, st, d);
@@ -822,16 +822,30 @@ fr_job_release(struct fr_plan *pl, struct fr_job *job)
 
 /* Stat ahead (fr_plan_prestat). */
 #define PRESTAT_MIN 512		/* fewer paths: not worth a thread */
-#define PRESTAT_CHUNK 64
+#define PRESTAT_CHUNK 32
 
 struct fr_prestat {
 	struct memo **m;
 	size_t n;
 	size_t next;		/* the next index to take, taken atomically */
+	size_t taken;		/* how many the loop has taken (its place) */
+	int helped;		/* helpers run beside the loop */
 	int stop;		/* set (atomically) to make the helpers stop early */
 	pthread_t th[PRESTAT_THREADS];
 	int nth;
 };
+
+static inline void
+fr_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#else
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+#endif
+}
 
 static void
 statmemo(struct memo *m)
@@ -840,17 +854,35 @@ statmemo(struct memo *m)
 	__atomic_store_n(&m->pre, PRE_DONE, __ATOMIC_RELEASE);
 }
 
+/* Helpers keep this far ahead of the loop, whose place is ps->taken: a
+ * helper right where the loop is would make it wait for each stat. */
+#define PRESTAT_GAP 128
+#define PRESTAT_NEAR 16
+
 static void *
 prestatter(void *arg)
 {
 	struct fr_prestat *ps = arg;
-	size_t i, end;
+	size_t i, end, at, ahead;
 
 	while (!__atomic_load_n(&ps->stop, __ATOMIC_RELAXED) &&
 	    (i = __atomic_fetch_add(&ps->next, PRESTAT_CHUNK, __ATOMIC_RELAXED)) < ps->n) {
+		at = __atomic_load_n(&ps->taken, __ATOMIC_RELAXED);
+		if (ps->helped && i < at + PRESTAT_NEAR) {
+			/* the loop caught up: leave it these, go on ahead */
+			ahead = at + PRESTAT_GAP;
+			i = __atomic_load_n(&ps->next, __ATOMIC_RELAXED);
+			while (i < ahead && !__atomic_compare_exchange_n(&ps->next, &i, ahead, 0,
+			    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+				;
+			continue;
+		}
 		end = ps->n - i < PRESTAT_CHUNK ? ps->n : i + PRESTAT_CHUNK;
 		for (; i < end; i++) {
 			unsigned char want = PRE_PENDING;
+			if (ps->helped && i < __atomic_load_n(&ps->taken, __ATOMIC_RELAXED) +
+			    PRESTAT_NEAR)
+				break;
 			if (__atomic_compare_exchange_n(&ps->m[i]->pre, &want, PRE_BUSY, 0,
 			    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 				statmemo(ps->m[i]);
@@ -863,17 +895,26 @@ prestatter(void *arg)
  * on it: 1 with *st and *errnum set, or 0 if m has none. Afterwards no other
  * thread touches m. */
 static int
-takepre(struct memo *m, struct fr_stat *st, int *errnum)
+takepre(struct fr_plan *pl, struct memo *m, struct fr_stat *st, int *errnum)
 {
 	unsigned char want = PRE_PENDING;
+	unsigned spins;
 
 	if (__atomic_load_n(&m->pre, __ATOMIC_ACQUIRE) == PRE_NONE)
 		return 0;
+	if (pl->prestat)	/* only the loop writes it */
+		__atomic_store_n(&pl->prestat->taken, pl->prestat->taken + 1, __ATOMIC_RELAXED);
 	if (__atomic_compare_exchange_n(&m->pre, &want, PRE_BUSY, 0, __ATOMIC_ACQUIRE,
 	    __ATOMIC_ACQUIRE))
 		statmemo(m);
-	while (__atomic_load_n(&m->pre, __ATOMIC_ACQUIRE) != PRE_DONE)
-		sched_yield();
+	/* a helper is statting it: a stat takes about a microsecond, so spin
+	 * (and yield only if the helper seems not to be running at all) */
+	for (spins = 0; __atomic_load_n(&m->pre, __ATOMIC_ACQUIRE) != PRE_DONE; spins++) {
+		if (spins < 20000)
+			fr_cpu_relax();
+		else
+			sched_yield();
+	}
 	*st = m->u.st;
 	*errnum = m->preerr;
 	__atomic_store_n(&m->pre, PRE_NONE, __ATOMIC_RELAXED);
@@ -917,6 +958,7 @@ fr_plan_prestat(struct fr_plan *pl)
 	pthread_attr_setstacksize(&attr, 64 * 1024);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);	/* signals stay the loop's */
+	ps->helped = 1;
 	for (k = 0; k < want; k++)
 		if (pthread_create(&ps->th[ps->nth], &attr, prestatter, ps) == 0)
 			ps->nth++;
