@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* exec_fetch: downloads through the libcurl multi socket API, driven by the
  * run's poll loop: curl says which sockets to watch and when to wake it, the
- * loop calls curl_multi_socket_action when they are ready. */
+ * loop calls curl_multi_socket_action when they are ready. libcurl is reached
+ * through curlapi, which loads it when the first fetcher is made. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@
 
 #include <curl/curl.h>
 
+#include "curlapi.h"
 #include "exec_fetch.h"
 #include "fetchspec.h"
 #include "util.h"
@@ -30,14 +31,9 @@ struct fr_fetcher {
 	struct fr_spooler *spooler;
 };
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void
-initcurl(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
+/* libcurl's functions, set by the first fr_fetcher_new that could load them;
+ * nothing here calls them before a fetcher has a multi handle. */
+static const struct fr_curlapi *curl;
 
 /* --- the loop drives curl ------------------------------------------------- */
 
@@ -58,7 +54,7 @@ onready(void *arg, int fd, short revents)
 		flags |= CURL_CSELECT_OUT;
 	if (revents & (POLLERR | POLLNVAL))
 		flags |= CURL_CSELECT_ERR;
-	curl_multi_socket_action(fr->multi, fd, flags, &running);
+	curl->multi_socket_action(fr->multi, fd, flags, &running);
 	reap(fr);
 }
 
@@ -90,7 +86,7 @@ ontimeout(void *arg)
 	int running;
 
 	fr->timer = 0;
-	curl_multi_socket_action(fr->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	curl->multi_socket_action(fr->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	reap(fr);
 }
 
@@ -113,18 +109,20 @@ struct fr_fetcher *
 fr_fetcher_new(struct fr_loop *loop, unsigned host_connections)
 {
 	struct fr_fetcher *fr = fr_xcalloc(1, sizeof(*fr));
+	struct fr_error err = {0};
 
-	pthread_once(&curl_once, initcurl);
 	fr->loop = loop;
-	if (curl_init_rc != CURLE_OK || !(fr->multi = curl_multi_init()))
-		abort();	/* libcurl fails here only when it cannot allocate */
-	curl_multi_setopt(fr->multi, CURLMOPT_SOCKETFUNCTION, onsocket);
-	curl_multi_setopt(fr->multi, CURLMOPT_SOCKETDATA, fr);
-	curl_multi_setopt(fr->multi, CURLMOPT_TIMERFUNCTION, ontimer);
-	curl_multi_setopt(fr->multi, CURLMOPT_TIMERDATA, fr);
-	curl_multi_setopt(fr->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-	    (long)(host_connections ? host_connections : FR_FETCH_HOST_CONNECTIONS));
 	fr->spooler = fr_spooler_new(loop);
+	if (!(curl = fr_curlapi_load(&err)))
+		return fr;	/* no multi handle: fr_fetch_start says why */
+	if (!(fr->multi = curl->multi_init()))
+		abort();	/* libcurl fails here only when it cannot allocate */
+	curl->multi_setopt(fr->multi, CURLMOPT_SOCKETFUNCTION, onsocket);
+	curl->multi_setopt(fr->multi, CURLMOPT_SOCKETDATA, fr);
+	curl->multi_setopt(fr->multi, CURLMOPT_TIMERFUNCTION, ontimer);
+	curl->multi_setopt(fr->multi, CURLMOPT_TIMERDATA, fr);
+	curl->multi_setopt(fr->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+	    (long)(host_connections ? host_connections : FR_FETCH_HOST_CONNECTIONS));
 	return fr;
 }
 
@@ -134,7 +132,8 @@ fr_fetcher_free(struct fr_fetcher *fr)
 	if (!fr)
 		return;
 	fr_loop_cancel_timer(fr->loop, fr->timer);
-	curl_multi_cleanup(fr->multi);
+	if (fr->multi)
+		curl->multi_cleanup(fr->multi);
 	fr_spooler_free(fr->spooler);
 	free(fr);
 }
@@ -146,7 +145,7 @@ status2xx(CURL *easy)
 {
 	long code = 0;
 
-	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+	curl->easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
 	return code >= 200 && code < 300;
 }
 
@@ -233,9 +232,9 @@ setproxy(struct fr_fetch *f)
 		    envget(f->envp, "ALL_PROXY");
 	no = envget(f->envp, "no_proxy") ? envget(f->envp, "no_proxy") :
 	    envget(f->envp, "NO_PROXY");
-	curl_easy_setopt(f->easy, CURLOPT_PROXY, p ? p : "");	/* "": none, not getenv */
+	curl->easy_setopt(f->easy, CURLOPT_PROXY, p ? p : "");	/* "": none, not getenv */
 	if (no)
-		curl_easy_setopt(f->easy, CURLOPT_NOPROXY, no);
+		curl->easy_setopt(f->easy, CURLOPT_NOPROXY, no);
 }
 
 static int
@@ -248,19 +247,19 @@ setup(struct fr_fetch *f, struct fr_error *err)
 	char *h;
 
 	for (i = 0; i < f->nheader; i++)
-		sl = curl_slist_append(sl, f->header[i]);
+		sl = curl->slist_append(sl, f->header[i]);
 	if (f->etag) {
 		h = fr_xasprintf("If-None-Match: %s", f->etag);
-		sl = curl_slist_append(sl, h);
+		sl = curl->slist_append(sl, h);
 		free(h);
 	}
 	if (f->last_modified) {
 		h = fr_xasprintf("If-Modified-Since: %s", f->last_modified);
-		sl = curl_slist_append(sl, h);
+		sl = curl->slist_append(sl, h);
 		free(h);
 	}
 	f->slist = sl;
-#define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val)
+#define SET(opt, val) if (rc == CURLE_OK) rc = curl->easy_setopt(e, opt, val)
 	SET(CURLOPT_URL, f->url);
 	SET(CURLOPT_PRIVATE, f);
 	SET(CURLOPT_ERRORBUFFER, f->errbuf);
@@ -298,7 +297,7 @@ setup(struct fr_fetch *f, struct fr_error *err)
 #undef SET
 	if (rc != CURLE_OK)
 		return fr_error_set(err, FR_ESYS, NULL, "%s: cannot set up the download: %s",
-		    f->url, curl_easy_strerror(rc));
+		    f->url, curl->easy_strerror(rc));
 	setproxy(f);
 	return 0;
 }
@@ -311,12 +310,12 @@ teardown(struct fr_fetch *f)
 	f->spool = NULL;
 	if (f->easy) {
 		if (f->inmulti)
-			curl_multi_remove_handle(f->fetcher->multi, f->easy);
+			curl->multi_remove_handle(f->fetcher->multi, f->easy);
 		f->inmulti = 0;
-		curl_easy_cleanup(f->easy);
+		curl->easy_cleanup(f->easy);
 		f->easy = NULL;
 	}
-	curl_slist_free_all(f->slist);
+	curl->slist_free_all(f->slist);
 	f->slist = NULL;
 	free(f->etag_got);
 	free(f->lm_got);
@@ -336,13 +335,17 @@ fr_fetch_start(struct fr_fetcher *fr, struct fr_fetch *f, struct fr_error *err)
 	f->spoolfailed = f->killed = 0;
 	f->retry_after_ns = 0;
 	f->start_ns = fr_now_ns();
-	if (!(f->easy = curl_easy_init()))
+	if (!fr->multi) {	/* libcurl could not be loaded: say why */
+		fr_curlapi_load(err);
+		return -1;
+	}
+	if (!(f->easy = curl->easy_init()))
 		abort();
 	if (setup(f, err) < 0) {
 		teardown(f);
 		return -1;
 	}
-	if (curl_multi_add_handle(fr->multi, f->easy) != CURLM_OK) {
+	if (curl->multi_add_handle(fr->multi, f->easy) != CURLM_OK) {
 		teardown(f);
 		return fr_error_set(err, FR_ESYS, NULL, "%s: cannot start the download", f->url);
 	}
@@ -369,7 +372,7 @@ received(struct fr_fetch *f)
 {
 	curl_off_t n = 0;
 
-	curl_easy_getinfo(f->easy, CURLINFO_SIZE_DOWNLOAD_T, &n);
+	curl->easy_getinfo(f->easy, CURLINFO_SIZE_DOWNLOAD_T, &n);
 	return (long long)n;
 }
 
@@ -392,11 +395,11 @@ timedout(struct fr_fetch *f, const char *eb)
 static void
 describe(struct fr_fetch *f, CURLcode code)
 {
-	const char *eb = f->errbuf[0] ? f->errbuf : curl_easy_strerror(code);
+	const char *eb = f->errbuf[0] ? f->errbuf : curl->easy_strerror(code);
 	curl_off_t len = -1;
 	long oserr = 0;
 
-	curl_easy_getinfo(f->easy, CURLINFO_OS_ERRNO, &oserr);
+	curl->easy_getinfo(f->easy, CURLINFO_OS_ERRNO, &oserr);
 	f->outcome = FR_FETCH_TRANSIENT;
 	switch (code) {
 	case CURLE_COULDNT_CONNECT:
@@ -406,7 +409,7 @@ describe(struct fr_fetch *f, CURLcode code)
 		timedout(f, eb);
 		return;
 	case CURLE_PARTIAL_FILE:
-		curl_easy_getinfo(f->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+		curl->easy_getinfo(f->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
 		if (len >= 0)
 			say(f, "truncated body: the connection closed after %lld of %lld bytes (%s)",
 			    received(f), (long long)len, eb);
@@ -496,8 +499,8 @@ badstatus(struct fr_fetch *f, long status)
 	const char *final = NULL, *why = reason(status);
 	curl_off_t after = -1;
 
-	curl_easy_getinfo(f->easy, CURLINFO_EFFECTIVE_URL, &final);
-	curl_easy_getinfo(f->easy, CURLINFO_RETRY_AFTER, &after);
+	curl->easy_getinfo(f->easy, CURLINFO_EFFECTIVE_URL, &final);
+	curl->easy_getinfo(f->easy, CURLINFO_RETRY_AFTER, &after);
 	if (final && strcmp(final, f->url) != 0) {
 		char *u = fr_fetchspec_redact(final);
 		say(f, "HTTP %ld%s%s (redirected to %s)", status, *why ? " " : "", why, u);
@@ -559,7 +562,7 @@ complete(struct fr_fetch *f)
 		say(f, "cannot stat %s: %s", f->output, strerror(errno));
 		return;
 	}
-	curl_easy_getinfo(f->easy, CURLINFO_EFFECTIVE_URL, &final);
+	curl->easy_getinfo(f->easy, CURLINFO_EFFECTIVE_URL, &final);
 	u = fr_fetchspec_redact(final ? final : f->url);
 	fr_digest_hex(&f->sha256, hex);
 	f->result = json_object();
@@ -590,8 +593,8 @@ finish(struct fr_fetch *f, CURLcode code)
 	int rc;
 
 	f->end_ns = fr_now_ns();
-	curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &f->status);
-	curl_multi_remove_handle(f->fetcher->multi, f->easy);
+	curl->easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &f->status);
+	curl->multi_remove_handle(f->fetcher->multi, f->easy);
 	f->inmulti = 0;
 	if (code != CURLE_OK) {
 		describe(f, code);
@@ -630,10 +633,10 @@ reap(struct fr_fetcher *fr)
 	CURLMsg *m;
 	int left;
 
-	while ((m = curl_multi_info_read(fr->multi, &left))) {
+	while ((m = curl->multi_info_read(fr->multi, &left))) {
 		if (m->msg != CURLMSG_DONE)
 			continue;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&f);
+		curl->easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&f);
 		finish(f, m->data.result);
 	}
 }

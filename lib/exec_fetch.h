@@ -79,12 +79,14 @@ struct fr_fetch {
 };
 
 /* A fetcher on loop with at most host_connections connections to one host
- * (0: FR_FETCH_HOST_CONNECTIONS). Never NULL. */
+ * (0: FR_FETCH_HOST_CONNECTIONS). Never NULL. The first one loads libcurl
+ * (see curlapi.h); when it cannot be loaded, fr_fetch_start fails saying why. */
 struct fr_fetcher *fr_fetcher_new(struct fr_loop *loop, unsigned host_connections);
 /* Free the fetcher; every fetch must have completed. NULL is a no-op. */
 void fr_fetcher_free(struct fr_fetcher *fr);
 /* Start f. done() is called from the loop when it has ended. Returns 0, or -1
- * with err set when it cannot start (libcurl refused an option). */
+ * with err set when it cannot start (libcurl could not be loaded, or refused
+ * an option). */
 int fr_fetch_start(struct fr_fetcher *fr, struct fr_fetch *f, struct fr_error *err);
 /* Stop a running fetch: its temporary file is removed and done() follows from
  * the loop with FR_FETCH_FAILED. No-op once it has ended. */

@@ -717,3 +717,36 @@ EOF
 	assert_ran_count 0
 	[ "$(requests "/files/$T/")" -eq "$n" ]
 }
+
+@test "libcurl is loaded only when a fetch task starts; FLOWRUN_LIBCURL names another" {
+	# a task's parent is flowrun: its memory map says which libraries it has
+	cat > flowrun.yaml <<'EOF'
+flowrun: 1
+tasks:
+  plain:
+    run: grep -c libcurl /proc/$PPID/maps > plain.txt || true
+    outputs: plain.txt
+  get:
+    fetch: {url: "${{ http }}/files/${{ t }}/a.txt"}
+    outputs: a.txt
+  after:
+    needs: get
+    run: grep -c libcurl /proc/$PPID/maps > after.txt || true
+    outputs: after.txt
+EOF
+	echo hello | serve a.txt
+	fr plain
+	[ "$status" -eq 0 ]
+	[ "$(cat plain.txt)" = 0 ]
+	fr after
+	[ "$status" -eq 0 ]
+	[ "$(cat after.txt)" -gt 0 ]
+	[ "$(cat a.txt)" = hello ]
+	# a library that cannot be loaded fails the fetch task, saying which and why
+	rm -rf .flowrun a.txt
+	FLOWRUN_LIBCURL=/nonexistent/libcurl.so.4 fr get
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"get: cannot load libcurl /nonexistent/libcurl.so.4 (FLOWRUN_LIBCURL), which fetch tasks need:"* ]]
+	[[ "$output" == *"No such file or directory"* ]]
+	[ ! -e a.txt ]
+}
