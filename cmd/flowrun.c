@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -569,6 +570,66 @@ views_free(struct opts *o, struct views *v)
 	o->last = NULL;
 }
 
+/* The state, opened on a thread of its own while the pipeline loads: reading
+ * and indexing it costs as much as loading a large pipeline. Only when
+ * .flowrun/ exists already (a pipeline that fails to load creates nothing). */
+struct early {
+	pthread_t thread;
+	int started;
+	char *dir;			/* absolute: the loader changes directory */
+	enum fr_lock_mode mode;
+	struct fr_state *state;
+	struct fr_error err;
+};
+
+static void *
+earlyopen(void *arg)
+{
+	struct early *e = arg;
+
+	e->state = fr_state_open_as(e->dir, ".flowrun", e->mode, waiting, NULL, &e->err);
+	return NULL;
+}
+
+/* Start opening the state of the pipeline in file, if it has one. */
+static void
+early_start(struct early *e, const char *file, enum fr_lock_mode mode)
+{
+	const char *slash = strrchr(file, '/');
+	char *cwd = file[0] == '/' ? NULL : getcwd(NULL, 0);
+	struct stat sb;
+
+	memset(e, 0, sizeof(*e));
+	if (file[0] != '/' && !cwd)
+		return;
+	e->dir = fr_xasprintf("%s%s%.*s/.flowrun", cwd ? cwd : "", cwd && slash ? "/" : "",
+	    slash ? (int)(slash - file) : 0, file);
+	free(cwd);
+	e->mode = mode;
+	if (stat(e->dir, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+	    pthread_create(&e->thread, NULL, earlyopen, e) == 0)
+		e->started = 1;
+}
+
+/* The state started by early_start: 1 with *state (NULL and err set when it
+ * could not be opened), or 0 if it was not started. */
+static int
+early_take(struct early *e, struct fr_state **state, struct fr_error *err)
+{
+	int started = e->started;
+
+	if (started) {
+		pthread_join(e->thread, NULL);
+		e->started = 0;
+		*state = e->state;
+		if (!e->state)
+			*err = e->err;
+	}
+	free(e->dir);
+	e->dir = NULL;
+	return started;
+}
+
 /* Whether to free the model before exiting: under a leak checker (ASan's, or
  * valgrind's, which sets FLOWRUN_FREE_AT_EXIT), so that anything not freed
  * is a leak; otherwise the exit takes it back. */
@@ -589,7 +650,9 @@ run(struct opts *o, char **targets, size_t ntargets)
 	struct fr_error err = {0};
 	struct fr_pipeline *p = NULL;
 	struct fr_graph *g = NULL;
-	struct fr_state *state = NULL;
+	struct fr_state *state = NULL, *estate;
+	struct early early = {0};
+	struct fr_error eerr;
 	struct fr_plan *pl = NULL;
 	struct fr_sched_opts so = {0};
 	struct fr_sched_stats st = {0};
@@ -609,6 +672,9 @@ run(struct opts *o, char **targets, size_t ntargets)
 		say("no flowrun.yaml here (name a pipeline file, or use -f FILE or -C DIR)");
 		return EXIT_USAGE;
 	}
+	if (!o->list && !o->dot && !o->graph)
+		early_start(&early, file, dry ? FR_LOCK_READONLY :
+		    o->nowait ? FR_LOCK_FAIL : FR_LOCK_WAIT);
 	if (!(p = fr_pipeline_load(file, o->def, o->ndef,
 	    dry || o->list || o->dot || o->graph ? FR_CACHE_READ : FR_CACHE_WRITE, &err)))
 		goto fail;
@@ -635,8 +701,9 @@ run(struct opts *o, char **targets, size_t ntargets)
 		goto out;
 	}
 	rc = EXIT_TASK;
-	state = fr_state_open(".flowrun", dry ? FR_LOCK_READONLY :
-	    o->nowait ? FR_LOCK_FAIL : FR_LOCK_WAIT, waiting, NULL, &err);
+	if (!early_take(&early, &state, &err))
+		state = fr_state_open(".flowrun", dry ? FR_LOCK_READONLY :
+		    o->nowait ? FR_LOCK_FAIL : FR_LOCK_WAIT, waiting, NULL, &err);
 	if (!state)
 		goto fail;
 	pl = fr_plan_new(g, state, o->force, dry);
@@ -672,6 +739,8 @@ fail:
 		rc = EXIT_USAGE;
 out:
 	views_free(o, &v);
+	if (early_take(&early, &estate, &eerr))
+		fr_state_close(estate, NULL);
 	fr_state_close(state, NULL);
 	if (!freeall()) {
 		/* the process ends now: the kernel takes the model back faster

@@ -107,6 +107,7 @@ struct ent {
 
 struct fr_state {
 	char *dir, *path, *tmp;
+	char *shown, *shownpath;	/* dir and path as messages name them */
 	enum fr_lock_mode mode;
 	int lockfd, wfd;
 	unsigned char *data;	/* the file as loaded */
@@ -346,7 +347,7 @@ index_data(struct fr_state *s)
 
 	if (s->len < HDRLEN || memcmp(s->data, &header, HDRLEN) != 0) {
 		if (s->len > 0)
-			fr_warn("state file %s has an unknown format; starting afresh", s->path);
+			fr_warn("state file %s has an unknown format; starting afresh", s->shownpath);
 		s->restart = 1;
 		resize(s, 0);
 		return;
@@ -378,7 +379,7 @@ index_data(struct fr_state *s)
 		p = q ? q : end;
 	}
 	if (damaged > 0) {
-		fr_warn("state file %s: dropped %zu damaged records", s->path, damaged);
+		fr_warn("state file %s: dropped %zu damaged records", s->shownpath, damaged);
 		s->rewrite = 1;
 	}
 }
@@ -406,7 +407,7 @@ load(struct fr_state *s, struct fr_error *err)
 	index_data(s);
 	return 0;
 fail:
-	fr_error_set(err, FR_ESTATE, NULL, "cannot read state %s:", s->path);
+	fr_error_set(err, FR_ESTATE, NULL, "cannot read state %s:", s->shownpath);
 	if (fd >= 0)
 		close(fd);
 	return -1;
@@ -478,7 +479,7 @@ ready(struct fr_state *s, struct ent *e)
 		e->bad = 1;
 		s->nbad++;
 		s->rewrite = 1;
-		fr_warn("state file %s: dropped damaged record of %s", s->path, e->name);
+		fr_warn("state file %s: dropped damaged record of %s", s->shownpath, e->name);
 	}
 	return e->bad ? NULL : s->rec;
 }
@@ -616,7 +617,7 @@ compact(struct fr_state *s, int all, struct fr_error *err)
 	ret = 0;
 	goto cleanup;
 fail:
-	ret = fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->path);
+	ret = fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->shownpath);
 	if (fd >= 0)
 		close(fd);
 	unlink(s->tmp);
@@ -657,7 +658,7 @@ openwriter(struct fr_state *s, struct fr_error *err)
 	s->wsize = (int64_t)sb.st_size;
 	return 0;
 fail:
-	return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->path);
+	return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->shownpath);
 }
 
 /* Append the pending records and the T record rec (if not NULL) with one write. */
@@ -671,7 +672,7 @@ flush(struct fr_state *s, const unsigned char *rec, struct fr_error *err)
 	if (openwriter(s, err) < 0)
 		return -1;
 	if (s->torn && fstat(s->wfd, &sb) < 0)
-		return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->path);
+		return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->shownpath);
 	if (s->torn)
 		s->wsize = (int64_t)sb.st_size;
 	fr_buf_reset(&s->wbuf);
@@ -682,7 +683,7 @@ flush(struct fr_state *s, const unsigned char *rec, struct fr_error *err)
 	if (rec)
 		fr_buf_add(&s->wbuf, rec, rd32(rec + 4));
 	if (fr_write_full(s->wfd, s->wbuf.data, s->wbuf.len) < 0) {
-		fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->path);
+		fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->shownpath);
 		if (ftruncate(s->wfd, (off_t)s->wsize) < 0)
 			s->torn = 1;
 		return -1;
@@ -702,21 +703,22 @@ static int
 lock(struct fr_state *s, void (*waiting)(pid_t, void *), void *arg, struct fr_error *err)
 {
 	char *path = fr_xasprintf("%s/lock", s->dir), buf[32];
+	char *shown = fr_xasprintf("%s/lock", s->shown);
 	long holder = 0;
 	ssize_t n;
 	int ret = -1;
 
 	if (mkdir(s->dir, 0777) < 0 && errno != EEXIST) {
-		fr_error_set(err, FR_ESTATE, NULL, "cannot create state directory %s:", s->dir);
+		fr_error_set(err, FR_ESTATE, NULL, "cannot create state directory %s:", s->shown);
 		goto cleanup;
 	}
 	if ((s->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) < 0) {
-		fr_error_set(err, FR_ESTATE, NULL, "cannot open lock %s:", path);
+		fr_error_set(err, FR_ESTATE, NULL, "cannot open lock %s:", shown);
 		goto cleanup;
 	}
 	if (flock(s->lockfd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno != EWOULDBLOCK) {
-			fr_error_set(err, FR_ESTATE, NULL, "cannot lock %s:", path);
+			fr_error_set(err, FR_ESTATE, NULL, "cannot lock %s:", shown);
 			goto cleanup;
 		}
 		if ((n = pread(s->lockfd, buf, sizeof(buf) - 1, 0)) > 0) {
@@ -734,7 +736,7 @@ lock(struct fr_state *s, void (*waiting)(pid_t, void *), void *arg, struct fr_er
 		/* EINTR fails: a handler installed without SA_RESTART means to
 		 * interrupt the wait. */
 		if (flock(s->lockfd, LOCK_EX) < 0) {
-			fr_error_set(err, FR_ESTATE, NULL, "cannot lock %s:", path);
+			fr_error_set(err, FR_ESTATE, NULL, "cannot lock %s:", shown);
 			goto cleanup;
 		}
 	}
@@ -745,6 +747,7 @@ lock(struct fr_state *s, void (*waiting)(pid_t, void *), void *arg, struct fr_er
 	ret = 0;
 cleanup:
 	free(path);
+	free(shown);
 	return ret;
 }
 
@@ -766,6 +769,8 @@ freeall(struct fr_state *s)
 	free(s->dir);
 	free(s->path);
 	free(s->tmp);
+	free(s->shown);
+	free(s->shownpath);
 	free(s);
 }
 
@@ -773,8 +778,17 @@ struct fr_state *
 fr_state_open(const char *dir, enum fr_lock_mode mode,
     void (*waiting)(pid_t holder, void *arg), void *arg, struct fr_error *err)
 {
+	return fr_state_open_as(dir, dir, mode, waiting, arg, err);
+}
+
+struct fr_state *
+fr_state_open_as(const char *dir, const char *shown, enum fr_lock_mode mode,
+    void (*waiting)(pid_t holder, void *arg), void *arg, struct fr_error *err)
+{
 	struct fr_state *s = fr_xcalloc(1, sizeof(*s));
 
+	s->shown = fr_xstrdup(shown);
+	s->shownpath = fr_xasprintf("%s/state", shown);
 	s->dir = fr_xstrdup(dir);
 	s->path = fr_xasprintf("%s/state", dir);
 	s->tmp = fr_xasprintf("%s/state.tmp", dir);
@@ -821,7 +835,7 @@ fr_state_put(struct fr_state *s, const struct fr_state_rec *rec, struct fr_error
 	fr_buf_reset(&s->wbuf);
 	if (!(raw = stored(s, addtask(&s->wbuf, rec))))
 		return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s: a record "
-		    "of over 4 GB", s->path);
+		    "of over 4 GB", s->shownpath);
 	e = entry(s, 'T', (const char *)raw + NAMEOFF, raw);
 	if (s->mode == FR_LOCK_READONLY)
 		return 0;

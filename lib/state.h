@@ -61,6 +61,10 @@ struct fr_state;
  * unknown). NULL with err set if the directory or lock cannot be used. */
 struct fr_state *fr_state_open(const char *dir, enum fr_lock_mode mode,
     void (*waiting)(pid_t holder, void *arg), void *arg, struct fr_error *err);
+/* The same, for a dir that messages call shown (an absolute dir, opened before
+ * the process enters the pipeline's directory, shown as the relative one). */
+struct fr_state *fr_state_open_as(const char *dir, const char *shown, enum fr_lock_mode mode,
+    void (*waiting)(pid_t holder, void *arg), void *arg, struct fr_error *err);
 /* The last success of the named task instance, or NULL; borrowed, and valid
  * only until the next fr_state_get (records are parsed into one buffer). */
 const struct fr_state_rec *fr_state_get(struct fr_state *s, const char *name);
