@@ -4,6 +4,7 @@
 #define _DEFAULT_SOURCE		/* sbrk, madvise */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
@@ -32,6 +33,7 @@
 #include "report_term.h"
 #include "report_trace.h"
 #include "sched.h"
+#include "stamp.h"
 #include "state.h"
 #include "util.h"
 
@@ -630,6 +632,158 @@ early_take(struct early *e, struct fr_state **state, struct fr_error *err)
 	return started;
 }
 
+/* Whether .flowrun/uptodate is used at all: FLOWRUN_UPTODATE=0 turns it off. */
+static int
+stamps(void)
+{
+	const char *e = getenv("FLOWRUN_UPTODATE");
+
+	return !(e && strcmp(e, "0") == 0);
+}
+
+/* Whether a run with these options may be answered from .flowrun/uptodate:
+ * one that prints or writes nothing per task beyond a no-op's progress, and
+ * decides as an ordinary run does. */
+static int
+stampable(const struct opts *o)
+{
+	return stamps() && !o->force && !o->explain && !o->status && !o->list && !o->dot &&
+	    !o->graph && !o->events && !o->trace && !o->junit && !o->report && o->nresult == 0;
+}
+
+/* The digest of this invocation for the stamp. */
+static void
+invocation(const struct opts *o, const char *file, char **targets, size_t ntargets,
+    struct fr_digest *inv)
+{
+	char **defs = fr_xcalloc(o->ndef + 1, sizeof(*defs));
+	size_t i;
+
+	for (i = 0; i < o->ndef; i++)
+		defs[i] = fr_xasprintf("%s=%s", o->def[i].name, o->def[i].value);
+	fr_stamp_invocation(file, targets, ntargets, defs, o->ndef, inv);
+	for (i = 0; i < o->ndef; i++)
+		free(defs[i]);
+	free(defs);
+}
+
+/* The no-op rerun without loading anything: when the stamp says that nothing
+ * the last run decided from has changed, present the run that would follow,
+ * every needed task up to date, to the same presenters. 1 when it did (the
+ * exit status in *rc), 0 to take the long way (in the directory it started in). */
+static int
+uptodate(struct opts *o, const char *file, const struct fr_digest *inv, int *rc)
+{
+	const char *slash = strrchr(file, '/'), *base = slash ? slash + 1 : file, *why;
+	char *dir = slash ? fr_xstrndup(file, slash == file ? 1 : (size_t)(slash - file)) : NULL;
+	int here = -1, dry = o->dry, answered = 0;
+	struct fr_state *lock = NULL;
+	struct fr_stamp_view sv;
+	struct fr_taskdecl act = { .action = FR_ACT_RUN }, group = { .action = FR_ACT_NONE };
+	struct fr_graph g = {0};
+	struct fr_task *task = NULL;
+	struct fr_error err = {0};
+	struct fr_event ev = {0};
+	struct views v = {0};
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t i;
+
+	if ((here = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || (dir && chdir(dir) < 0) ||
+	    access(".flowrun/uptodate", F_OK) < 0)
+		goto out;
+	/* as the long way would: wait for (or fail on) another run first */
+	if (!dry && !(lock = fr_state_lock(".flowrun", ".flowrun", o->nowait ? FR_LOCK_FAIL :
+	    FR_LOCK_WAIT, waiting, NULL, &err)))
+		goto out;
+	if (!fr_stamp_check(".flowrun", inv, base, ".flowrun/state",
+	    ncpu > 0 ? (unsigned)ncpu : 1, &sv, &why))
+		goto out;
+	answered = 1;
+	o->pdir = getcwd(NULL, 0);
+	task = fr_xcalloc(sv.ntask ? sv.ntask : 1, sizeof(*task));
+	g.task = fr_xcalloc(sv.ntask ? sv.ntask : 1, sizeof(*g.task));
+	g.ntask = g.nneeded = sv.ntask;
+	for (i = 0; i < sv.ntask; i++) {
+		task[i].decl = sv.group[i] ? &group : &act;
+		task[i].name = (char *)sv.name[i];
+		task[i].id = i;
+		task[i].needed = 1;
+		task[i].status = sv.group[i] ? FR_TASK_DONE : FR_TASK_SKIPPED;
+		g.task[i] = &task[i];
+	}
+	*rc = EXIT_TASK;
+	if (watch(o, &g, NULL, file, &v, &err) < 0) {
+		sayerr(&err);
+		goto done;
+	}
+	ev.total = sv.ntask;
+	ev.kind = FR_EV_RUN_START;
+	fr_event_emit(&ev);
+	for (i = 0; i < sv.ntask; i++) {
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = sv.group[i] ? FR_EV_TASK_GROUPED : FR_EV_TASK_SKIPPED;
+		ev.task = &task[i];
+		ev.reason = sv.group[i] ? "groups what it needs" : "up to date";
+		ev.done = i + 1;
+		ev.total = sv.ntask;
+		fr_event_emit(&ev);
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = FR_EV_RUN_END;
+	ev.done = ev.total = sv.ntask;
+	fr_event_emit(&ev);
+	if (unwatch(o, &v) == 0) {
+		fr_term_summary(v.term, 0, 0, logpath, o);
+		*rc = EXIT_DONE;
+	}
+done:
+	views_free(o, &v);
+	free(g.task);
+	free(task);
+	fr_stamp_view_free(&sv);
+out:
+	fr_state_close(lock, NULL);
+	if (!answered && here >= 0 && fchdir(here) < 0) {
+		say("cannot go back to the directory flowrun started in: %s", strerror(errno));
+		*rc = EXIT_USAGE;
+		answered = 1;
+	}
+	if (here >= 0)
+		close(here);
+	free(dir);
+	return answered;
+}
+
+/* After a run that left every needed task done or up to date: record in
+ * .flowrun/uptodate what its decisions read (a run that cannot be answered so
+ * removes it). Warns when it cannot be written. */
+static void
+stamp(struct opts *o, struct fr_graph *g, struct fr_plan *pl, const struct fr_digest *inv,
+    const struct fr_stat *pst, const struct fr_stat *sst, int ok)
+{
+	struct fr_stamp *s;
+	struct fr_error err = {0};
+	size_t i;
+
+	for (i = 0; ok && i < g->ntask; i++)
+		if (g->task[i]->needed && g->task[i]->decl->always)
+			ok = 0;		/* it would run again */
+	if (!ok || !stamps() || o->nresult || g->p->seen->unstable || pst->size < 0 || sst->size < 0) {
+		fr_stamp_remove(".flowrun");
+		return;
+	}
+	s = fr_stamp_new(inv);
+	for (i = 0; i < g->ntask; i++)
+		if (g->task[i]->needed)
+			fr_stamp_task(s, g->task[i]->name, g->task[i]->decl->action == FR_ACT_NONE);
+	fr_plan_stamp(pl, s);
+	if (fr_stamp_write(s, g->p->seen, ".flowrun", pst, sst, &err) < 0) {
+		fr_warn("%s", err.text);
+		fr_stamp_remove(".flowrun");
+	}
+	fr_stamp_free(s);
+}
+
 /* Whether to free the model before exiting: under a leak checker (ASan's, or
  * valgrind's, which sets FLOWRUN_FREE_AT_EXIT), so that anything not freed
  * is a leak; otherwise the exit takes it back. */
@@ -656,6 +810,8 @@ run(struct opts *o, char **targets, size_t ntargets)
 	struct fr_plan *pl = NULL;
 	struct fr_sched_opts so = {0};
 	struct fr_sched_stats st = {0};
+	struct fr_stat pst = { .size = -1 }, sst = { .size = -1 };
+	struct fr_digest inv;
 	struct views v = {0};
 	const char *file = o->file ? o->file : "flowrun.yaml";
 	char **all = NULL;
@@ -672,6 +828,11 @@ run(struct opts *o, char **targets, size_t ntargets)
 		say("no flowrun.yaml here (name a pipeline file, or use -f FILE or -C DIR)");
 		return EXIT_USAGE;
 	}
+	invocation(o, file, targets, ntargets, &inv);
+	if (stampable(o) && uptodate(o, file, &inv, &rc))
+		return rc;
+	if (fr_stat_path(file, &pst) < 0)	/* before it is read: what the stamp says */
+		pst.size = -1;
 	if (!o->list && !o->dot && !o->graph)
 		early_start(&early, file, dry ? FR_LOCK_READONLY :
 		    o->nowait ? FR_LOCK_FAIL : FR_LOCK_WAIT);
@@ -715,9 +876,11 @@ run(struct opts *o, char **targets, size_t ntargets)
 	if (watch(o, g, state, file, &v, &err) < 0)
 		goto fail;
 	src = fr_sched_run(g, pl, &so, &st, &err);
-	if (fr_state_close(state, src < 0 ? NULL : &err) < 0 && src >= 0)
+	if (fr_state_close_stat(state, &sst, src < 0 ? NULL : &err) < 0 && src >= 0)
 		src = -1;
 	state = NULL;
+	if (!dry && src >= 0)
+		stamp(o, g, pl, &inv, &pst, &sst, src == 0 && !st.signal);
 	bad = unwatch(o, &v) < 0;
 	if (src < 0)
 		goto fail;

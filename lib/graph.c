@@ -217,7 +217,7 @@ instname(struct fr_graph *g, const struct fr_taskdecl *d, json_t **bind, struct 
 
 /* The values of each foreach variable of d, as JSON arrays. */
 static json_t **
-foreachvalues(const struct fr_taskdecl *d, size_t *total)
+foreachvalues(const struct fr_taskdecl *d, struct fr_seen *seen, size_t *total)
 {
 	json_t **vals = fr_xcalloc(d->nforeach, sizeof(*vals));
 	size_t i, k;
@@ -233,11 +233,13 @@ foreachvalues(const struct fr_taskdecl *d, size_t *total)
 				json_array_append_new(vals[i], json_integer((json_int_t)k));
 		} else {
 			glob_t gl;
+			int rc = glob(f->glob, 0, NULL, &gl);
 			vals[i] = json_array();
-			if (glob(f->glob, 0, NULL, &gl) == 0) {
+			if (rc == 0) {
 				for (k = 0; k < gl.gl_pathc; k++)
 					json_array_append_new(vals[i], json_string(gl.gl_pathv[k]));
 			}
+			fr_seen_glob(seen, f->glob, gl.gl_pathv, rc == 0 ? gl.gl_pathc : 0);
 			globfree(&gl);
 		}
 		*total *= json_array_size(vals[i]);
@@ -264,7 +266,7 @@ instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct f
 	size_t total = 1, i, k;
 
 	if (d->nforeach)
-		vals = g->vals[d->index] = foreachvalues(d, &total);
+		vals = g->vals[d->index] = foreachvalues(d, g->p->seen, &total);
 	if (g->ntask + total > FR_MAX_INSTANCES)
 		return fr_error_set(err, FR_EPIPELINE, &d->mark, "more than %u task instances",
 		    FR_MAX_INSTANCES);

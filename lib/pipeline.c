@@ -706,6 +706,7 @@ fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef,
 
 	p->dir = dirof(path);
 	p->bytask = fr_htab_new(16);
+	p->seen = fr_seen_new();
 	cachedir = fr_xasprintf("%s/.flowrun", p->dir);
 	doc = fr_treecache_load(path, cachedir, cache, err);
 	free(cachedir);
@@ -811,12 +812,15 @@ fail:
 const char *
 fr_pipeline_env(const struct fr_pipeline *p, const char *name)
 {
+	const char *val;
 	size_t i;
 
 	for (i = 0; i < p->nenv; i++)
 		if (strcmp(p->envname[i], name) == 0)
 			return p->envval[i];
-	return getenv(name);
+	val = getenv(name);
+	fr_seen_env(p->seen, name, val);
+	return val;
 }
 
 struct fr_taskdecl *
@@ -880,6 +884,7 @@ fr_pipeline_free(struct fr_pipeline *p)
 		freetask(p->task[i]);
 	free(p->task);
 	fr_htab_free(p->bytask);
+	fr_seen_free(p->seen);
 	for (i = 0; i < p->ndeflt; i++)
 		free(p->deflt[i].name);
 	free(p->deflt);

@@ -14,6 +14,7 @@
 #include "fetchspec.h"
 #include "htab.h"
 #include "load.h"
+#include "stamp.h"
 #include "template.h"
 #include "treecache.h"
 
@@ -99,6 +100,7 @@ struct fr_pipeline {
 	struct fr_taskdecl **task;	/* in file order */
 	size_t ntask;
 	struct fr_htab *bytask;
+	struct fr_seen *seen;		/* what env.NAME and globs read (fr_pipeline_env records) */
 };
 
 /* A -D name=value override. */

@@ -26,8 +26,10 @@ struct memo {
 		struct fr_digest d;	/* once looked at: its digest, if it exists */
 		struct fr_stat st;	/* pre: the stat data taken ahead */
 	} u;
+	struct fr_stat seen;	/* once looked at: the stat data it had then */
 	int preerr;		/* pre: 0, or stat's errno */
 	unsigned char exists;
+	unsigned char looked;	/* a decision used it */
 	unsigned char hinted;	/* just written by flowrun, which said its digest */
 	unsigned char pre;	/* stat data taken ahead, not yet looked at */
 };
@@ -181,6 +183,7 @@ filedigest(struct fr_plan *pl, const char *path, int fresh, struct fr_digest *d,
 	if (!m)
 		m = memo(pl, path);
 	m->exists = 0;
+	m->looked = 1;
 	if (takepre(pl, m, &st, &errnum) && !fresh && pl->ahead) {
 		errno = errnum;
 		rc = errnum ? -1 : 0;
@@ -199,6 +202,7 @@ filedigest(struct fr_plan *pl, const char *path, int fresh, struct fr_digest *d,
 			return -1;
 		fr_state_file_set(pl->s, path, &st, &m->u.d);
 	}
+	m->seen = st;
 	m->exists = 1;
 	*d = m->u.d;
 	return 1;
@@ -372,8 +376,12 @@ hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, stru
 			FR_PUSH(rec->input, rec->ninput, cap, it);
 			continue;
 		}
-		if (glob(t->input[i], 0, NULL, &gl) != 0)
+		rc = glob(t->input[i], 0, NULL, &gl);
+		fr_seen_glob(pl->g->p->seen, t->input[i], gl.gl_pathv, rc == 0 ? gl.gl_pathc : 0);
+		if (rc != 0) {
+			globfree(&gl);
 			continue;	/* a glob may match nothing */
+		}
 		for (j = 0; j < gl.gl_pathc; j++) {
 			struct memo *m;
 			rc = filedigest(pl, gl.gl_pathv[j], 0, &it.digest, err);
@@ -775,6 +783,20 @@ fr_plan_unchanged(struct fr_plan *pl, struct fr_job *job, struct fr_error *err)
 }
 
 void
+fr_plan_stamp(struct fr_plan *pl, struct fr_stamp *stamp)
+{
+	size_t pos = 0;
+	const char *path;
+	void *v;
+
+	while (fr_htab_next(pl->files, &pos, &path, &v)) {
+		const struct memo *m = v;
+		if (m->looked)
+			fr_stamp_file(stamp, m->path, m->exists ? &m->seen : NULL);
+	}
+}
+
+void
 fr_plan_hint(struct fr_plan *pl, const char *path, const struct fr_stat *st,
     const struct fr_digest *d)
 {
@@ -785,8 +807,9 @@ fr_plan_hint(struct fr_plan *pl, const char *path, const struct fr_stat *st,
 	if (!m)
 		m = memo(pl, path);
 	takepre(pl, m, &ignored, &errnum);
-	m->exists = m->hinted = 1;
+	m->exists = m->hinted = m->looked = 1;
 	m->u.d = *d;
+	m->seen = *st;
 	fr_state_file_set(pl->s, path, st, d);
 }
 

@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "error.h"
 #include "graph.h"
+#include "stamp.h"
 #include "state.h"
 
 struct fr_plan;
@@ -74,6 +75,9 @@ int fr_plan_unchanged(struct fr_plan *pl, struct fr_job *job, struct fr_error *e
  * remember it, so that it is not read again to hash it. */
 void fr_plan_hint(struct fr_plan *pl, const char *path, const struct fr_stat *st,
     const struct fr_digest *d);
+/* Add to stamp every file a decision of this run used, with the stat data it
+ * had then (or as missing). */
+void fr_plan_stamp(struct fr_plan *pl, struct fr_stamp *stamp);
 /* The task would run (-n): mark it changed with an unknown handoff. */
 void fr_plan_dry(struct fr_plan *pl, struct fr_job *job);
 /* Release what job holds. */

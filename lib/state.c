@@ -781,9 +781,10 @@ fr_state_open(const char *dir, enum fr_lock_mode mode,
 	return fr_state_open_as(dir, dir, mode, waiting, arg, err);
 }
 
-struct fr_state *
-fr_state_open_as(const char *dir, const char *shown, enum fr_lock_mode mode,
-    void (*waiting)(pid_t holder, void *arg), void *arg, struct fr_error *err)
+/* Open as fr_state_open_as says, loading the records unless noload. */
+static struct fr_state *
+open_state(const char *dir, const char *shown, enum fr_lock_mode mode,
+    void (*waiting)(pid_t holder, void *arg), void *arg, int noload, struct fr_error *err)
 {
 	struct fr_state *s = fr_xcalloc(1, sizeof(*s));
 
@@ -794,11 +795,26 @@ fr_state_open_as(const char *dir, const char *shown, enum fr_lock_mode mode,
 	s->tmp = fr_xasprintf("%s/state.tmp", dir);
 	s->mode = mode;
 	s->lockfd = s->wfd = -1;
-	if ((mode != FR_LOCK_READONLY && lock(s, waiting, arg, err) < 0) || load(s, err) < 0) {
+	if ((mode != FR_LOCK_READONLY && lock(s, waiting, arg, err) < 0) ||
+	    (!noload && load(s, err) < 0)) {
 		freeall(s);
 		return NULL;
 	}
 	return s;
+}
+
+struct fr_state *
+fr_state_open_as(const char *dir, const char *shown, enum fr_lock_mode mode,
+    void (*waiting)(pid_t holder, void *arg), void *arg, struct fr_error *err)
+{
+	return open_state(dir, shown, mode, waiting, arg, 0, err);
+}
+
+struct fr_state *
+fr_state_lock(const char *dir, const char *shown, enum fr_lock_mode mode,
+    void (*waiting)(pid_t holder, void *arg), void *arg, struct fr_error *err)
+{
+	return open_state(dir, shown, mode, waiting, arg, 1, err);
 }
 
 const struct fr_state_rec *
@@ -909,9 +925,17 @@ fr_state_count(const struct fr_state *s)
 int
 fr_state_close(struct fr_state *s, struct fr_error *err)
 {
+	return fr_state_close_stat(s, NULL, err);
+}
+
+int
+fr_state_close_stat(struct fr_state *s, struct fr_stat *final, struct fr_error *err)
+{
 	size_t live;
 	int ret = 0;
 
+	if (final)
+		final->size = -1;
 	if (!s)
 		return 0;
 	if (s->mode != FR_LOCK_READONLY) {
@@ -922,6 +946,8 @@ fr_state_close(struct fr_state *s, struct fr_error *err)
 		    (s->nrec > COMPACT_MIN && s->nrec > 2 * live)))
 			ret = compact(s, 1, err);
 	}
+	if (final && fr_stat_path(s->path, final) < 0)
+		final->size = -1;	/* still under the lock: no other run wrote it since */
 	freeall(s);
 	return ret;
 }

@@ -65,6 +65,10 @@ struct fr_state *fr_state_open(const char *dir, enum fr_lock_mode mode,
  * the process enters the pipeline's directory, shown as the relative one). */
 struct fr_state *fr_state_open_as(const char *dir, const char *shown, enum fr_lock_mode mode,
     void (*waiting)(pid_t holder, void *arg), void *arg, struct fr_error *err);
+/* Only take the lock of dir as fr_state_open_as does, loading nothing: the
+ * result has no records and writes none. */
+struct fr_state *fr_state_lock(const char *dir, const char *shown, enum fr_lock_mode mode,
+    void (*waiting)(pid_t holder, void *arg), void *arg, struct fr_error *err);
 /* The last success of the named task instance, or NULL; borrowed, and valid
  * only until the next fr_state_get (records are parsed into one buffer). */
 const struct fr_state_rec *fr_state_get(struct fr_state *s, const char *name);
@@ -91,5 +95,8 @@ size_t fr_state_count(const struct fr_state *s);
  * release the lock and free s. Returns 0 or -1 with err set; s is freed either way.
  * NULL is a no-op. */
 int fr_state_close(struct fr_state *s, struct fr_error *err);
+/* fr_state_close, and *final gets the stat data of the state file as the lock
+ * is released (size -1: there is none). */
+int fr_state_close_stat(struct fr_state *s, struct fr_stat *final, struct fr_error *err);
 
 #endif

@@ -368,6 +368,7 @@ EOF
 # rerun does not parse YAML again; the cache must never be trusted after the
 # file changed, nor when it is damaged.
 @test "an unchanged pipeline is read from the tree cache, a changed one is parsed again" {
+	export FLOWRUN_UPTODATE=0	# no-op reruns load the pipeline (and so its cache)
 	pipeline <<'EOF2'
 flowrun: 1
 tasks:
@@ -391,6 +392,7 @@ EOF2
 }
 
 @test "a damaged tree cache is ignored" {
+	export FLOWRUN_UPTODATE=0	# no-op reruns load the pipeline (and so its cache)
 	pipeline <<'EOF2'
 flowrun: 1
 tasks:

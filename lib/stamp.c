@@ -1,0 +1,524 @@
+/* SPDX-License-Identifier: MIT */
+/* stamp: the no-op record in .flowrun/uptodate: what a run that left every
+ * needed task up to date decided from, checked by statting. */
+
+/*
+ * DIR/uptodate is binary, in the byte order of the machine that wrote it,
+ * written to DIR/uptodate.tmp and renamed into place (never changed in place).
+ * It starts with this header (u32 and i64 host-order, naturally aligned):
+ *
+ *   "flowrun-uptodat1"  u32 0x01020304  u32 ntask  u32 nfile  u32 nenv
+ *   u32 nglob  u32 strbytes  digest inv[32]  stat pipeline  stat state
+ *
+ * where a stat is i64 size (-1: no such file), i64 mtime_ns, i64 ctime_ns,
+ * u64 ino, u64 dev. Then four arrays and the strings they point into:
+ *
+ *   file[nfile]  stat st, u32 path, u32 0
+ *   task[ntask]  u32 name, u32 group (1: a task without an action)
+ *   env[nenv]    u32 name, u32 value (0xFFFFFFFF: unset)
+ *   glob[nglob]  u32 pattern, u32 0, digest matches[32]
+ *   strbytes bytes of NUL-terminated strings; each u32 above is an offset here
+ *
+ * The digest of a glob's matches is SHA-256 over each match with its length
+ * in front (fr_hasher_addstr), in glob(3)'s order. A file of any other size
+ * or shape is no stamp: the run takes the long way, which writes a new one.
+ *
+ * What makes it sound: a task's key is made of its command after templating
+ * (the pipeline file, -D, env.NAME, globs, what tasks upstream handed on), its
+ * environment (the pipeline file, env.NAME) and the content of its inputs;
+ * whether it is skipped also depends on its record in the state and on its
+ * outputs. A stamp is written only after a run in which every needed task
+ * succeeded or was skipped and none always runs, so that run's records make
+ * every key of an identical run match. Files are compared by stat data, as
+ * the state's stat cache compares them; the state file's own stat data cover
+ * every record written since, by any run.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "htab.h"
+#include "stamp.h"
+#include "util.h"
+
+#define MAGIC "flowrun-uptodat1"
+#define NONE UINT32_MAX
+
+struct head {
+	char magic[16];
+	uint32_t order, ntask, nfile, nenv, nglob, strbytes;
+	struct fr_digest inv;
+	struct fr_stat pipeline, state;
+};
+
+struct filerec {
+	struct fr_stat st;
+	uint32_t path, pad;
+};
+
+struct taskrec {
+	uint32_t name, group;
+};
+
+struct envrec {
+	uint32_t name, value;
+};
+
+struct globrec {
+	uint32_t pattern, pad;
+	struct fr_digest d;
+};
+
+struct fr_stamp {
+	struct fr_digest inv;
+	struct fr_buf files, tasks, strs;	/* arrays of records; the strings */
+	uint32_t nfile, ntask;
+	int toobig;			/* an offset would not fit in 32 bits */
+};
+
+struct fr_seen *
+fr_seen_new(void)
+{
+	struct fr_seen *s = fr_xcalloc(1, sizeof(*s));
+
+	s->index = fr_htab_new(16);
+	return s;
+}
+
+void
+fr_seen_free(struct fr_seen *s)
+{
+	size_t i;
+
+	if (!s)
+		return;
+	for (i = 0; i < s->nenv; i++) {
+		free(s->envname[i]);
+		free(s->envval[i]);
+	}
+	for (i = 0; i < s->nglob; i++)
+		free(s->glob[i]);
+	/* the index's keys are "e"/"g" copies made below */
+	{
+		size_t pos = 0;
+		const char *k;
+		void *v;
+		while (fr_htab_next(s->index, &pos, &k, &v))
+			free((char *)k);
+	}
+	fr_htab_free(s->index);
+	free(s->envname);
+	free(s->envval);
+	free(s->glob);
+	free(s->globd);
+	free(s);
+}
+
+/* The slot of kind ("e" or "g") and name, plus one; 0 if new. */
+static size_t
+slot(struct fr_seen *s, const char *kind, const char *name, size_t next)
+{
+	char *key = fr_xasprintf("%s%s", kind, name);
+	void *v = fr_htab_get(s->index, key);
+
+	if (v) {
+		free(key);
+		return (size_t)(uintptr_t)v;
+	}
+	fr_htab_put(s->index, key, (void *)(uintptr_t)(next + 1));
+	return 0;
+}
+
+void
+fr_seen_env(struct fr_seen *s, const char *name, const char *value)
+{
+	if (slot(s, "e", name, s->nenv))
+		return;		/* flowrun's environment does not change while it runs */
+	fr_grow(&s->envname, s->nenv + 1, &s->envcap, sizeof(*s->envname));
+	s->envval = fr_xrealloc(s->envval, s->envcap * sizeof(*s->envval));
+	s->envname[s->nenv] = fr_xstrdup(name);
+	s->envval[s->nenv] = value ? fr_xstrdup(value) : NULL;
+	s->nenv++;
+}
+
+static void
+matches(char *const *match, size_t n, struct fr_digest *d)
+{
+	struct fr_hasher h;
+	size_t i;
+
+	fr_hasher_init(&h);
+	for (i = 0; i < n; i++)
+		fr_hasher_addstr(&h, match[i]);
+	fr_hasher_final(&h, d);
+}
+
+void
+fr_seen_glob(struct fr_seen *s, const char *pattern, char *const *match, size_t n)
+{
+	struct fr_digest d;
+	size_t at = slot(s, "g", pattern, s->nglob);
+
+	matches(match, n, &d);
+	if (at) {
+		if (memcmp(&s->globd[at - 1], &d, sizeof(d)) != 0)
+			s->unstable = 1;
+		return;
+	}
+	fr_grow(&s->glob, s->nglob + 1, &s->globcap, sizeof(*s->glob));
+	s->globd = fr_xrealloc(s->globd, s->globcap * sizeof(*s->globd));
+	s->glob[s->nglob] = fr_xstrdup(pattern);
+	s->globd[s->nglob] = d;
+	s->nglob++;
+}
+
+struct fr_stamp *
+fr_stamp_new(const struct fr_digest *inv)
+{
+	struct fr_stamp *s = fr_xcalloc(1, sizeof(*s));
+
+	s->inv = *inv;
+	return s;
+}
+
+void
+fr_stamp_free(struct fr_stamp *s)
+{
+	if (!s)
+		return;
+	fr_buf_free(&s->files);
+	fr_buf_free(&s->tasks);
+	fr_buf_free(&s->strs);
+	free(s);
+}
+
+/* The offset of a copy of str in the strings. */
+static uint32_t
+str(struct fr_stamp *s, const char *str)
+{
+	size_t at = s->strs.len;
+
+	if (at >= NONE)
+		s->toobig = 1;
+	fr_buf_add(&s->strs, str, strlen(str) + 1);
+	return (uint32_t)at;
+}
+
+void
+fr_stamp_file(struct fr_stamp *s, const char *path, const struct fr_stat *st)
+{
+	struct filerec r = {0};
+
+	if (st)
+		r.st = *st;
+	else
+		r.st.size = -1;
+	r.path = str(s, path);
+	fr_buf_add(&s->files, &r, sizeof(r));
+	s->nfile++;
+}
+
+void
+fr_stamp_task(struct fr_stamp *s, const char *name, int group)
+{
+	struct taskrec r = { str(s, name), group != 0 };
+
+	fr_buf_add(&s->tasks, &r, sizeof(r));
+	s->ntask++;
+}
+
+static char *
+stamppath(const char *dir, const char *suffix)
+{
+	return fr_xasprintf("%s/uptodate%s", dir, suffix);
+}
+
+void
+fr_stamp_remove(const char *dir)
+{
+	char *path = stamppath(dir, "");
+
+	unlink(path);
+	free(path);
+}
+
+int
+fr_stamp_write(struct fr_stamp *s, const struct fr_seen *seen, const char *dir,
+    const struct fr_stat *pipeline, const struct fr_stat *state, struct fr_error *err)
+{
+	struct head h = {0};
+	struct fr_buf out = {0}, env = {0}, glob = {0};
+	char *path = stamppath(dir, ""), *tmp = stamppath(dir, ".tmp");
+	size_t i;
+	int fd = -1, rc = -1;
+
+	for (i = 0; i < seen->nenv; i++) {
+		struct envrec r = { str(s, seen->envname[i]),
+		    seen->envval[i] ? str(s, seen->envval[i]) : NONE };
+		fr_buf_add(&env, &r, sizeof(r));
+	}
+	for (i = 0; i < seen->nglob; i++) {
+		struct globrec r = { str(s, seen->glob[i]), 0, seen->globd[i] };
+		fr_buf_add(&glob, &r, sizeof(r));
+	}
+	if (s->toobig || s->strs.len >= NONE) {
+		rc = fr_error_set(err, FR_ESTATE, NULL, "cannot write %s: over 4 GB of names", path);
+		goto out;
+	}
+	while (s->strs.len % 8)
+		fr_buf_addc(&s->strs, '\0');
+	memcpy(h.magic, MAGIC, sizeof(h.magic));
+	h.order = 0x01020304;
+	h.ntask = s->ntask;
+	h.nfile = s->nfile;
+	h.nenv = (uint32_t)seen->nenv;
+	h.nglob = (uint32_t)seen->nglob;
+	h.strbytes = (uint32_t)s->strs.len;
+	h.inv = s->inv;
+	h.pipeline = *pipeline;
+	h.state = *state;
+	fr_buf_add(&out, &h, sizeof(h));
+	fr_buf_add(&out, s->files.data, s->files.len);
+	fr_buf_add(&out, s->tasks.data, s->tasks.len);
+	fr_buf_add(&out, env.data, env.len);
+	fr_buf_add(&out, glob.data, glob.len);
+	fr_buf_add(&out, s->strs.data, s->strs.len);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0 ||
+	    fr_write_full(fd, out.data, out.len) < 0 || close(fd) < 0) {
+		fr_error_set(err, FR_ESTATE, NULL, "cannot write %s:", tmp);
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	/* no fsync: a stamp lost to a crash is only a slower next run, and one
+	 * that survives it still describes files that all survived with it or
+	 * that differ now */
+	if (rename(tmp, path) < 0) {
+		fr_error_set(err, FR_ESTATE, NULL, "cannot rename %s:", tmp);
+		unlink(tmp);
+		goto out;
+	}
+	rc = 0;
+out:
+	fr_buf_free(&out);
+	fr_buf_free(&env);
+	fr_buf_free(&glob);
+	free(path);
+	free(tmp);
+	return rc;
+}
+
+void
+fr_stamp_invocation(const char *pipeline, char *const *targets, size_t ntargets,
+    char *const *defs, size_t ndefs, struct fr_digest *inv)
+{
+	struct fr_hasher h;
+	struct fr_stat exe = {0};
+	const char *base = strrchr(pipeline, '/');
+	size_t i;
+
+	fr_hasher_init(&h);
+	fr_hasher_addstr(&h, "flowrun " PACKAGE_VERSION);
+	/* a rebuilt flowrun may decide differently */
+	if (fr_stat_path("/proc/self/exe", &exe) == 0)
+		fr_hasher_add(&h, &exe, sizeof(exe));
+	fr_hasher_addstr(&h, base ? base + 1 : pipeline);
+	for (i = 0; i < ntargets; i++)
+		fr_hasher_addstr(&h, targets[i]);
+	fr_hasher_addstr(&h, "");
+	for (i = 0; i < ndefs; i++)
+		fr_hasher_addstr(&h, defs[i]);
+	fr_hasher_final(&h, inv);
+}
+
+/* Whether path's stat data are st (size -1: no such file). */
+static int
+same(const char *path, const struct fr_stat *st)
+{
+	struct fr_stat now;
+
+	if (fr_stat_path(path, &now) < 0)
+		return st->size < 0 && (errno == ENOENT || errno == ENOTDIR);
+	return st->size >= 0 && fr_stat_equal(&now, st);
+}
+
+struct checker {
+	pthread_t thread;
+	const struct filerec *file;
+	const char *strs;
+	size_t from, to;
+	int *differs;			/* shared: someone found a change */
+};
+
+static void *
+checkfiles(void *arg)
+{
+	struct checker *c = arg;
+	size_t i;
+
+	for (i = c->from; i < c->to; i++) {
+		if (__atomic_load_n(c->differs, __ATOMIC_RELAXED))
+			break;
+		if (!same(c->strs + c->file[i].path, &c->file[i].st)) {
+			__atomic_store_n(c->differs, 1, __ATOMIC_RELAXED);
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* Stat the n files on up to threads threads (this one included): 1 all the same. */
+static int
+allsame(const struct filerec *file, size_t n, const char *strs, unsigned threads)
+{
+	struct checker c[8];
+	int differs = 0;
+	size_t k, nt = threads < 1 ? 1 : threads > 8 ? 8 : threads, started = 0;
+
+	if (n < 256 * nt)
+		nt = n / 256 + 1;	/* a thread is dearer than a few hundred stats */
+	for (k = 0; k < nt; k++) {
+		c[k].file = file;
+		c[k].strs = strs;
+		c[k].from = n * k / nt;
+		c[k].to = n * (k + 1) / nt;
+		c[k].differs = &differs;
+	}
+	for (k = 1; k < nt; k++) {
+		if (pthread_create(&c[k].thread, NULL, checkfiles, &c[k]) != 0)
+			break;
+		started = k;
+	}
+	for (k = started + 1; k < nt; k++)	/* those that could not be started */
+		checkfiles(&c[k]);
+	checkfiles(&c[0]);
+	for (k = 1; k <= started; k++)
+		pthread_join(c[k].thread, NULL);
+	return !differs;
+}
+
+/* Whether the string at off lies in the strings. */
+static int
+strok(uint32_t off, const char *strs, uint32_t strbytes)
+{
+	return off < strbytes && memchr(strs + off, '\0', strbytes - off) != NULL;
+}
+
+int
+fr_stamp_check(const char *dir, const struct fr_digest *inv, const char *pipeline,
+    const char *statepath, unsigned threads, struct fr_stamp_view *v, const char **why)
+{
+	char *path = stamppath(dir, "");
+	struct stat sb;
+	struct head h;
+	const struct filerec *file;
+	const struct taskrec *task;
+	const struct envrec *env;
+	const struct globrec *globs;
+	const char *strs;
+	unsigned char *data = NULL;
+	size_t i, size;
+	int fd = -1;
+
+	memset(v, 0, sizeof(*v));
+	*why = "no stamp";
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) < 0 ||
+	    (size_t)sb.st_size < sizeof(h))
+		goto no;
+	size = (size_t)sb.st_size;
+	data = fr_xmalloc(size);
+	*why = "a damaged stamp";
+	if (fr_read_full(fd, data, size) != (long)size)
+		goto no;
+	memcpy(&h, data, sizeof(h));
+	if (memcmp(h.magic, MAGIC, sizeof(h.magic)) != 0 || h.order != 0x01020304 ||
+	    size != sizeof(h) + (size_t)h.nfile * sizeof(*file) + (size_t)h.ntask * sizeof(*task) +
+	    (size_t)h.nenv * sizeof(*env) + (size_t)h.nglob * sizeof(*globs) + h.strbytes ||
+	    h.strbytes == 0 || data[size - 1] != '\0')
+		goto no;
+	file = (const struct filerec *)(data + sizeof(h));
+	task = (const struct taskrec *)(file + h.nfile);
+	env = (const struct envrec *)(task + h.ntask);
+	globs = (const struct globrec *)(env + h.nenv);
+	strs = (const char *)(globs + h.nglob);
+	*why = "another invocation";
+	if (memcmp(&h.inv, inv, sizeof(h.inv)) != 0)
+		goto no;
+	*why = "the pipeline file changed";
+	if (!same(pipeline, &h.pipeline))
+		goto no;
+	*why = "the state changed";
+	if (!same(statepath, &h.state))
+		goto no;
+	*why = "an environment variable changed";
+	for (i = 0; i < h.nenv; i++) {
+		const char *now;
+		if (!strok(env[i].name, strs, h.strbytes) ||
+		    (env[i].value != NONE && !strok(env[i].value, strs, h.strbytes)))
+			goto no;
+		now = getenv(strs + env[i].name);
+		if (env[i].value == NONE ? now != NULL :
+		    !now || strcmp(now, strs + env[i].value) != 0)
+			goto no;
+	}
+	*why = "a glob matches other files";
+	for (i = 0; i < h.nglob; i++) {
+		struct fr_digest d;
+		glob_t gl;
+		int grc;
+		if (!strok(globs[i].pattern, strs, h.strbytes))
+			goto no;
+		grc = glob(strs + globs[i].pattern, 0, NULL, &gl);
+		matches(gl.gl_pathv, grc == 0 ? gl.gl_pathc : 0, &d);
+		globfree(&gl);
+		if (memcmp(&d, &globs[i].d, sizeof(d)) != 0)
+			goto no;
+	}
+	*why = "a damaged stamp";
+	for (i = 0; i < h.nfile; i++)
+		if (!strok(file[i].path, strs, h.strbytes))
+			goto no;
+	for (i = 0; i < h.ntask; i++)
+		if (!strok(task[i].name, strs, h.strbytes))
+			goto no;
+	*why = "a file changed";
+	if (!allsame(file, h.nfile, strs, threads))
+		goto no;
+	v->data = data;
+	v->ntask = h.ntask;
+	v->name = fr_xcalloc(h.ntask ? h.ntask : 1, sizeof(*v->name));
+	v->group = fr_xcalloc(h.ntask ? h.ntask : 1, 1);
+	for (i = 0; i < h.ntask; i++) {
+		v->name[i] = strs + task[i].name;
+		v->group[i] = task[i].group != 0;
+	}
+	close(fd);
+	free(path);
+	*why = NULL;
+	return 1;
+no:
+	if (fd >= 0)
+		close(fd);
+	free(data);
+	free(path);
+	return 0;
+}
+
+void
+fr_stamp_view_free(struct fr_stamp_view *v)
+{
+	free(v->data);
+	free(v->name);
+	free(v->group);
+	memset(v, 0, sizeof(*v));
+}
