@@ -488,10 +488,11 @@ struct views {
 	struct fr_report *rep;
 };
 
-/* Subscribe what presents and records the run. 0, or -1 with err set. */
+/* Subscribe what presents and records the run of g, or of the instances sv
+ * lists when g is NULL. 0, or -1 with err set. */
 static int
-watch(struct opts *o, struct fr_graph *g, struct fr_state *state, const char *file,
-    struct views *v, struct fr_error *err)
+watch(struct opts *o, struct fr_graph *g, const struct fr_stamp_view *sv,
+    struct fr_state *state, const char *file, struct views *v, struct fr_error *err)
 {
 	struct fr_term_opts to = {0};
 	const char *gh = getenv("GITHUB_ACTIONS");
@@ -513,7 +514,8 @@ watch(struct opts *o, struct fr_graph *g, struct fr_state *state, const char *fi
 	to.g = g;
 	v->term = fr_term_new(&to);
 	if (!dry)
-		v->last = fr_last_new(g, ".flowrun");
+		v->last = g ? fr_last_new(g, ".flowrun") :
+		    fr_last_new_names(sv->name, sv->ntask, ".flowrun");
 	if (o->trace || o->junit || o->report)
 		v->rep = fr_report_new(g, dry);
 	fr_event_reset();
@@ -680,8 +682,7 @@ uptodate(struct opts *o, const char *file, const struct fr_digest *inv, int *rc)
 	struct fr_state *lock = NULL;
 	struct fr_stamp_view sv;
 	struct fr_taskdecl act = { .action = FR_ACT_RUN }, group = { .action = FR_ACT_NONE };
-	struct fr_graph g = {0};
-	struct fr_task *task = NULL;
+	struct fr_task task = { .needed = 1 };	/* each one in turn, for the events */
 	struct fr_error err = {0};
 	struct fr_event ev = {0};
 	struct views v = {0};
@@ -696,23 +697,12 @@ uptodate(struct opts *o, const char *file, const struct fr_digest *inv, int *rc)
 	    FR_LOCK_WAIT, waiting, NULL, &err)))
 		goto out;
 	if (!fr_stamp_check(".flowrun", inv, base, ".flowrun/state",
-	    ncpu > 0 ? (unsigned)ncpu : 1, &sv, &why))
+	    ncpu > 0 ? (unsigned)ncpu : 1, !dry, &sv, &why))
 		goto out;
 	answered = 1;
 	o->pdir = getcwd(NULL, 0);
-	task = fr_xcalloc(sv.ntask ? sv.ntask : 1, sizeof(*task));
-	g.task = fr_xcalloc(sv.ntask ? sv.ntask : 1, sizeof(*g.task));
-	g.ntask = g.nneeded = sv.ntask;
-	for (i = 0; i < sv.ntask; i++) {
-		task[i].decl = sv.group[i] ? &group : &act;
-		task[i].name = (char *)sv.name[i];
-		task[i].id = i;
-		task[i].needed = 1;
-		task[i].status = sv.group[i] ? FR_TASK_DONE : FR_TASK_SKIPPED;
-		g.task[i] = &task[i];
-	}
 	*rc = EXIT_TASK;
-	if (watch(o, &g, NULL, file, &v, &err) < 0) {
+	if (watch(o, NULL, &sv, NULL, file, &v, &err) < 0) {
 		sayerr(&err);
 		goto done;
 	}
@@ -722,7 +712,11 @@ uptodate(struct opts *o, const char *file, const struct fr_digest *inv, int *rc)
 	for (i = 0; i < sv.ntask; i++) {
 		memset(&ev, 0, sizeof(ev));
 		ev.kind = sv.group[i] ? FR_EV_TASK_GROUPED : FR_EV_TASK_SKIPPED;
-		ev.task = &task[i];
+		task.decl = sv.group[i] ? &group : &act;
+		task.name = (char *)sv.name[i];
+		task.id = i;
+		task.status = sv.group[i] ? FR_TASK_DONE : FR_TASK_SKIPPED;
+		ev.task = &task;
 		ev.reason = sv.group[i] ? "groups what it needs" : "up to date";
 		ev.done = i + 1;
 		ev.total = sv.ntask;
@@ -738,8 +732,6 @@ uptodate(struct opts *o, const char *file, const struct fr_digest *inv, int *rc)
 	}
 done:
 	views_free(o, &v);
-	free(g.task);
-	free(task);
 	fr_stamp_view_free(&sv);
 out:
 	fr_state_close(lock, NULL);
@@ -873,7 +865,7 @@ run(struct opts *o, char **targets, size_t ntargets)
 	so.keep_going = o->keep_going;
 	so.dry = dry;
 	so.worker = getenv("FLOWRUN_CALL_WORKER");
-	if (watch(o, g, state, file, &v, &err) < 0)
+	if (watch(o, g, NULL, state, file, &v, &err) < 0)
 		goto fail;
 	src = fr_sched_run(g, pl, &so, &st, &err);
 	if (fr_state_close_stat(state, &sst, src < 0 ? NULL : &err) < 0 && src >= 0)

@@ -792,7 +792,7 @@ fr_plan_stamp(struct fr_plan *pl, struct fr_stamp *stamp)
 	while (fr_htab_next(pl->files, &pos, &path, &v)) {
 		const struct memo *m = v;
 		if (m->looked)
-			fr_stamp_file(stamp, m->path, m->exists ? &m->seen : NULL);
+			fr_stamp_file(stamp, m->path, m->exists ? &m->seen : NULL, &m->u.d);
 	}
 }
 

@@ -14,7 +14,9 @@
 #include "util.h"
 
 struct fr_last {
-	const struct fr_graph *g;
+	const struct fr_graph *g;	/* or NULL, with names */
+	const char *const *names;	/* without g: the needed instances, by id */
+	size_t ntask;
 	char *dir;
 	unsigned char *st;		/* enum fr_rstatus by task id */
 	struct fr_htab *logs;		/* instance name -> its log path */
@@ -32,8 +34,22 @@ fr_last_new(const struct fr_graph *g, const char *dir)
 	struct fr_last *l = fr_xcalloc(1, sizeof(*l));
 
 	l->g = g;
+	l->ntask = g->ntask;
 	l->dir = fr_xstrdup(dir);
-	l->st = fr_xcalloc(g->ntask, 1);
+	l->st = fr_xcalloc(g->ntask ? g->ntask : 1, 1);
+	l->logs = fr_htab_new(8);
+	return l;
+}
+
+struct fr_last *
+fr_last_new_names(const char *const *names, size_t n, const char *dir)
+{
+	struct fr_last *l = fr_xcalloc(1, sizeof(*l));
+
+	l->names = names;
+	l->ntask = n;
+	l->dir = fr_xstrdup(dir);
+	l->st = fr_xcalloc(n ? n : 1, 1);
 	l->logs = fr_htab_new(8);
 	return l;
 }
@@ -103,13 +119,13 @@ writejson(struct fr_last *l, int64_t start_ns, int64_t end_ns)
 	fr_rfc3339(when, sizeof(when), &l->wall, start_ns, start_ns);
 	fr_buf_printf(&b, "{\"flowrun_last_run\": 1, \"time\": \"%s\", \"duration\": %.3f, "
 	    "\"tasks\": {", when, (double)(end_ns - start_ns) / 1e9);
-	for (i = 0; i < l->g->ntask; i++) {
-		const struct fr_task *t = l->g->task[i];
-		if (!t->needed)
+	for (i = 0; i < l->ntask; i++) {
+		const char *name = l->g ? l->g->task[i]->name : l->names[i];
+		if (l->g && !l->g->task[i]->needed)
 			continue;
 		fr_buf_addstr(&b, first ? "\n" : ",\n");
 		first = 0;
-		fr_json_add(&b, t->name, strlen(t->name));
+		fr_json_add(&b, name, strlen(name));
 		fr_buf_addstr(&b, ": \"");
 		fr_buf_addstr(&b, fr_rstatus_id(l->st[i]));
 		fr_buf_addc(&b, '"');
@@ -157,7 +173,7 @@ fr_last_event(const struct fr_event *ev, void *arg)
 		writelog(l, ev);
 		break;
 	case FR_EV_RUN_END:
-		for (i = 0; i < l->g->ntask; i++) {
+		for (i = 0; l->g && i < l->g->ntask; i++) {
 			const struct fr_task *t = l->g->task[i];
 			if (t->needed && l->st[i] == FR_RS_NOTRUN && t->status == FR_TASK_DONE &&
 			    t->decl->action == FR_ACT_NONE)

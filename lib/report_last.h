@@ -23,6 +23,9 @@ struct fr_last;
 /* A recorder into the state directory dir (which exists) for a run of g (both
  * borrowed; they must outlive it). */
 struct fr_last *fr_last_new(const struct fr_graph *g, const char *dir);
+/* A recorder for a run that needs the n instances names (borrowed) and knows
+ * nothing else of them: events name them by id, their index in names. */
+struct fr_last *fr_last_new_names(const char *const *names, size_t n, const char *dir);
 /* Free l; NULL is a no-op. */
 void fr_last_free(struct fr_last *l);
 /* The event subscriber; arg is a struct fr_last. Logs are written as tasks

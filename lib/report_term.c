@@ -502,7 +502,7 @@ handle(struct fr_term *t, const struct fr_event *ev)
 	case FR_EV_RUN_START:
 		t->start_ns = ev->time_ns;
 		t->total = ev->total;
-		if (t->o.progress == FR_PROGRESS_TTY)
+		if (t->o.progress == FR_PROGRESS_TTY && t->o.g)
 			expectations(t);
 		break;
 	case FR_EV_TASK_QUEUED:

@@ -33,7 +33,7 @@ struct fr_term_opts {
 	int github;			/* GitHub Actions workflow commands */
 	unsigned jobs;			/* for the ETA */
 	struct fr_state *state;		/* durations of earlier runs for the ETA, or NULL */
-	const struct fr_graph *g;	/* borrowed; must outlive the presenter */
+	const struct fr_graph *g;	/* borrowed; must outlive the presenter (NULL: no ETA) */
 };
 
 /* The progress mode for asked on the terminal fd: AUTO is TTY when fd is a

@@ -13,14 +13,16 @@
  * where a stat is i64 size (-1: no such file), i64 mtime_ns, i64 ctime_ns,
  * u64 ino, u64 dev. Then four arrays and the strings they point into:
  *
- *   file[nfile]  stat st, u32 path, u32 0
+ *   file[nfile]  stat st, u32 path, u32 0, digest content[32] (SHA-256)
  *   task[ntask]  u32 name, u32 group (1: a task without an action)
  *   env[nenv]    u32 name, u32 value (0xFFFFFFFF: unset)
  *   glob[nglob]  u32 pattern, u32 0, digest matches[32]
  *   strbytes bytes of NUL-terminated strings; each u32 above is an offset here
  *
  * The digest of a glob's matches is SHA-256 over each match with its length
- * in front (fr_hasher_addstr), in glob(3)'s order. A file of any other size
+ * in front (fr_hasher_addstr), in glob(3)'s order. A file whose stat data
+ * differ but whose content is the same (touched, copied back) is unchanged:
+ * the stamp is rewritten with its new stat data. A file of any other size
  * or shape is no stamp: the run takes the long way, which writes a new one.
  *
  * What makes it sound: a task's key is made of its command after templating
@@ -63,6 +65,7 @@ struct head {
 struct filerec {
 	struct fr_stat st;
 	uint32_t path, pad;
+	struct fr_digest d;
 };
 
 struct taskrec {
@@ -214,14 +217,17 @@ str(struct fr_stamp *s, const char *str)
 }
 
 void
-fr_stamp_file(struct fr_stamp *s, const char *path, const struct fr_stat *st)
+fr_stamp_file(struct fr_stamp *s, const char *path, const struct fr_stat *st,
+    const struct fr_digest *d)
 {
 	struct filerec r = {0};
 
-	if (st)
+	if (st) {
 		r.st = *st;
-	else
+		r.d = *d;
+	} else {
 		r.st.size = -1;
+	}
 	r.path = str(s, path);
 	fr_buf_add(&s->files, &r, sizeof(r));
 	s->nfile++;
@@ -251,15 +257,41 @@ fr_stamp_remove(const char *dir)
 	free(path);
 }
 
+/* Write n bytes as DIR/uptodate through a temporary file. 0, or -1 with err set. */
+static int
+put(const char *dir, const void *data, size_t n, struct fr_error *err)
+{
+	char *path = stamppath(dir, ""), *tmp = stamppath(dir, ".tmp");
+	int fd, rc = -1;
+
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0 ||
+	    fr_write_full(fd, data, n) < 0 || close(fd) < 0) {
+		fr_error_set(err, FR_ESTATE, NULL, "cannot write %s:", tmp);
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+	} else if (rename(tmp, path) < 0) {
+		/* no fsync: a stamp lost to a crash is only a slower next run, and
+		 * one that survives it still describes files that all survived
+		 * with it or that differ now */
+		fr_error_set(err, FR_ESTATE, NULL, "cannot rename %s:", tmp);
+		unlink(tmp);
+	} else {
+		rc = 0;
+	}
+	free(path);
+	free(tmp);
+	return rc;
+}
+
 int
 fr_stamp_write(struct fr_stamp *s, const struct fr_seen *seen, const char *dir,
     const struct fr_stat *pipeline, const struct fr_stat *state, struct fr_error *err)
 {
 	struct head h = {0};
 	struct fr_buf out = {0}, env = {0}, glob = {0};
-	char *path = stamppath(dir, ""), *tmp = stamppath(dir, ".tmp");
 	size_t i;
-	int fd = -1, rc = -1;
+	int rc = -1;
 
 	for (i = 0; i < seen->nenv; i++) {
 		struct envrec r = { str(s, seen->envname[i]),
@@ -271,7 +303,8 @@ fr_stamp_write(struct fr_stamp *s, const struct fr_seen *seen, const char *dir,
 		fr_buf_add(&glob, &r, sizeof(r));
 	}
 	if (s->toobig || s->strs.len >= NONE) {
-		rc = fr_error_set(err, FR_ESTATE, NULL, "cannot write %s: over 4 GB of names", path);
+		rc = fr_error_set(err, FR_ESTATE, NULL, "cannot write %s/uptodate: over 4 GB of "
+		    "names", dir);
 		goto out;
 	}
 	while (s->strs.len % 8)
@@ -292,29 +325,11 @@ fr_stamp_write(struct fr_stamp *s, const struct fr_seen *seen, const char *dir,
 	fr_buf_add(&out, env.data, env.len);
 	fr_buf_add(&out, glob.data, glob.len);
 	fr_buf_add(&out, s->strs.data, s->strs.len);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0 ||
-	    fr_write_full(fd, out.data, out.len) < 0 || close(fd) < 0) {
-		fr_error_set(err, FR_ESTATE, NULL, "cannot write %s:", tmp);
-		if (fd >= 0)
-			close(fd);
-		unlink(tmp);
-		goto out;
-	}
-	/* no fsync: a stamp lost to a crash is only a slower next run, and one
-	 * that survives it still describes files that all survived with it or
-	 * that differ now */
-	if (rename(tmp, path) < 0) {
-		fr_error_set(err, FR_ESTATE, NULL, "cannot rename %s:", tmp);
-		unlink(tmp);
-		goto out;
-	}
-	rc = 0;
+	rc = put(dir, out.data, out.len, err);
 out:
 	fr_buf_free(&out);
 	fr_buf_free(&env);
 	fr_buf_free(&glob);
-	free(path);
-	free(tmp);
 	return rc;
 }
 
@@ -352,12 +367,32 @@ same(const char *path, const struct fr_stat *st)
 	return st->size >= 0 && fr_stat_equal(&now, st);
 }
 
+/* Whether the file of f is unchanged: the same stat data, or other stat data
+ * (then put in f) over the same content. */
+static int
+unchanged(struct filerec *f, const char *path, int *touched)
+{
+	struct fr_stat now;
+	struct fr_digest d;
+	struct fr_error err = {0};
+
+	if (same(path, &f->st))
+		return 1;
+	if (f->st.size < 0 || fr_digest_file(path, &d, &now, &err) < 0 ||
+	    memcmp(&d, &f->d, sizeof(d)) != 0)
+		return 0;
+	f->st = now;
+	*touched = 1;
+	return 1;
+}
+
 struct checker {
 	pthread_t thread;
-	const struct filerec *file;
+	struct filerec *file;
 	const char *strs;
 	size_t from, to;
 	int *differs;			/* shared: someone found a change */
+	int touched;			/* some file has new stat data, not new content */
 };
 
 static void *
@@ -369,7 +404,7 @@ checkfiles(void *arg)
 	for (i = c->from; i < c->to; i++) {
 		if (__atomic_load_n(c->differs, __ATOMIC_RELAXED))
 			break;
-		if (!same(c->strs + c->file[i].path, &c->file[i].st)) {
+		if (!unchanged(&c->file[i], c->strs + c->file[i].path, &c->touched)) {
 			__atomic_store_n(c->differs, 1, __ATOMIC_RELAXED);
 			break;
 		}
@@ -377,9 +412,10 @@ checkfiles(void *arg)
 	return NULL;
 }
 
-/* Stat the n files on up to threads threads (this one included): 1 all the same. */
+/* Check the n files on up to threads threads (this one included): 1 all
+ * unchanged, with *touched set when some have new stat data. */
 static int
-allsame(const struct filerec *file, size_t n, const char *strs, unsigned threads)
+allsame(struct filerec *file, size_t n, const char *strs, unsigned threads, int *touched)
 {
 	struct checker c[8];
 	int differs = 0;
@@ -393,6 +429,7 @@ allsame(const struct filerec *file, size_t n, const char *strs, unsigned threads
 		c[k].from = n * k / nt;
 		c[k].to = n * (k + 1) / nt;
 		c[k].differs = &differs;
+		c[k].touched = 0;
 	}
 	for (k = 1; k < nt; k++) {
 		if (pthread_create(&c[k].thread, NULL, checkfiles, &c[k]) != 0)
@@ -404,6 +441,8 @@ allsame(const struct filerec *file, size_t n, const char *strs, unsigned threads
 	checkfiles(&c[0]);
 	for (k = 1; k <= started; k++)
 		pthread_join(c[k].thread, NULL);
+	for (k = 0; k < nt; k++)
+		*touched |= c[k].touched;
 	return !differs;
 }
 
@@ -416,19 +455,21 @@ strok(uint32_t off, const char *strs, uint32_t strbytes)
 
 int
 fr_stamp_check(const char *dir, const struct fr_digest *inv, const char *pipeline,
-    const char *statepath, unsigned threads, struct fr_stamp_view *v, const char **why)
+    const char *statepath, unsigned threads, int rewrite, struct fr_stamp_view *v,
+    const char **why)
 {
 	char *path = stamppath(dir, "");
 	struct stat sb;
 	struct head h;
-	const struct filerec *file;
+	struct filerec *file;
 	const struct taskrec *task;
 	const struct envrec *env;
 	const struct globrec *globs;
 	const char *strs;
 	unsigned char *data = NULL;
 	size_t i, size;
-	int fd = -1;
+	int fd = -1, touched = 0;
+	struct fr_error err = {0};
 
 	memset(v, 0, sizeof(*v));
 	*why = "no stamp";
@@ -446,7 +487,7 @@ fr_stamp_check(const char *dir, const struct fr_digest *inv, const char *pipelin
 	    (size_t)h.nenv * sizeof(*env) + (size_t)h.nglob * sizeof(*globs) + h.strbytes ||
 	    h.strbytes == 0 || data[size - 1] != '\0')
 		goto no;
-	file = (const struct filerec *)(data + sizeof(h));
+	file = (struct filerec *)(data + sizeof(h));
 	task = (const struct taskrec *)(file + h.nfile);
 	env = (const struct envrec *)(task + h.ntask);
 	globs = (const struct globrec *)(env + h.nenv);
@@ -492,8 +533,10 @@ fr_stamp_check(const char *dir, const struct fr_digest *inv, const char *pipelin
 		if (!strok(task[i].name, strs, h.strbytes))
 			goto no;
 	*why = "a file changed";
-	if (!allsame(file, h.nfile, strs, threads))
+	if (!allsame(file, h.nfile, strs, threads, &touched))
 		goto no;
+	if (touched && rewrite)
+		put(dir, data, size, &err);	/* else the next run hashes them again */
 	v->data = data;
 	v->ntask = h.ntask;
 	v->name = fr_xcalloc(h.ntask ? h.ntask : 1, sizeof(*v->name));

@@ -40,9 +40,10 @@ struct fr_stamp;
 struct fr_stamp *fr_stamp_new(const struct fr_digest *inv);
 /* Free s; NULL is a no-op. */
 void fr_stamp_free(struct fr_stamp *s);
-/* A file the decisions read, with its stat data as they read it (NULL: it did
- * not exist). path is copied. */
-void fr_stamp_file(struct fr_stamp *s, const char *path, const struct fr_stat *st);
+/* A file the decisions read, with its stat data and content digest as they
+ * read it (st NULL: it did not exist). path is copied. */
+void fr_stamp_file(struct fr_stamp *s, const char *path, const struct fr_stat *st,
+    const struct fr_digest *d);
 /* A needed task instance, in declaration order; group: it has no action. */
 void fr_stamp_task(struct fr_stamp *s, const char *name, int group);
 /* Write s as DIR/uptodate (temporary file, then rename) with what seen read,
@@ -68,13 +69,16 @@ struct fr_stamp_view {
 
 /* Whether nothing the stamp in DIR records has changed, paths being relative
  * to the current directory: the invocation is inv, the pipeline file and the
- * state file (statepath) have the recorded stat data, so do the files (statted
- * by up to threads threads), the environment variables have the recorded
- * values and the globs match what they matched. 1 with *v filled (free it with
+ * state file (statepath) have the recorded stat data, the files have the
+ * recorded stat data or content (checked by up to threads threads), the
+ * environment variables have the recorded values and the globs match what
+ * they matched. Files with new stat data over the same content are written
+ * back into the stamp when rewrite is set. 1 with *v filled (free it with
  * fr_stamp_view_free), or 0 when anything differs or there is no usable
  * stamp, with *why saying what (a static string). */
 int fr_stamp_check(const char *dir, const struct fr_digest *inv, const char *pipeline,
-    const char *statepath, unsigned threads, struct fr_stamp_view *v, const char **why);
+    const char *statepath, unsigned threads, int rewrite, struct fr_stamp_view *v,
+    const char **why);
 /* Release what v holds. */
 void fr_stamp_view_free(struct fr_stamp_view *v);
 

@@ -244,3 +244,23 @@ EOF
 	cmp before.json .flowrun/last-run.json
 	[ -z "$output" ]
 }
+
+@test "a touched input is hashed once from the stamp: same content, still no load, and the stamp learns its new stat data" {
+	two
+	run_ok
+	sleep 0.05
+	touch in/a.csv
+	opened
+	assert_answered_from_stamp
+	assert_ran_count 0
+	echo "$opened" | grep -qx 'in/a.csv' || { echo "in/a.csv was not hashed"; return 1; }
+	opened
+	assert_answered_from_stamp
+	if echo "$opened" | grep -qx 'in/a.csv'; then echo "in/a.csv was hashed again"; return 1; fi
+	cp in/b.csv b.keep; echo 9 > in/b.csv; cp b.keep in/b.csv	# new inode data, same bytes
+	opened
+	assert_answered_from_stamp
+	echo 7 > in/b.csv					# same size, other bytes
+	run_ok
+	assert_ran cat
+}
