@@ -473,12 +473,13 @@ fr_stamp_check(const char *dir, const struct fr_digest *inv, const char *pipelin
 
 	memset(v, 0, sizeof(*v));
 	*why = "no stamp";
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) < 0 ||
-	    (size_t)sb.st_size < sizeof(h))
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		goto no;
+	*why = "a damaged stamp";
+	if (fstat(fd, &sb) < 0 || (size_t)sb.st_size < sizeof(h))
 		goto no;
 	size = (size_t)sb.st_size;
 	data = fr_xmalloc(size);
-	*why = "a damaged stamp";
 	if (fr_read_full(fd, data, size) != (long)size)
 		goto no;
 	memcpy(&h, data, sizeof(h));
