@@ -28,7 +28,7 @@ import os
 import sys
 
 SHAPES = ("wide", "chain", "layered", "diamond", "cutoff")
-TOOLS = ("flowrun", "make", "ninja", "floor", "snakemake", "dask")
+TOOLS = ("flowrun", "flowrun-long", "make", "ninja", "floor", "snakemake", "dask")
 
 
 def marker(i):
@@ -201,7 +201,7 @@ def write_dask(d, tasks):
 		f.write(DASK_SCRIPT)
 
 
-WRITERS = {"flowrun": write_flowrun, "make": write_make, "ninja": write_ninja,
+WRITERS = {"flowrun": write_flowrun, "flowrun-long": write_flowrun, "make": write_make, "ninja": write_ninja,
     "floor": write_floor, "snakemake": write_snakemake, "dask": write_dask}
 
 

@@ -34,7 +34,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CASES = ("full", "noop", "change", "touch")
-ALL_TOOLS = ("flowrun", "ninja", "make", "floor", "snakemake", "dask")
+ALL_TOOLS = ("flowrun", "flowrun-long", "ninja", "make", "floor", "snakemake", "dask")
+# flowrun-long: flowrun with FLOWRUN_UPTODATE=0, every run loading the pipeline
+# and the state (the way a run goes when .flowrun/uptodate cannot answer)
 BASES = ("ninja", "make", "floor")
 CLEAN = ("o", "final", "ran.log", "out.log", ".flowrun", ".ninja_log", ".ninja_deps",
     ".snakemake")
@@ -85,11 +87,12 @@ def find_tools(a, floor):
 			raise SystemExit("run.py: unknown tool %r (known: %s)" % (t, ",".join(ALL_TOOLS)))
 	j = str(a.jobs)
 	for t in want:
-		if t == "flowrun":
+		if t in ("flowrun", "flowrun-long"):
 			fr = os.path.abspath(a.flowrun)
 			v = first_line([fr, "-V"]) if os.access(fr, os.X_OK) else None
 			if v:
-				found[t] = ([fr, "-j", j], v)
+				found[t] = (([] if t == "flowrun" else ["env", "FLOWRUN_UPTODATE=0"]) +
+				    [fr, "-j", j], v + ("" if t == "flowrun" else ", FLOWRUN_UPTODATE=0"))
 			else:
 				warn("flowrun not found at %s: skipped (build it: make flowrun)" % fr)
 		elif t == "floor":
@@ -187,7 +190,7 @@ def measure(tool, argv, d, meter, meta, case):
 				user, sys_, rss, code = f.read().split()[-4:]
 	res = {"wall": float(wall), "cpu": float(user) + float(sys_), "rss": int(rss) / 1024.0,
 	    "ran": count_lines(ranlog), "ok": r.returncode == 0 and int(code) == 0}
-	if tool == "flowrun":
+	if tool.startswith("flowrun"):
 		res["steps"] = count_lines(os.path.join(d, "out.log"), STEP)
 		if res["ok"] and res["steps"] != res["ran"]:
 			warn("flowrun printed %d [n/N] lines but ran.log has %d" % (res["steps"], res["ran"]))
@@ -300,6 +303,10 @@ def report(shape, n, meta, tools, med, m):
 	    "ran.log`); *ran* counts the lines of ran.log. *change* rewrites %s with other content "
 	    "of the same line count; *touch* only changes its mtime. CPU is user+sys of the tool and "
 	    "all its children; RSS is the peak of the largest process.\n" % meta["changed_leaf"])
+	if "flowrun-long" in tools:
+		L.append("*flowrun-long* is the same flowrun with `FLOWRUN_UPTODATE=0`: every run loads "
+		    "the pipeline and the state and decides task by task, the way a run goes when "
+		    "`.flowrun/uptodate` cannot answer it.\n")
 	L.append("| case | tool | wall s | wall min–max | CPU s | peak RSS MiB | tasks ran |")
 	L.append("|---|---|---:|---:|---:|---:|---:|")
 	for c in CASES:
@@ -320,18 +327,20 @@ def report(shape, n, meta, tools, med, m):
 		L.append("| case | metric | " + " | ".join("flowrun/%s" % b for b in bases) + " |")
 		L.append("|---|---|" + "---:|" * len(bases))
 		for c in CASES:
-			f = med.get(("flowrun", c))
-			if not f:
-				continue
-			for k, name in (("wall", "wall"), ("cpu", "CPU"), ("rss", "RSS")):
-				cells = []
-				for b in bases:
-					r = med.get((b, c))
-					if not r or (b == "floor" and r["ran"] == 0):
-						cells.append("n/a")
-					else:
-						cells.append(fmt_ratio(f[k], r[k]))
-				L.append("| %s | %s | %s |" % (c, name, " | ".join(cells)))
+			for who in ("flowrun", "flowrun-long"):
+				f = med.get((who, c))
+				if not f:
+					continue
+				for k, name in (("wall", "wall"), ("cpu", "CPU"), ("rss", "RSS")):
+					cells = []
+					for b in bases:
+						r = med.get((b, c))
+						if not r or (b == "floor" and r["ran"] == 0):
+							cells.append("n/a")
+						else:
+							cells.append(fmt_ratio(f[k], r[k]))
+					L.append("| %s | %s%s | %s |" % (c, name,
+					    "" if who == "flowrun" else " (long)", " | ".join(cells)))
 		L.append("")
 	if shape == "cutoff":
 		L.append("Early cutoff: after the edit of %s (same line count, so task 0's output is "
