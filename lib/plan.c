@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "env.h"
 #include "json.h"
 #include "log.h"
 #include "plan.h"
@@ -64,45 +65,6 @@ struct lookctx {
 	json_t *scratch;
 };
 
-static int
-envnamed(const char *entry, const char *name)
-{
-	size_t n = strlen(name);
-	return strncmp(entry, name, n) == 0 && entry[n] == '=';
-}
-
-/* base environment minus the names set in names[], plus those names. */
-static char **
-mkenv(char *const *base, size_t nbase, char *const *names, char *const *vals, size_t n,
-    size_t *nout)
-{
-	char **env = fr_xcalloc(nbase + n + 1, sizeof(*env));
-	size_t i, j, k = 0;
-
-	for (i = 0; i < nbase; i++) {
-		for (j = 0; j < n; j++)
-			if (envnamed(base[i], names[j]))
-				break;
-		if (j == n)
-			env[k++] = fr_xstrdup(base[i]);
-	}
-	for (j = 0; j < n; j++)
-		env[k++] = fr_xasprintf("%s=%s", names[j], vals[j]);
-	env[k] = NULL;
-	*nout = k;
-	return env;
-}
-
-static void
-freeenv(char **env)
-{
-	size_t i;
-
-	for (i = 0; env && env[i]; i++)
-		free(env[i]);
-	free(env);
-}
-
 struct fr_plan *
 fr_plan_new(struct fr_graph *g, struct fr_state *s, int force, int dry)
 {
@@ -115,7 +77,7 @@ fr_plan_new(struct fr_graph *g, struct fr_state *s, int force, int dry)
 	pl->dry = dry;
 	while (environ && environ[n])
 		n++;
-	pl->baseenv = mkenv(environ, n, g->p->envname, g->p->envval, g->p->nenv, &pl->nbase);
+	pl->baseenv = fr_env_make(environ, n, g->p->envname, g->p->envval, g->p->nenv, &pl->nbase);
 	pl->files = fr_htab_new(1024);
 	pl->results = fr_xcalloc(g->p->ntask, sizeof(*pl->results));
 	fr_state_batch(s, 1);
@@ -148,7 +110,7 @@ fr_plan_free(struct fr_plan *pl)
 	for (i = 0; i < pl->g->p->ntask; i++)
 		json_decref(pl->results[i]);
 	free(pl->results);
-	freeenv(pl->baseenv);
+	fr_env_free(pl->baseenv);
 	free(pl);
 }
 
@@ -562,7 +524,7 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 			fr_hasher_addstr(&h, vals[i]);
 		}
 		if (i == d->nenv)
-			job->envp = mkenv(pl->baseenv, pl->nbase, names, vals, d->nenv, &n);
+			job->envp = fr_env_make(pl->baseenv, pl->nbase, names, vals, d->nenv, &n);
 		for (k = 0; k < i; k++)
 			free(vals[k]);
 		free(names);
@@ -819,7 +781,7 @@ fr_job_release(struct fr_plan *pl, struct fr_job *job)
 	size_t i;
 
 	if (job->envp != pl->baseenv)
-		freeenv(job->envp);
+		fr_env_free(job->envp);
 	job->envp = NULL;
 	free(job->cmd);
 	json_decref(job->args);
