@@ -57,6 +57,13 @@ fr_hasher_init(struct fr_hasher *h)
 }
 
 void
+fr_hasher_thread_done(void)
+{
+	EVP_MD_CTX_free(spare);
+	spare = NULL;
+}
+
+void
 fr_hasher_add(struct fr_hasher *h, const void *p, size_t n)
 {
 	if (n > 0)

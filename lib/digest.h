@@ -32,6 +32,9 @@ struct fr_hasher {
 
 /* Start a SHA-256 computation. */
 void fr_hasher_init(struct fr_hasher *h);
+/* Release the context this thread keeps for its next hash: before a thread
+ * that hashed ends. */
+void fr_hasher_thread_done(void);
 /* Add n bytes. */
 void fr_hasher_add(struct fr_hasher *h, const void *p, size_t n);
 /* Add a string with its length in front, so that ("ab","c") != ("a","bc"). */

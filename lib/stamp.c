@@ -409,6 +409,7 @@ checkfiles(void *arg)
 			break;
 		}
 	}
+	fr_hasher_thread_done();	/* what hashing a touched file left */
 	return NULL;
 }
 
