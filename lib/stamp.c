@@ -54,6 +54,9 @@
 
 #define MAGIC "flowrun-uptodat1"
 #define NONE UINT32_MAX
+/* Past this many bytes of touched files to hash, the long way does it: it
+ * hashes them too, and records what it learns in the state as well. */
+#define HASHMAX (64 << 20)
 
 struct head {
 	char magic[16];
@@ -368,9 +371,9 @@ same(const char *path, const struct fr_stat *st)
 }
 
 /* Whether the file of f is unchanged: the same stat data, or other stat data
- * (then put in f) over the same content. */
+ * (then put in f) over the same content, hashed while *budget allows. */
 static int
-unchanged(struct filerec *f, const char *path, int *touched)
+unchanged(struct filerec *f, const char *path, int *touched, int64_t *budget)
 {
 	struct fr_stat now;
 	struct fr_digest d;
@@ -378,8 +381,8 @@ unchanged(struct filerec *f, const char *path, int *touched)
 
 	if (same(path, &f->st))
 		return 1;
-	if (f->st.size < 0 || fr_digest_file(path, &d, &now, &err) < 0 ||
-	    memcmp(&d, &f->d, sizeof(d)) != 0)
+	if (f->st.size < 0 || __atomic_sub_fetch(budget, f->st.size, __ATOMIC_RELAXED) < 0 ||
+	    fr_digest_file(path, &d, &now, &err) < 0 || memcmp(&d, &f->d, sizeof(d)) != 0)
 		return 0;
 	f->st = now;
 	*touched = 1;
@@ -392,6 +395,7 @@ struct checker {
 	const char *strs;
 	size_t from, to;
 	int *differs;			/* shared: someone found a change */
+	int64_t *budget;		/* shared: bytes of touched files left to hash */
 	int touched;			/* some file has new stat data, not new content */
 };
 
@@ -404,7 +408,7 @@ checkfiles(void *arg)
 	for (i = c->from; i < c->to; i++) {
 		if (__atomic_load_n(c->differs, __ATOMIC_RELAXED))
 			break;
-		if (!unchanged(&c->file[i], c->strs + c->file[i].path, &c->touched)) {
+		if (!unchanged(&c->file[i], c->strs + c->file[i].path, &c->touched, c->budget)) {
 			__atomic_store_n(c->differs, 1, __ATOMIC_RELAXED);
 			break;
 		}
@@ -420,6 +424,7 @@ allsame(struct filerec *file, size_t n, const char *strs, unsigned threads, int 
 {
 	struct checker c[8];
 	int differs = 0;
+	int64_t budget = HASHMAX;
 	size_t k, nt = threads < 1 ? 1 : threads > 8 ? 8 : threads, started = 0;
 
 	if (n < 256 * nt)
@@ -430,6 +435,7 @@ allsame(struct filerec *file, size_t n, const char *strs, unsigned threads, int 
 		c[k].from = n * k / nt;
 		c[k].to = n * (k + 1) / nt;
 		c[k].differs = &differs;
+		c[k].budget = &budget;
 		c[k].touched = 0;
 	}
 	for (k = 1; k < nt; k++) {

@@ -157,6 +157,33 @@ main(void)
 	put(".flowrun/uptodate", "flowrun-uptodat1 and then nothing that fits");
 	ok(!check(&why), "a stamp of the wrong size");
 
+	/* touched files are hashed up to 64 MiB; past that the long way does it */
+	{
+		struct fr_stamp *s = fr_stamp_new(&inv);
+		struct fr_seen *seen = fr_seen_new();
+		struct fr_stat pst, sst, bst;
+		struct fr_digest bd;
+		struct fr_error err = {0};
+		int fd = open("big.bin", O_WRONLY | O_CREAT | O_TRUNC, 0666);
+		ok(fd >= 0 && ftruncate(fd, (off_t)65 << 20) == 0 && close(fd) == 0, "a sparse 65 MiB file");
+		put("flowrun.yaml", "flowrun: 1\n");
+		fr_stat_path("flowrun.yaml", &pst);
+		fr_stat_path(".flowrun/state", &sst);
+		fr_digest_file("big.bin", &bd, &bst, &err);
+		fr_stamp_file(s, "big.bin", &bst, &bd);
+		fr_stamp_task(s, "a", 0);
+		fr_stamp_task(s, "all", 1);
+		ok(fr_stamp_write(s, seen, ".flowrun", &pst, &sst, &err) == 0, "a stamp of it");
+		fr_stamp_free(s);
+		fr_seen_free(seen);
+		ok(check(&why), "answered");
+		ts[0].tv_nsec = ts[1].tv_nsec = UTIME_NOW;
+		utimensat(AT_FDCWD, "big.bin", ts, 0);
+		ok(!check(&why), "65 MiB touched: not hashed");
+		is_str(why, "a file changed", "why");
+		unlink("big.bin");
+	}
+
 	unlink(".flowrun/uptodate");
 	unlink(".flowrun/state");
 	rmdir(".flowrun");
