@@ -123,6 +123,10 @@ fr_fetcher_new(struct fr_loop *loop, unsigned host_connections)
 	curl->multi_setopt(fr->multi, CURLMOPT_TIMERDATA, fr);
 	curl->multi_setopt(fr->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 	    (long)(host_connections ? host_connections : FR_FETCH_HOST_CONNECTIONS));
+	/* libcurl keeps by default four idle connections per easy handle in the
+	 * multi; between two tasks there may be one or none, and it would close
+	 * the connections the next tasks are about to reuse */
+	curl->multi_setopt(fr->multi, CURLMOPT_MAXCONNECTS, (long)FR_FETCH_IDLE_CONNECTIONS);
 	return fr;
 }
 

@@ -96,5 +96,7 @@ void fr_fetch_release(struct fr_fetch *f);
 
 /* The per-host connection limit when none is given. */
 #define FR_FETCH_HOST_CONNECTIONS 6
+/* Idle connections kept for reuse, over all hosts. */
+#define FR_FETCH_IDLE_CONNECTIONS 64
 
 #endif
