@@ -533,7 +533,7 @@ complete(struct fr_fetch *f)
 	const char *final = NULL;
 	struct fr_pin got;
 	char want[160], have[160], hex[2 * FR_DIGEST_LEN + 1];
-	int same, errnum = 0;
+	int same, rc, errnum = 0;
 	char *u;
 
 	memset(&got, 0, sizeof(got));
@@ -556,14 +556,14 @@ complete(struct fr_fetch *f)
 	/* the output already holds these very bytes: leave it alone */
 	same = f->current && memcmp(f->current->b, f->sha256.b, FR_DIGEST_LEN) == 0 &&
 	    fr_stat_path(f->output, &f->st) == 0;
-	if (fr_spool_commit(f->spool, !same, &errnum) < 0) {
-		f->spool = NULL;
-		say(f, "cannot rename the download to %s: %s", f->output, strerror(errnum));
+	rc = fr_spool_commit(f->spool, !same, &f->st, &errnum);
+	f->spool = NULL;
+	if (rc == -1) {
+		say(f, "cannot put the download in place at %s: %s", f->output, strerror(errnum));
 		return;
 	}
-	f->spool = NULL;
-	if (!same && fr_stat_path(f->output, &f->st) < 0) {
-		say(f, "cannot stat %s: %s", f->output, strerror(errno));
+	if (rc < 0) {
+		say(f, "cannot stat %s: %s", f->output, strerror(errnum));
 		return;
 	}
 	curl->easy_getinfo(f->easy, CURLINFO_EFFECTIVE_URL, &final);
