@@ -7,8 +7,11 @@
 # connections to the one host, and with its default 6). Every tool writes real files to the same file system; the
 # runs alternate tool by tool and the order rotates; medians are reported with
 # throughput ratios, and with --results DIR the table goes there as markdown
-# with the machine and its load average.
-import argparse, os, platform, shutil, statistics, subprocess, sys, time
+# with the machine and its load average. For the large file it also times the
+# SHA-256 of the body alone (OpenSSL through hashlib, one core: one body's hash
+# cannot be split), the part of flowrun's work that curl does not do, and
+# states the best share of curl's throughput that leaves flowrun.
+import argparse, hashlib, mmap, os, platform, shutil, statistics, subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
@@ -127,6 +130,19 @@ def run_once(tool, work, base, names, jobs, flowrun, size):
     return t1 - t0
 
 
+SHA = "SHA-256 alone (one core)"
+
+
+def sha256_time(path):
+    """Seconds to hash the file (in the page cache, as nginx serves it) with
+    OpenSSL's SHA-256 through hashlib on one core, from a mapping, as
+    flowrun's hashing thread does."""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        t0 = time.perf_counter()
+        hashlib.sha256(m).digest()
+        return time.perf_counter() - t0
+
+
 def machine():
     cpu = "?"
     try:
@@ -171,15 +187,18 @@ def main():
         if a.big_size:
             work.append(("1 x %.0f MiB" % (a.big_size / 2**20), ["big.bin"], a.big_size))
         for label, names, size in work:
-            times = {t: [] for t in tools}
+            big = len(names) == 1
+            times = {t: [] for t in tools + ([SHA] if big else [])}
             for rep in range(a.reps):
                 order = tools[rep % len(tools):] + tools[:rep % len(tools)]
                 for t in order:
                     times[t].append(run_once(t, a.work, env["HTTP_URL"] + "/files", names, a.j,
                                              flowrun, size))
+                if big:
+                    times[SHA].append(sha256_time(os.path.join(env["WWW"], names[0])))
                 print("%s, repetition %d: %s" % (label, rep + 1, ", ".join(
-                    "%s %.3fs" % (t, times[t][-1]) for t in tools)), flush=True)
-            for t in tools:
+                    "%s %.3fs" % (t, times[t][-1]) for t in times)), flush=True)
+            for t in times:
                 m = statistics.median(times[t])
                 rows.append((label, t, m, min(times[t]), max(times[t]), size / m / 1e6))
             loads.append(os.getloadavg()[0])
@@ -206,6 +225,15 @@ def main():
                      "connections to the host) and %.0f%% of xargs -P's."
                      % (label, 100 * r["curl --parallel"] / r["flowrun"],
                         100 * r["curl --parallel"] / r[DEFAULT_HOST], 100 * r["xargs -P"] / r["flowrun"]))
+        if SHA in r:
+            best = min(1.0, r["curl --parallel"] / r[SHA])
+            lines.append("%s: the SHA-256 that flowrun's result carries takes %.3f s alone on one "
+                         "core (%.0f MB/s); one body's hash cannot be split across cores, so flowrun "
+                         "cannot end before it, and can have at most %.0f%% of curl --parallel's "
+                         "throughput here (curl does not hash): it has %.0f%%, %.0f%% of that ceiling."
+                         % (label, r[SHA], next(x[5] for x in rows if x[0] == label and x[1] == SHA),
+                            100 * best, 100 * r["curl --parallel"] / r["flowrun"],
+                            100 * r["curl --parallel"] / r["flowrun"] / best))
     text = "\n".join(lines) + "\n"
     print(text)
     if a.results:
