@@ -7,8 +7,12 @@
 # connections to the one host, and with its default 6). Every tool writes real files to the same file system; the
 # runs alternate tool by tool and the order rotates; medians are reported with
 # throughput ratios, and with --results DIR the table goes there as markdown
-# with the machine and its load average.
-import argparse, os, platform, shutil, statistics, subprocess, sys, time
+# with the machine and its load average. For the large file it also times the
+# SHA-256 of the body alone (OpenSSL through hashlib, one core: one body's hash
+# cannot be split), the part of flowrun's work that curl does not do, and
+# states the best share of curl's throughput that leaves flowrun.
+import argparse, hashlib, mmap, os, platform, resource, shutil, statistics, subprocess, sys
+import threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
@@ -111,13 +115,19 @@ def commands(tool, work, base, names, jobs, flowrun):
     return d, ["xargs", "-P", str(jobs), "-n", "3", "curl", "--no-progress-meter", "--fail"], lines
 
 
+CPU = {}     # tool -> CPU seconds (user + sys) of each run, the server's excluded
+
+
 def run_once(tool, work, base, names, jobs, flowrun, size):
     d, argv, stdin = commands(tool, work, base, names, jobs, flowrun)
     clean(d)
     os.sync()   # no run pays for the writeback of the one before
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run(argv, input=stdin, capture_output=True, text=True, errors="replace")
     t1 = time.perf_counter()
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.setdefault(tool, []).append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
     if out.returncode != 0:
         sys.exit("%s failed (%d): %s" % (tool, out.returncode, out.stderr[-1000:]))
     got = sum(os.path.getsize(os.path.join(d, "out", x)) for x in os.listdir(os.path.join(d, "out")))
@@ -125,6 +135,42 @@ def run_once(tool, work, base, names, jobs, flowrun, size):
         sys.exit("%s wrote %d bytes, not %d" % (tool, got, size))
     clean(d, keep=len(names) > 1)
     return t1 - t0
+
+
+SHA = "SHA-256 alone (one core)"
+SHA2 = "SHA-256, two at once (two threads)"
+
+
+def sha256_time(path):
+    """Seconds to hash the file (in the page cache, as nginx serves it) with
+    OpenSSL's SHA-256 through hashlib on one core, from a mapping, as
+    flowrun's hashing thread does."""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        hashlib.sha256(m).digest()
+        CPU.setdefault(SHA, []).append(time.thread_time() - c0)
+        return time.perf_counter() - t0
+
+
+def sha256_pair_time(path):
+    """Seconds to hash the file twice at once on two threads (hashlib lets go
+    of the GIL): about sha256_time when two cores are free, twice that when
+    the machine's other load leaves one."""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        cpu = []
+
+        def one():
+            c0 = time.thread_time()
+            hashlib.sha256(m).digest()
+            cpu.append(time.thread_time() - c0)
+        t = [threading.Thread(target=one) for _ in range(2)]
+        t0 = time.perf_counter()
+        for x in t:
+            x.start()
+        for x in t:
+            x.join()
+        CPU.setdefault(SHA2, []).append(sum(cpu))
+        return time.perf_counter() - t0
 
 
 def machine():
@@ -171,17 +217,23 @@ def main():
         if a.big_size:
             work.append(("1 x %.0f MiB" % (a.big_size / 2**20), ["big.bin"], a.big_size))
         for label, names, size in work:
-            times = {t: [] for t in tools}
+            big = len(names) == 1
+            times = {t: [] for t in tools + ([SHA, SHA2] if big else [])}
+            CPU.clear()
             for rep in range(a.reps):
                 order = tools[rep % len(tools):] + tools[:rep % len(tools)]
                 for t in order:
                     times[t].append(run_once(t, a.work, env["HTTP_URL"] + "/files", names, a.j,
                                              flowrun, size))
+                if big:
+                    times[SHA].append(sha256_time(os.path.join(env["WWW"], names[0])))
+                    times[SHA2].append(sha256_pair_time(os.path.join(env["WWW"], names[0])))
                 print("%s, repetition %d: %s" % (label, rep + 1, ", ".join(
-                    "%s %.3fs" % (t, times[t][-1]) for t in tools)), flush=True)
-            for t in tools:
+                    "%s %.3fs" % (t, times[t][-1]) for t in times)), flush=True)
+            for t in times:
                 m = statistics.median(times[t])
-                rows.append((label, t, m, min(times[t]), max(times[t]), size / m / 1e6))
+                rows.append((label, t, m, min(times[t]), max(times[t]), size / m / 1e6,
+                             statistics.median(CPU[t])))
             loads.append(os.getloadavg()[0])
     finally:
         stop(srv)
@@ -190,22 +242,49 @@ def main():
              "%s; nginx on loopback (1 worker, sendfile), files written to %s; -j %d (curl "
              "--parallel-max %d, xargs -P %d; flowrun --host-connections %d, as many connections "
              "to the one host as curl opens, and flowrun with its default of 6 per host); %d "
-             "repetitions, medians; tools alternate run by run."
+             "repetitions, medians; tools alternate run by run. CPU s is the client's "
+             "user and system time (the server's is not counted)."
              % (time.strftime("%Y-%m-%d %H:%M"), a.work, a.j, a.j, a.j, a.j, a.reps), "",
              "Machine: %s." % machine(), "",
              "Load average (1 min) before, between and after: %s." % ", ".join("%.2f" % x for x in loads), "",
              "Versions: %s; %s; %s." % (version([flowrun, "--version"]), version(["curl", "--version"]),
                                          version(["nginx", "-v"])), "",
-             "| files | tool | wall s | min–max | MB/s |", "|---|---|---:|---:|---:|"]
-    for label, t, m, lo, hi, mbs in rows:
-        lines.append("| %s | %s | %.3f | %.3f–%.3f | %.0f |" % (label, t, m, lo, hi, mbs))
+             "| files | tool | wall s | min–max | MB/s | CPU s |", "|---|---|---:|---:|---:|---:|"]
+    for label, t, m, lo, hi, mbs, cpu in rows:
+        lines.append("| %s | %s | %.3f | %.3f–%.3f | %.0f | %.3f |" % (label, t, m, lo, hi, mbs, cpu))
     lines.append("")
     for label in dict.fromkeys(r[0] for r in rows):
         r = {t: m for l, t, m, *_ in rows if l == label}
+        c = {t: x[6] for x in rows if x[0] == label for t in [x[1]]}
         lines.append("%s: flowrun has %.0f%% of curl --parallel's throughput (%.0f%% with 6 "
                      "connections to the host) and %.0f%% of xargs -P's."
                      % (label, 100 * r["curl --parallel"] / r["flowrun"],
                         100 * r["curl --parallel"] / r[DEFAULT_HOST], 100 * r["xargs -P"] / r["flowrun"]))
+        if SHA in r:
+            # flowrun receives and writes on one thread and hashes on another:
+            # it cannot end before the hash, nor before its CPU time (curl's
+            # and the hash's at least) has run on the cores the machine's
+            # other load leaves, which two hashes at once measure
+            cores = max(1.0, min(2.0, 2 * r[SHA] / r[SHA2]))
+            floor = max(r[SHA], (c["curl --parallel"] + c[SHA]) / cores)
+            best = min(1.0, r["curl --parallel"] / floor)
+            lines.append("%s: the SHA-256 that flowrun's result carries takes %.3f s alone on one "
+                         "core (%.0f MB/s); one body's hash cannot be split across cores, so flowrun "
+                         "cannot end before it. Two at once took %.3f s: the machine's other load left "
+                         "this benchmark about %.1f of its %d cores, on which flowrun's own work "
+                         "(curl's %.3f s of CPU and the hash's %.3f s) takes at least %.3f s. So "
+                         "flowrun can have at most %.0f%% of curl --parallel's throughput here (curl "
+                         "does not hash): it has %.0f%%, %.0f%% of that ceiling."
+                         % (label, r[SHA], next(x[5] for x in rows if x[0] == label and x[1] == SHA),
+                            r[SHA2], cores, os.cpu_count(), c["curl --parallel"], c[SHA],
+                            (c["curl --parallel"] + c[SHA]) / cores, 100 * best,
+                            100 * r["curl --parallel"] / r["flowrun"],
+                            100 * r["curl --parallel"] / r["flowrun"] / best))
+            lines.append("%s: in CPU time, which the machine's other load does not change as much, "
+                         "flowrun takes %.3f s: curl --parallel's %.3f s and the hash's %.3f s, "
+                         "and %.3f s more."
+                         % (label, c["flowrun"], c["curl --parallel"], c[SHA],
+                            c["flowrun"] - c["curl --parallel"] - c[SHA]))
     text = "\n".join(lines) + "\n"
     print(text)
     if a.results:

@@ -24,7 +24,7 @@ static const struct {
 	const char *name;
 	size_t off;
 } syms[] = {
-	SYM(global_init), SYM(easy_init), SYM(easy_cleanup), SYM(easy_setopt),
+	SYM(global_init), SYM(easy_init), SYM(easy_cleanup), SYM(easy_reset), SYM(easy_setopt),
 	SYM(easy_getinfo), SYM(easy_strerror), SYM(multi_init), SYM(multi_cleanup),
 	SYM(multi_add_handle), SYM(multi_remove_handle), SYM(multi_setopt),
 	SYM(multi_socket_action), SYM(multi_info_read), SYM(slist_append),

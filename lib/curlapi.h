@@ -23,6 +23,7 @@ struct fr_curlapi {
 	CURLcode (*global_init)(long flags);
 	CURL *(*easy_init)(void);
 	void (*easy_cleanup)(CURL *easy);
+	void (*easy_reset)(CURL *easy);
 	CURLcode (*easy_setopt)(CURL *easy, CURLoption option, ...);
 	CURLcode (*easy_getinfo)(CURL *easy, CURLINFO info, ...);
 	const char *(*easy_strerror)(CURLcode code);

@@ -106,8 +106,8 @@ fr_digest_bytes(const void *p, size_t n, struct fr_digest *out)
 	fr_hasher_final(&h, out);
 }
 
-static void
-fromstat(struct fr_stat *st, const struct stat *sb)
+void
+fr_stat_from(struct fr_stat *st, const struct stat *sb)
 {
 	st->size = (int64_t)sb->st_size;
 	st->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
@@ -150,7 +150,7 @@ fr_digest_file(const char *path, struct fr_digest *out, struct fr_stat *st,
 		return fr_error_set(err, FR_ESYS, NULL, "cannot read %s:", path);
 	if (fstat(fd, &sb) < 0)
 		goto fail;
-	fromstat(st, &sb);
+	fr_stat_from(st, &sb);
 	fr_hasher_init(&h);
 	if (hashfd(fd, h.ctx) < 0)
 		goto fail;
@@ -177,7 +177,7 @@ fr_stat_path(const char *path, struct fr_stat *st)
 
 	if (stat(path, &sb) < 0)
 		return -1;
-	fromstat(st, &sb);
+	fr_stat_from(st, &sb);
 	return 0;
 }
 

@@ -50,6 +50,9 @@ int fr_digest_file(const char *path, struct fr_digest *out, struct fr_stat *st,
 /* stat(2) a path into st: 0, or -1 with errno set (no error record: a missing
  * file is an answer, not a failure). */
 int fr_stat_path(const char *path, struct fr_stat *st);
+struct stat;
+/* st from what fstat(2) or stat(2) put in sb. */
+void fr_stat_from(struct fr_stat *st, const struct stat *sb);
 /* Whether two stat records are equal in every field. */
 int fr_stat_equal(const struct fr_stat *a, const struct fr_stat *b);
 /* Lowercase hex of d into out (65 bytes). */

@@ -23,12 +23,17 @@
 
 /* libcurl's receive buffer: fewer, larger reads of a large body. */
 #define RECVBUF (512 * 1024)
+/* Easy handles kept for the next transfers: making one and freeing it cost
+ * more than the reset that readies it again. */
+#define SPARE 16
 
 struct fr_fetcher {
 	struct fr_loop *loop;
 	CURLM *multi;
 	uint64_t timer;
 	struct fr_spooler *spooler;
+	CURL *spare[SPARE];
+	size_t nspare;
 };
 
 /* libcurl's functions, set by the first fr_fetcher_new that could load them;
@@ -123,6 +128,10 @@ fr_fetcher_new(struct fr_loop *loop, unsigned host_connections)
 	curl->multi_setopt(fr->multi, CURLMOPT_TIMERDATA, fr);
 	curl->multi_setopt(fr->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 	    (long)(host_connections ? host_connections : FR_FETCH_HOST_CONNECTIONS));
+	/* libcurl keeps by default four idle connections per easy handle in the
+	 * multi; between two tasks there may be one or none, and it would close
+	 * the connections the next tasks are about to reuse */
+	curl->multi_setopt(fr->multi, CURLMOPT_MAXCONNECTS, (long)FR_FETCH_IDLE_CONNECTIONS);
 	return fr;
 }
 
@@ -132,6 +141,8 @@ fr_fetcher_free(struct fr_fetcher *fr)
 	if (!fr)
 		return;
 	fr_loop_cancel_timer(fr->loop, fr->timer);
+	while (fr->nspare > 0)
+		curl->easy_cleanup(fr->spare[--fr->nspare]);
 	if (fr->multi)
 		curl->multi_cleanup(fr->multi);
 	fr_spooler_free(fr->spooler);
@@ -200,16 +211,35 @@ onheader(char *p, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-/* The value of name in envp, NULL when unset or empty. */
-static const char *
-envget(char *const *envp, const char *name)
-{
-	size_t n = strlen(name);
+/* The proxy variables libcurl reads, in the order of the fields of struct proxyenv. */
+static const char *const proxyvars[] = {
+	"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy",
+	"NO_PROXY",
+};
 
-	for (; *envp; envp++)
-		if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=' && (*envp)[n + 1])
-			return *envp + n + 1;
-	return NULL;
+/* Their values in one environment, NULL when unset or empty. */
+struct proxyenv {
+	const char *v[FR_NELEM(proxyvars)];
+};
+
+/* The proxy variables of envp, in one pass over it: most variables are
+ * passed over on their first letter. */
+static void
+proxyenv(char *const *envp, struct proxyenv *pe)
+{
+	const char *e, *eq;
+	size_t i, n;
+
+	memset(pe, 0, sizeof(*pe));
+	for (; *envp; envp++) {
+		e = *envp;
+		if (!strchr("hHaAnN", e[0]) || !(eq = strchr(e, '=')) || !eq[1])
+			continue;
+		n = (size_t)(eq - e);
+		for (i = 0; i < FR_NELEM(proxyvars); i++)
+			if (!pe->v[i] && strncmp(e, proxyvars[i], n) == 0 && !proxyvars[i][n])
+				pe->v[i] = eq + 1;
+	}
 }
 
 /* The proxy for the URL from the task's environment, as libcurl would take it
@@ -218,20 +248,19 @@ envget(char *const *envp, const char *name)
 static void
 setproxy(struct fr_fetch *f)
 {
+	struct proxyenv pe;
 	const char *p = NULL, *no;
 
 	if (!f->envp)
 		return;
+	proxyenv(f->envp, &pe);
 	if (strncasecmp(f->url, "https:", 6) == 0)
-		p = envget(f->envp, "https_proxy") ? envget(f->envp, "https_proxy") :
-		    envget(f->envp, "HTTPS_PROXY");
+		p = pe.v[1] ? pe.v[1] : pe.v[2];
 	else
-		p = envget(f->envp, "http_proxy");
+		p = pe.v[0];
 	if (!p)
-		p = envget(f->envp, "all_proxy") ? envget(f->envp, "all_proxy") :
-		    envget(f->envp, "ALL_PROXY");
-	no = envget(f->envp, "no_proxy") ? envget(f->envp, "no_proxy") :
-	    envget(f->envp, "NO_PROXY");
+		p = pe.v[3] ? pe.v[3] : pe.v[4];
+	no = pe.v[5] ? pe.v[5] : pe.v[6];
 	curl->easy_setopt(f->easy, CURLOPT_PROXY, p ? p : "");	/* "": none, not getenv */
 	if (no)
 		curl->easy_setopt(f->easy, CURLOPT_NOPROXY, no);
@@ -312,7 +341,12 @@ teardown(struct fr_fetch *f)
 		if (f->inmulti)
 			curl->multi_remove_handle(f->fetcher->multi, f->easy);
 		f->inmulti = 0;
-		curl->easy_cleanup(f->easy);
+		if (f->fetcher->nspare < SPARE) {	/* its options back to the defaults */
+			curl->easy_reset(f->easy);
+			f->fetcher->spare[f->fetcher->nspare++] = f->easy;
+		} else {
+			curl->easy_cleanup(f->easy);
+		}
 		f->easy = NULL;
 	}
 	curl->slist_free_all(f->slist);
@@ -339,7 +373,9 @@ fr_fetch_start(struct fr_fetcher *fr, struct fr_fetch *f, struct fr_error *err)
 		fr_curlapi_load(err);
 		return -1;
 	}
-	if (!(f->easy = curl->easy_init()))
+	if (fr->nspare > 0)
+		f->easy = fr->spare[--fr->nspare];
+	else if (!(f->easy = curl->easy_init()))
 		abort();
 	if (setup(f, err) < 0) {
 		teardown(f);
@@ -529,7 +565,7 @@ complete(struct fr_fetch *f)
 	const char *final = NULL;
 	struct fr_pin got;
 	char want[160], have[160], hex[2 * FR_DIGEST_LEN + 1];
-	int same, errnum = 0;
+	int same, rc, errnum = 0;
 	char *u;
 
 	memset(&got, 0, sizeof(got));
@@ -552,14 +588,14 @@ complete(struct fr_fetch *f)
 	/* the output already holds these very bytes: leave it alone */
 	same = f->current && memcmp(f->current->b, f->sha256.b, FR_DIGEST_LEN) == 0 &&
 	    fr_stat_path(f->output, &f->st) == 0;
-	if (fr_spool_commit(f->spool, !same, &errnum) < 0) {
-		f->spool = NULL;
-		say(f, "cannot rename the download to %s: %s", f->output, strerror(errnum));
+	rc = fr_spool_commit(f->spool, !same, &f->st, &errnum);
+	f->spool = NULL;
+	if (rc == -1) {
+		say(f, "cannot put the download in place at %s: %s", f->output, strerror(errnum));
 		return;
 	}
-	f->spool = NULL;
-	if (!same && fr_stat_path(f->output, &f->st) < 0) {
-		say(f, "cannot stat %s: %s", f->output, strerror(errno));
+	if (rc < 0) {
+		say(f, "cannot stat %s: %s", f->output, strerror(errnum));
 		return;
 	}
 	curl->easy_getinfo(f->easy, CURLINFO_EFFECTIVE_URL, &final);

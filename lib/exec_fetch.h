@@ -6,10 +6,11 @@
  * host_connections at a time.
  *
  * A body goes to a spool: a temporary file beside the output, hashed as it
- * arrives (see spool.h), renamed over the output only when the transfer is
- * complete, the status is 2xx and the pin (if any) matches; on any failure the
- * temporary file is removed, so the output path holds either the previous file
- * or the new one, never a part. The file is not fsync'd: see flowrun-pipeline(5). */
+ * arrives (see spool.h), put in place (renamed over the output, or linked at
+ * a new one) only when the transfer is complete, the status is 2xx and the
+ * pin (if any) matches; on any failure the temporary file is removed, so the
+ * output path holds either the previous file or the new one, never a part.
+ * The file is not fsync'd: see flowrun-pipeline(5). */
 #ifndef FR_EXEC_FETCH_H
 #define FR_EXEC_FETCH_H
 
@@ -96,5 +97,7 @@ void fr_fetch_release(struct fr_fetch *f);
 
 /* The per-host connection limit when none is given. */
 #define FR_FETCH_HOST_CONNECTIONS 6
+/* Idle connections kept for reuse, over all hosts. */
+#define FR_FETCH_IDLE_CONNECTIONS 64
 
 #endif

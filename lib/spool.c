@@ -6,6 +6,7 @@
  * back through a mutex-guarded list and a pipe the loop watches. Only bytes
  * already written are mapped, and the temporary file has no other writer. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -14,8 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "htab.h"
 #include "spool.h"
 #include "util.h"
 
@@ -26,9 +29,11 @@
 
 struct fr_spool {
 	struct fr_spooler *sr;
-	char *path, *tmp;
+	char *path, *tmp, *dir;
 	int fd, rfd;			/* writing; the helper's reading */
 	int made;			/* the temporary file exists */
+	int anon;			/* it is an O_TMPFILE with no name yet */
+	int unnamable;			/* naming it failed: it stays anonymous */
 	char error[600];
 	struct fr_hasher h;
 	struct fr_pinhasher ph;
@@ -52,6 +57,8 @@ struct fr_spool {
 
 struct fr_spooler {
 	struct fr_loop *loop;
+	int noproc;			/* no /proc/self/fd: no O_TMPFILE (linkat needs it) */
+	struct fr_htab *dirs;		/* directory -> its leftovers (struct fr_htab of names) */
 	pthread_t thread;
 	int started, stop;
 	int pipe[2];
@@ -72,8 +79,11 @@ freespool(struct fr_spool *sp)
 	}
 	if (sp->rfd >= 0)
 		close(sp->rfd);
+	if (sp->fd >= 0)
+		close(sp->fd);
 	free(sp->path);
 	free(sp->tmp);
+	free(sp->dir);
 	free(sp);
 }
 
@@ -202,6 +212,8 @@ fr_spooler_new(struct fr_loop *loop)
 
 	sr->loop = loop;
 	sr->pipe[0] = sr->pipe[1] = -1;
+	sr->noproc = access("/proc/self/fd", X_OK) < 0;
+	sr->dirs = fr_htab_new(8);
 	pthread_mutex_init(&sr->lock, NULL);
 	pthread_cond_init(&sr->cond, NULL);
 	return sr;
@@ -210,8 +222,19 @@ fr_spooler_new(struct fr_loop *loop)
 void
 fr_spooler_free(struct fr_spooler *sr)
 {
+	const char *k, *name;
+	void *v, *w;
+	size_t pos = 0, at;
+
 	if (!sr)
 		return;
+	while (fr_htab_next(sr->dirs, &pos, &k, &v)) {
+		for (at = 0; fr_htab_next(v, &at, &name, &w);)
+			free((char *)name);
+		fr_htab_free(v);
+		free((char *)k);
+	}
+	fr_htab_free(sr->dirs);
 	if (sr->started) {
 		pthread_mutex_lock(&sr->lock);
 		sr->stop = 1;
@@ -257,6 +280,8 @@ fr_spool_new(struct fr_spooler *sr, const char *path, enum fr_pin_algo extra,
 	sp->path = fr_xstrdup(path);
 	sp->tmp = slash ? fr_xasprintf("%.*s/.%s.flowrun-tmp", (int)(slash - path), path,
 	    slash + 1) : fr_xasprintf(".%s.flowrun-tmp", path);
+	sp->dir = slash ? fr_xstrndup(path, slash == path ? 1 : (size_t)(slash - path)) :
+	    fr_xstrdup(".");
 	sp->fd = sp->rfd = -1;
 	sp->extra = extra;
 	sp->ready = ready;
@@ -272,19 +297,54 @@ failed(struct fr_spool *sp, const char *what, int errnum)
 	return -1;
 }
 
-/* Make the temporary file, replacing one a crashed run left; start hashing. */
+/* Link the open file fd to name (AT_SYMLINK_FOLLOW through /proc: linkat with
+ * AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH). 0, or -1 with errno set. */
+static int
+linkfd(int fd, const char *name)
+{
+	char proc[40];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, proc, AT_FDCWD, name, AT_SYMLINK_FOLLOW);
+}
+
+/* Give the anonymous temporary file its name, replacing a file a crashed run
+ * left there. When it cannot be named it stays anonymous: only its name is lost. */
+static void
+name(struct fr_spool *sp)
+{
+	for (;;) {
+		if (linkfd(sp->fd, sp->tmp) == 0) {
+			sp->anon = 0;
+			return;
+		}
+		if (errno != EEXIST || unlink(sp->tmp) < 0)
+			break;
+	}
+	sp->unnamable = 1;
+}
+
+/* Make the temporary file: an anonymous one in the output's directory
+ * (O_TMPFILE) when the file system has them, else the named one, replacing
+ * a file a crashed run left; start hashing. */
 static int
 begin(struct fr_spool *sp)
 {
 	if (sp->made)
 		return 0;
-	for (;;) {
-		sp->fd = open(sp->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
-		if (sp->fd >= 0 || errno != EEXIST || unlink(sp->tmp) < 0)
-			break;
+	if (!sp->sr->noproc &&
+	    (sp->fd = open(sp->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0666)) >= 0) {
+		sp->anon = 1;
+	} else {
+		for (;;) {
+			sp->fd = open(sp->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+			    0666);
+			if (sp->fd >= 0 || errno != EEXIST || unlink(sp->tmp) < 0)
+				break;
+		}
+		if (sp->fd < 0)
+			return failed(sp, "create", errno);
 	}
-	if (sp->fd < 0)
-		return failed(sp, "create", errno);
 	sp->made = 1;
 	fr_hasher_init(&sp->h);
 	if (sp->extra != FR_PIN_NONE)
@@ -300,6 +360,10 @@ fr_spool_add(struct fr_spool *sp, const void *p, size_t n)
 
 	if (begin(sp) < 0)
 		return -1;
+	/* a body that comes in more than one piece is named, so that it can be
+	 * watched as it grows; one in a single piece is never seen half-written */
+	if (sp->anon && sp->bytes > 0 && !sp->unnamable)
+		name(sp);
 	/* written as it comes, in the pieces libcurl hands on: writes of 1 MiB
 	 * into the page cache cost Linux 6 twice the time of 16 KiB ones */
 	if (fr_write_full(sp->fd, p, n) < 0)
@@ -311,7 +375,7 @@ fr_spool_add(struct fr_spool *sp, const void *p, size_t n)
 			fr_pinhasher_add(&sp->ph, p, n);
 		if (sp->bytes <= FR_SPOOL_INLINE || sp->noreader)
 			return 0;
-		if (start(sr) < 0 || (sp->rfd = open(sp->tmp, O_RDONLY | O_CLOEXEC)) < 0) {
+		if (start(sr) < 0 || (sp->rfd = fcntl(sp->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
 			sp->noreader = 1;	/* hash it all here, then */
 			return 0;
 		}
@@ -360,6 +424,8 @@ fr_spool_digests(struct fr_spool *sp, struct fr_digest *sha256, struct fr_pin *e
 	sp->hashing = 0;
 	if (sp->readerr)
 		rc = failed(sp, "read back", sp->readerr);
+	if (sp->anon)	/* linked through its descriptor: closed by fr_spool_commit */
+		return rc;
 	if (close(sp->fd) < 0 && rc == 0)
 		rc = failed(sp, "write", errno);
 	sp->fd = -1;
@@ -378,17 +444,103 @@ fr_spool_error(const struct fr_spool *sp)
 	return sp->error;
 }
 
+/* A leftover in a directory's table: still there, or removed. */
+static char mark[2];
+#define LEFT ((void *)&mark[0])
+#define GONE ((void *)&mark[1])
+
+/* Remove the file a crashed run left under the temporary name of sp, whose
+ * body was never named: the directory is read once for such files. */
+static void
+leftover(struct fr_spool *sp)
+{
+	struct fr_htab *left = fr_htab_get(sp->sr->dirs, sp->dir);
+	const char *base = strrchr(sp->tmp, '/') ? strrchr(sp->tmp, '/') + 1 : sp->tmp;
+	struct dirent *de;
+	size_t n;
+	DIR *d;
+
+	if (!left) {
+		left = fr_htab_new(4);
+		if ((d = opendir(sp->dir))) {
+			while ((de = readdir(d)))
+				if (de->d_name[0] == '.' && (n = strlen(de->d_name)) > 13 &&
+				    strcmp(de->d_name + n - 12, ".flowrun-tmp") == 0)
+					fr_htab_put(left, fr_xstrdup(de->d_name), LEFT);
+			closedir(d);
+		}
+		fr_htab_put(sp->sr->dirs, fr_xstrdup(sp->dir), left);
+	}
+	if (fr_htab_count(left) > 0 && fr_htab_get(left, base) == LEFT) {
+		unlink(sp->tmp);
+		fr_htab_put(left, base, GONE);
+	}
+}
+
+/* Link the anonymous file at the output: 0, 1 when the output exists (the
+ * file was given its temporary name instead, to be renamed), -1. */
+static int
+linkout(struct fr_spool *sp, struct fr_stat *st, int *errnum)
+{
+	struct stat sb;
+
+	if (linkfd(sp->fd, sp->path) == 0) {
+		/* the link changed its ctime: stat it now, on the descriptor */
+		if (fstat(sp->fd, &sb) == 0)
+			fr_stat_from(st, &sb);
+		else
+			*errnum = errno;
+		if (close(sp->fd) < 0) {	/* a write error after all: take it back */
+			*errnum = errno;
+			sp->fd = -1;
+			unlink(sp->path);
+			return -1;
+		}
+		sp->fd = -1;
+		return *errnum ? -2 : 0;
+	}
+	if (errno != EEXIST)
+		return *errnum = errno, -1;
+	name(sp);
+	if (sp->anon)
+		return *errnum = EEXIST, -1;
+	return 1;
+}
+
 int
-fr_spool_commit(struct fr_spool *sp, int replace, int *errnum)
+fr_spool_commit(struct fr_spool *sp, int replace, struct fr_stat *st, int *errnum)
 {
 	int rc = 0;
 
+	*errnum = 0;
+	if (sp->anon) {
+		leftover(sp);
+		if (!replace || (rc = linkout(sp, st, errnum)) <= 0) {
+			freespool(sp);	/* closes the descriptor, removing the file */
+			return rc;
+		}
+		if (close(sp->fd) < 0) {
+			*errnum = errno;
+			rc = -1;
+		}
+		sp->fd = -1;
+		if (rc < 0) {
+			unlink(sp->tmp);
+			freespool(sp);
+			return -1;
+		}
+		rc = 0;	/* named now: renamed over the output as below */
+	}
 	if (replace && rename(sp->tmp, sp->path) < 0) {
 		*errnum = errno;
 		rc = -1;
 	}
 	if (!replace || rc < 0)
 		unlink(sp->tmp);
+	else if (fr_stat_path(sp->path, st) < 0) {
+		*errnum = errno;
+		rc = -2;
+	}
 	freespool(sp);
 	return rc;
 }
@@ -405,7 +557,8 @@ fr_spool_abort(struct fr_spool *sp)
 	sr = sp->sr;
 	if (sp->fd >= 0)
 		close(sp->fd);
-	if (sp->made)
+	sp->fd = -1;
+	if (sp->made && !sp->anon)
 		unlink(sp->tmp);
 	pthread_mutex_lock(&sr->lock);
 	for (i = 0; sp->listed && i < sr->ndone; i++)

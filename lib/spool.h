@@ -1,10 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /* spool: a downloaded body on its way to its output. The bytes are written as
- * they come to a temporary file beside the output (.NAME.flowrun-tmp: an
- * output has one writer, and a file a crashed run left there is replaced) and
- * hashed: SHA-256, and SHA-384 or SHA-512 too for such a pin. The first
- * FR_SPOOL_INLINE bytes are hashed on the loop thread as they come; past
- * that, one helper thread shared by every spool of the spooler maps the
+ * they come to a temporary file in the output's directory and hashed:
+ * SHA-256, and SHA-384 or SHA-512 too for such a pin. The temporary file is
+ * made anonymous (O_TMPFILE) where the file system allows it: a body that
+ * arrives in one piece (a small file, usually) is then linked at the output
+ * when it is put in place, which costs about what creating the output would,
+ * where creating a named file and renaming it costs twice that in a large
+ * directory. One that comes in more pieces is given the temporary name
+ * .NAME.flowrun-tmp with its second piece, so that it can be watched as it
+ * grows, and is renamed over the output; so is one whose output exists, since
+ * a link cannot replace a file. Without O_TMPFILE (or /proc, through which it
+ * is linked), the named file is made at once. An output has one writer: a
+ * file a crashed run left under its temporary name is replaced, or removed
+ * when the new body never takes the name (the output's directory is read
+ * once for such files). An anonymous file vanishes with the process.
+ *
+ * The first FR_SPOOL_INLINE bytes are hashed on the loop thread as they come;
+ * past that, one helper thread shared by every spool of the spooler maps the
  * written bytes (from the page cache) and hashes them, while the loop
  * goes on receiving and writing: hashing costs about as much CPU as the
  * transfer itself, and this way the loop does no more per byte than curl -o.
@@ -52,10 +64,12 @@ int fr_spool_digests(struct fr_spool *sp, struct fr_digest *sha256, struct fr_pi
 uint64_t fr_spool_bytes(const struct fr_spool *sp);
 /* Why the last call failed: "cannot write PATH: ...". Borrowed. */
 const char *fr_spool_error(const struct fr_spool *sp);
-/* Put the body in place: rename the temporary file over the output (replace
- * 0: remove it instead, the output already holds these bytes), and free sp.
- * 0, or -1 with *errnum set (the temporary file is then removed). */
-int fr_spool_commit(struct fr_spool *sp, int replace, int *errnum);
+/* Put the body in place: link or rename the temporary file at the output
+ * (replace 0: remove it instead, the output already holds these bytes), take
+ * the output's stat data into *st (when replace), and free sp. 0; -1 with
+ * *errnum set when the body cannot be put in place (the temporary file is
+ * then removed); -2 with *errnum set when it was, but cannot be stat'ed. */
+int fr_spool_commit(struct fr_spool *sp, int replace, struct fr_stat *st, int *errnum);
 /* Remove the temporary file and free sp (once the helper is done with it).
  * NULL is a no-op; ready is never called after this. */
 void fr_spool_abort(struct fr_spool *sp);

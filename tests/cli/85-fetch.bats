@@ -695,6 +695,24 @@ EOF
 	no_leftovers
 }
 
+@test "a body in several pieces replaces a temporary file left by a crash too" {
+	# one in a single piece never takes the temporary name (an anonymous file
+	# is linked in place), one in several does, as it arrives
+	pipeline <<'EOF'
+flowrun: 1
+tasks:
+  pieces:
+    fetch: {url: "${{ fault }}/slow?n=4&interval=0.05&key=${{ t }}"}
+    outputs: sub/pieces.bin
+EOF
+	mkdir sub
+	echo leftover > sub/.pieces.bin.flowrun-tmp
+	fr
+	[ "$status" -eq 0 ]
+	[ "$(wc -c < sub/pieces.bin)" -eq 4 ]
+	no_leftovers
+}
+
 @test "the downloads example: downloads beside CPU work, then a report that uses both" {
 	cp -R "$FLOWRUN_SRCDIR/examples/downloads" downloads
 	rm -rf downloads/.flowrun downloads/data downloads/out
