@@ -747,14 +747,19 @@ fr_plan_unchanged(struct fr_plan *pl, struct fr_job *job, struct fr_error *err)
 void
 fr_plan_stamp(struct fr_plan *pl, struct fr_stamp *stamp)
 {
-	size_t pos = 0;
 	const char *path;
 	void *v;
+	size_t pos;
+	int outputs;
 
-	while (fr_htab_next(pl->files, &pos, &path, &v)) {
-		const struct memo *m = v;
-		if (m->looked)
-			fr_stamp_file(stamp, m->path, m->exists ? &m->seen : NULL, &m->u.d);
+	/* the files no task writes first: those are the ones people edit, and
+	 * a check stops at the first change it finds */
+	for (outputs = 0; outputs < 2; outputs++) {
+		for (pos = 0; fr_htab_next(pl->files, &pos, &path, &v);) {
+			const struct memo *m = v;
+			if (m->looked && !fr_htab_get(pl->g->byoutput, m->path) == !outputs)
+				fr_stamp_file(stamp, m->path, m->exists ? &m->seen : NULL, &m->u.d);
+		}
 	}
 }
 

@@ -76,7 +76,7 @@ int fr_plan_unchanged(struct fr_plan *pl, struct fr_job *job, struct fr_error *e
 void fr_plan_hint(struct fr_plan *pl, const char *path, const struct fr_stat *st,
     const struct fr_digest *d);
 /* Add to stamp every file a decision of this run used, with the stat data it
- * had then (or as missing). */
+ * had then (or as missing): first those no task writes, then outputs. */
 void fr_plan_stamp(struct fr_plan *pl, struct fr_stamp *stamp);
 /* The task would run (-n): mark it changed with an unknown handoff. */
 void fr_plan_dry(struct fr_plan *pl, struct fr_job *job);

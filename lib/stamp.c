@@ -57,6 +57,8 @@
 /* Past this many bytes of touched files to hash, the long way does it: it
  * hashes them too, and records what it learns in the state as well. */
 #define HASHMAX (64 << 20)
+/* Files a checking thread takes at a time. */
+#define CHUNK 64
 
 struct head {
 	char magic[16];
@@ -273,10 +275,15 @@ put(const char *dir, const void *data, size_t n, struct fr_error *err)
 		if (fd >= 0)
 			close(fd);
 		unlink(tmp);
+	} else if (unlink(path) < 0 && errno != ENOENT) {
+		fr_error_set(err, FR_ESTATE, NULL, "cannot replace %s:", path);
+		unlink(tmp);
 	} else if (rename(tmp, path) < 0) {
-		/* no fsync: a stamp lost to a crash is only a slower next run, and
-		 * one that survives it still describes files that all survived
-		 * with it or that differ now */
+		/* no fsync, and the old stamp removed first, or ext4 would start
+		 * writing the new one out at the rename (auto_da_alloc): a stamp
+		 * lost to a crash is only a slower next run, and one that survives
+		 * it still describes files that all survived with it or that
+		 * differ now */
 		fr_error_set(err, FR_ESTATE, NULL, "cannot rename %s:", tmp);
 		unlink(tmp);
 	} else {
@@ -393,7 +400,8 @@ struct checker {
 	pthread_t thread;
 	struct filerec *file;
 	const char *strs;
-	size_t from, to;
+	size_t n;
+	size_t *next;			/* shared: the next chunk to take, in file order */
 	int *differs;			/* shared: someone found a change */
 	int64_t *budget;		/* shared: bytes of touched files left to hash */
 	int touched;			/* some file has new stat data, not new content */
@@ -403,14 +411,18 @@ static void *
 checkfiles(void *arg)
 {
 	struct checker *c = arg;
-	size_t i;
+	size_t i, end;
 
-	for (i = c->from; i < c->to; i++) {
-		if (__atomic_load_n(c->differs, __ATOMIC_RELAXED))
-			break;
-		if (!unchanged(&c->file[i], c->strs + c->file[i].path, &c->touched, c->budget)) {
-			__atomic_store_n(c->differs, 1, __ATOMIC_RELAXED);
-			break;
+	/* every thread takes the next chunk, so that the files most likely to
+	 * have changed, which come first, are checked first */
+	while (!__atomic_load_n(c->differs, __ATOMIC_RELAXED) &&
+	    (i = __atomic_fetch_add(c->next, CHUNK, __ATOMIC_RELAXED)) < c->n) {
+		for (end = c->n - i < CHUNK ? c->n : i + CHUNK; i < end; i++) {
+			if (!unchanged(&c->file[i], c->strs + c->file[i].path, &c->touched,
+			    c->budget)) {
+				__atomic_store_n(c->differs, 1, __ATOMIC_RELAXED);
+				break;
+			}
 		}
 	}
 	fr_hasher_thread_done();	/* what hashing a touched file left */
@@ -425,15 +437,15 @@ allsame(struct filerec *file, size_t n, const char *strs, unsigned threads, int 
 	struct checker c[8];
 	int differs = 0;
 	int64_t budget = HASHMAX;
-	size_t k, nt = threads < 1 ? 1 : threads > 8 ? 8 : threads, started = 0;
+	size_t next = 0, k, nt = threads < 1 ? 1 : threads > 8 ? 8 : threads, started = 0;
 
 	if (n < 256 * nt)
 		nt = n / 256 + 1;	/* a thread is dearer than a few hundred stats */
 	for (k = 0; k < nt; k++) {
 		c[k].file = file;
 		c[k].strs = strs;
-		c[k].from = n * k / nt;
-		c[k].to = n * (k + 1) / nt;
+		c[k].n = n;
+		c[k].next = &next;
 		c[k].differs = &differs;
 		c[k].budget = &budget;
 		c[k].touched = 0;
