@@ -849,6 +849,7 @@ run(struct opts *o, char **targets, size_t ntargets)
 		FR_PUSH(all, nall, allcap, o->result[i]);
 	if (fr_graph_select(g, all, nall, &err) < 0)
 		goto fail;
+	fr_pipeline_cache(p);
 	if (o->dot || o->graph) {
 		rc = picture(o, g);
 		goto out;

@@ -700,6 +700,7 @@ fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef,
 	struct ctx c = { p, err, NULL, NULL, 0 };
 	const struct fr_node *root, *v, *tasks;
 	struct fr_doc *doc = NULL;
+	struct fr_stat unsaved;
 	char *cachedir;
 	size_t i, cap = 0;
 	long long ver;
@@ -708,7 +709,7 @@ fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef,
 	p->bytask = fr_htab_new(16);
 	p->seen = fr_seen_new();
 	cachedir = fr_xasprintf("%s/.flowrun", p->dir);
-	doc = fr_treecache_load(path, cachedir, cache, err);
+	doc = fr_treecache_load(path, cachedir, cache, &unsaved, err);
 	free(cachedir);
 	if (!doc) {
 		p->file = fr_xstrdup(path);
@@ -799,6 +800,16 @@ fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef,
 			}
 		}
 	}
+	/* the first run: .flowrun does not exist yet, and a no-op after it may
+	 * never load the pipeline, so the next run that does would parse it:
+	 * keep the tree for fr_pipeline_cache */
+	if (unsaved.size >= 0) {
+		p->unsaved = doc;
+		p->unsaved_st = unsaved;
+		p->unsaved_path = fr_xasprintf("%s/%s", p->dir,
+		    strrchr(path, '/') ? strrchr(path, '/') + 1 : path);	/* p->dir is absolute */
+		doc = NULL;
+	}
 	fr_doc_free(doc);
 	json_decref(c.scratch);
 	return p;
@@ -807,6 +818,22 @@ fail:
 	json_decref(c.scratch);
 	fr_pipeline_free(p);
 	return NULL;
+}
+
+void
+fr_pipeline_cache(struct fr_pipeline *p)
+{
+	char *cachedir;
+
+	if (!p->unsaved)
+		return;
+	cachedir = fr_xasprintf("%s/.flowrun", p->dir);
+	fr_treecache_save(p->unsaved_path, cachedir, p->unsaved, &p->unsaved_st);
+	free(cachedir);
+	fr_doc_free(p->unsaved);
+	free(p->unsaved_path);
+	p->unsaved = NULL;
+	p->unsaved_path = NULL;
 }
 
 const char *
@@ -885,6 +912,8 @@ fr_pipeline_free(struct fr_pipeline *p)
 	free(p->task);
 	fr_htab_free(p->bytask);
 	fr_seen_free(p->seen);
+	fr_doc_free(p->unsaved);
+	free(p->unsaved_path);
 	for (i = 0; i < p->ndeflt; i++)
 		free(p->deflt[i].name);
 	free(p->deflt);

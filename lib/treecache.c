@@ -247,13 +247,15 @@ out:
 
 struct fr_doc *
 fr_treecache_load(const char *path, const char *cachedir, enum fr_cache_mode mode,
-    struct fr_error *err)
+    struct fr_stat *unsaved, struct fr_error *err)
 {
 	struct fr_stat before, after;
 	struct fr_doc *doc;
 	struct stat sb;
 	char *file;
 
+	if (unsaved)
+		unsaved->size = -1;
 	if (mode == FR_CACHE_OFF || fr_stat_path(path, &before) < 0)
 		return fr_load_file(path, err);
 	file = cachepath(path, cachedir);
@@ -264,9 +266,27 @@ fr_treecache_load(const char *path, const char *cachedir, enum fr_cache_mode mod
 	doc = fr_load_file(path, err);
 	/* cache only a tree that surely came from the file as stat saw it */
 	if (doc && doc->root && !doc->aliases && mode == FR_CACHE_WRITE &&
-	    stat(cachedir, &sb) == 0 && S_ISDIR(sb.st_mode) &&
-	    fr_stat_path(path, &after) == 0 && fr_stat_equal(&before, &after))
-		writecache(file, doc, &before);
+	    fr_stat_path(path, &after) == 0 && fr_stat_equal(&before, &after)) {
+		if (stat(cachedir, &sb) == 0 && S_ISDIR(sb.st_mode))
+			writecache(file, doc, &before);
+		else if (unsaved)
+			*unsaved = before;
+	}
 	free(file);
 	return doc;
+}
+
+void
+fr_treecache_save(const char *path, const char *cachedir, const struct fr_doc *doc,
+    const struct fr_stat *before)
+{
+	struct fr_stat after;
+	char *file;
+
+	if (before->size < 0 || (mkdir(cachedir, 0777) < 0 && errno != EEXIST) ||
+	    fr_stat_path(path, &after) < 0 || !fr_stat_equal(before, &after))
+		return;
+	file = cachepath(path, cachedir);
+	writecache(file, doc, before);
+	free(file);
 }

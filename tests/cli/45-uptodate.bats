@@ -266,3 +266,13 @@ EOF
 	run_ok
 	assert_ran cat
 }
+
+@test "the first run caches the parsed pipeline, since the no-ops after it may never load it" {
+	two
+	run_ok
+	[ -s .flowrun/tree.flowrun.yaml ]
+	echo 5 > in/a.csv
+	opened
+	assert_ran cat
+	if echo "$opened" | grep -qx 'flowrun.yaml'; then echo "the pipeline was parsed again"; return 1; fi
+}
