@@ -700,16 +700,16 @@ fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef,
 	struct ctx c = { p, err, NULL, NULL, 0 };
 	const struct fr_node *root, *v, *tasks;
 	struct fr_doc *doc = NULL;
-	struct fr_stat unsaved;
 	char *cachedir;
 	size_t i, cap = 0;
 	long long ver;
 
+	p->unsaved.fd = -1;
 	p->dir = dirof(path);
 	p->bytask = fr_htab_new(16);
 	p->seen = fr_seen_new();
 	cachedir = fr_xasprintf("%s/.flowrun", p->dir);
-	doc = fr_treecache_load(path, cachedir, cache, &unsaved, err);
+	doc = fr_treecache_load(path, cachedir, cache, &p->unsaved, err);
 	free(cachedir);
 	if (!doc) {
 		p->file = fr_xstrdup(path);
@@ -800,16 +800,9 @@ fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef,
 			}
 		}
 	}
-	/* the first run: .flowrun does not exist yet, and a no-op after it may
-	 * never load the pipeline, so the next run that does would parse it:
-	 * keep the tree for fr_pipeline_cache */
-	if (unsaved.size >= 0) {
-		p->unsaved = doc;
-		p->unsaved_st = unsaved;
+	if (p->unsaved.fd >= 0)		/* p->dir is absolute: chdir may come */
 		p->unsaved_path = fr_xasprintf("%s/%s", p->dir,
-		    strrchr(path, '/') ? strrchr(path, '/') + 1 : path);	/* p->dir is absolute */
-		doc = NULL;
-	}
+		    strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
 	fr_doc_free(doc);
 	json_decref(c.scratch);
 	return p;
@@ -825,14 +818,12 @@ fr_pipeline_cache(struct fr_pipeline *p)
 {
 	char *cachedir;
 
-	if (!p->unsaved)
+	if (p->unsaved.fd < 0 || !p->unsaved_path)
 		return;
 	cachedir = fr_xasprintf("%s/.flowrun", p->dir);
-	fr_treecache_save(p->unsaved_path, cachedir, p->unsaved, &p->unsaved_st);
+	fr_treecache_save(&p->unsaved, p->unsaved_path, cachedir);
 	free(cachedir);
-	fr_doc_free(p->unsaved);
 	free(p->unsaved_path);
-	p->unsaved = NULL;
 	p->unsaved_path = NULL;
 }
 
@@ -912,7 +903,8 @@ fr_pipeline_free(struct fr_pipeline *p)
 	free(p->task);
 	fr_htab_free(p->bytask);
 	fr_seen_free(p->seen);
-	fr_doc_free(p->unsaved);
+	if (p->unsaved.fd >= 0)
+		close(p->unsaved.fd);
 	free(p->unsaved_path);
 	for (i = 0; i < p->ndeflt; i++)
 		free(p->deflt[i].name);

@@ -101,8 +101,7 @@ struct fr_pipeline {
 	size_t ntask;
 	struct fr_htab *bytask;
 	struct fr_seen *seen;		/* what env.NAME and globs read (fr_pipeline_env records) */
-	struct fr_doc *unsaved;		/* the parsed tree, until fr_pipeline_cache, or NULL */
-	struct fr_stat unsaved_st;	/* the file's stat data when it was parsed */
+	struct fr_treecache_unsaved unsaved;	/* a tree cache for fr_pipeline_cache */
 	char *unsaved_path;
 };
 
@@ -119,9 +118,9 @@ struct fr_pipeline *fr_pipeline_load(const char *path, const struct fr_define *d
     size_t ndef, enum fr_cache_mode cache, struct fr_error *err);
 /* Free p and everything in it; NULL is a no-op. */
 void fr_pipeline_free(struct fr_pipeline *p);
-/* Write the tree cache that loading could not write, .flowrun not existing
- * yet (creating it), and free the tree; call once the run is sure to go on.
- * Nothing to do when there is no such tree. */
+/* Put in .flowrun (creating it) the tree cache that loading could not write
+ * there, .flowrun not existing yet; call once the run is sure to go on.
+ * Nothing to do when there is no such cache. */
 void fr_pipeline_cache(struct fr_pipeline *p);
 /* The task declared as name, or NULL. */
 struct fr_taskdecl *fr_pipeline_task(const struct fr_pipeline *p, const char *name);

@@ -9,7 +9,7 @@
  * It is written to a temporary name and renamed, so a reader sees a whole file
  * or none; a file whose size does not match its counts is ignored. Trees that
  * share nodes through aliases are not cached (their image could be huge). */
-#define _DEFAULT_SOURCE		/* MAP_POPULATE */
+#define _GNU_SOURCE		/* MAP_POPULATE, O_TMPFILE */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -167,17 +167,16 @@ bad:
 	return NULL;
 }
 
-/* Number the nodes breadth-first (no recursion) and write the image. A
- * cache that cannot be written is no error: the next run parses again. */
-static void
-writecache(const char *file, const struct fr_doc *doc, const struct fr_stat *st)
+/* Number the nodes breadth-first (no recursion) and write the image to fd:
+ * 1 if all of it was written. */
+static int
+image(int fd, const struct fr_doc *doc, const struct fr_stat *st)
 {
 	struct fr_buf recs = {0}, items = {0}, blob = {0};
 	const struct fr_node **order = NULL;
 	size_t norder = 0, ocap = 0, i, k;
 	struct hdr h = {0};
-	char *tmp;
-	int fd, ok;
+	int ok = 0;
 
 	FR_PUSH(order, norder, ocap, doc->root);
 	/* breadth-first numbering keeps each collection's children together */
@@ -227,27 +226,55 @@ writecache(const char *file, const struct fr_doc *doc, const struct fr_stat *st)
 	h.nnode = norder;
 	h.nitem = items.len / 4;
 	h.nblob = blob.len;
-	tmp = fr_xasprintf("%s.tmp.%ld", file, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-	ok = fd >= 0 && fr_write_full(fd, &h, sizeof(h)) == 0 &&
+	ok = fr_write_full(fd, &h, sizeof(h)) == 0 &&
 	    fr_write_full(fd, recs.data, recs.len) == 0 &&
 	    fr_write_full(fd, items.data, items.len) == 0 &&
 	    fr_write_full(fd, fr_buf_str(&blob), blob.len) == 0;
-	if (fd >= 0 && close(fd) < 0)
-		ok = 0;
-	if (!ok || rename(tmp, file) < 0)
-		unlink(tmp);
-	free(tmp);
 out:
 	free(order);
 	fr_buf_free(&recs);
 	fr_buf_free(&items);
 	fr_buf_free(&blob);
+	return ok;
+}
+
+/* Write the image of doc as file, through a temporary name. A cache that
+ * cannot be written is no error: the next run parses again. */
+static void
+writecache(const char *file, const struct fr_doc *doc, const struct fr_stat *st)
+{
+	char *tmp = fr_xasprintf("%s.tmp.%ld", file, (long)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666), ok;
+
+	ok = fd >= 0 && image(fd, doc, st);
+	if (fd >= 0 && close(fd) < 0)
+		ok = 0;
+	if (!ok || rename(tmp, file) < 0)
+		unlink(tmp);
+	free(tmp);
+}
+
+/* The image of doc in an anonymous file (O_TMPFILE) in path's directory, to
+ * be linked into the cache directory later: its fd, or -1. */
+static int
+anonimage(const char *path, const struct fr_doc *doc, const struct fr_stat *st)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? fr_xstrndup(path, slash == path ? 1 : (size_t)(slash - path)) :
+	    fr_xstrdup(".");
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
+
+	free(dir);
+	if (fd >= 0 && !image(fd, doc, st)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
 }
 
 struct fr_doc *
 fr_treecache_load(const char *path, const char *cachedir, enum fr_cache_mode mode,
-    struct fr_stat *unsaved, struct fr_error *err)
+    struct fr_treecache_unsaved *unsaved, struct fr_error *err)
 {
 	struct fr_stat before, after;
 	struct fr_doc *doc;
@@ -255,7 +282,7 @@ fr_treecache_load(const char *path, const char *cachedir, enum fr_cache_mode mod
 	char *file;
 
 	if (unsaved)
-		unsaved->size = -1;
+		unsaved->fd = -1;
 	if (mode == FR_CACHE_OFF || fr_stat_path(path, &before) < 0)
 		return fr_load_file(path, err);
 	file = cachepath(path, cachedir);
@@ -270,23 +297,28 @@ fr_treecache_load(const char *path, const char *cachedir, enum fr_cache_mode mod
 		if (stat(cachedir, &sb) == 0 && S_ISDIR(sb.st_mode))
 			writecache(file, doc, &before);
 		else if (unsaved)
-			*unsaved = before;
+			unsaved->fd = anonimage(path, doc, &before);
 	}
 	free(file);
 	return doc;
 }
 
 void
-fr_treecache_save(const char *path, const char *cachedir, const struct fr_doc *doc,
-    const struct fr_stat *before)
+fr_treecache_save(struct fr_treecache_unsaved *u, const char *path, const char *cachedir)
 {
-	struct fr_stat after;
-	char *file;
+	char proc[64], *file, *tmp;
 
-	if (before->size < 0 || (mkdir(cachedir, 0777) < 0 && errno != EEXIST) ||
-	    fr_stat_path(path, &after) < 0 || !fr_stat_equal(before, &after))
+	if (u->fd < 0)
 		return;
 	file = cachepath(path, cachedir);
-	writecache(file, doc, before);
+	tmp = fr_xasprintf("%s.tmp.%ld", file, (long)getpid());
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", u->fd);
+	if ((mkdir(cachedir, 0777) == 0 || errno == EEXIST) &&
+	    linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0 &&
+	    rename(tmp, file) < 0)
+		unlink(tmp);
+	free(tmp);
 	free(file);
+	close(u->fd);
+	u->fd = -1;
 }

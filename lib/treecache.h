@@ -16,17 +16,21 @@ enum fr_cache_mode {
 	FR_CACHE_WRITE,		/* also write the cache after a parse, if cachedir exists */
 };
 
+/* A cache image made before there was a directory to put it in. */
+struct fr_treecache_unsaved {
+	int fd;				/* an anonymous file holding it, or -1 */
+};
+
 /* Load path through the cache in cachedir (which is never created here): like
  * fr_load_file, the same errors included. NULL with err set on failure. With
- * FR_CACHE_WRITE, a parsed tree that could not be cached because cachedir
- * does not exist leaves the file's stat data in *unsaved (NULL: not wanted),
- * for fr_treecache_save; else unsaved->size is -1. */
+ * FR_CACHE_WRITE, a parsed tree that cannot be cached because cachedir does
+ * not exist yet is written to an anonymous file in *unsaved (NULL: not
+ * wanted), for fr_treecache_save; else unsaved->fd is -1. */
 struct fr_doc *fr_treecache_load(const char *path, const char *cachedir, enum fr_cache_mode mode,
-    struct fr_stat *unsaved, struct fr_error *err);
-/* Cache doc, parsed from path when it had the stat data before (size -1:
- * nothing to do), creating cachedir: once the pipeline proved valid, so that
- * one that is not creates nothing. Quietly does nothing when it cannot. */
-void fr_treecache_save(const char *path, const char *cachedir, const struct fr_doc *doc,
-    const struct fr_stat *before);
+    struct fr_treecache_unsaved *unsaved, struct fr_error *err);
+/* Put the image in u into cachedir (created) as the cache of path, and
+ * release u: once the pipeline proved valid, so that one that is not creates
+ * nothing. Quietly does nothing when it cannot; u->fd -1 is a no-op. */
+void fr_treecache_save(struct fr_treecache_unsaved *u, const char *path, const char *cachedir);
 
 #endif
