@@ -297,24 +297,13 @@ failed(struct fr_spool *sp, const char *what, int errnum)
 	return -1;
 }
 
-/* Link the open file fd to name (AT_SYMLINK_FOLLOW through /proc: linkat with
- * AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH). 0, or -1 with errno set. */
-static int
-linkfd(int fd, const char *name)
-{
-	char proc[40];
-
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	return linkat(AT_FDCWD, proc, AT_FDCWD, name, AT_SYMLINK_FOLLOW);
-}
-
 /* Give the anonymous temporary file its name, replacing a file a crashed run
  * left there. When it cannot be named it stays anonymous: only its name is lost. */
 static void
 name(struct fr_spool *sp)
 {
 	for (;;) {
-		if (linkfd(sp->fd, sp->tmp) == 0) {
+		if (fr_linkfd(sp->fd, sp->tmp) == 0) {
 			sp->anon = 0;
 			return;
 		}
@@ -484,7 +473,7 @@ linkout(struct fr_spool *sp, struct fr_stat *st, int *errnum)
 {
 	struct stat sb;
 
-	if (linkfd(sp->fd, sp->path) == 0) {
+	if (fr_linkfd(sp->fd, sp->path) == 0) {
 		/* the link changed its ctime: stat it now, on the descriptor */
 		if (fstat(sp->fd, &sb) == 0)
 			fr_stat_from(st, &sb);

@@ -306,15 +306,13 @@ fr_treecache_load(const char *path, const char *cachedir, enum fr_cache_mode mod
 void
 fr_treecache_save(struct fr_treecache_unsaved *u, const char *path, const char *cachedir)
 {
-	char proc[64], *file, *tmp;
+	char *file, *tmp;
 
 	if (u->fd < 0)
 		return;
 	file = cachepath(path, cachedir);
 	tmp = fr_xasprintf("%s.tmp.%ld", file, (long)getpid());
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", u->fd);
-	if ((mkdir(cachedir, 0777) == 0 || errno == EEXIST) &&
-	    linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0 &&
+	if ((mkdir(cachedir, 0777) == 0 || errno == EEXIST) && fr_linkfd(u->fd, tmp) == 0 &&
 	    rename(tmp, file) < 0)
 		unlink(tmp);
 	free(tmp);

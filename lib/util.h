@@ -29,6 +29,10 @@ void fr_hex(char *out, const unsigned char *in, size_t n);
 long fr_read_full(int fd, void *buf, size_t n);
 /* Write all n bytes to fd, retrying short writes and EINTR: 0, or -1 with errno set. */
 int fr_write_full(int fd, const void *buf, size_t n);
+/* Link the open file fd (an O_TMPFILE, say) to name, through /proc with
+ * AT_SYMLINK_FOLLOW (AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH). 0, or -1
+ * with errno set (EEXIST when name exists: a link replaces nothing). */
+int fr_linkfd(int fd, const char *name);
 /* Levenshtein distance of a and b, capped at max+1 (for "did you mean"). */
 size_t fr_editdist(const char *a, const char *b, size_t max);
 
