@@ -98,7 +98,8 @@ fr_seen_new(void)
 {
 	struct fr_seen *s = fr_xcalloc(1, sizeof(*s));
 
-	s->index = fr_htab_new(16);
+	s->envat = fr_htab_new(16);
+	s->globat = fr_htab_new(16);
 	return s;
 }
 
@@ -115,15 +116,8 @@ fr_seen_free(struct fr_seen *s)
 	}
 	for (i = 0; i < s->nglob; i++)
 		free(s->glob[i]);
-	/* the index's keys are "e"/"g" copies made below */
-	{
-		size_t pos = 0;
-		const char *k;
-		void *v;
-		while (fr_htab_next(s->index, &pos, &k, &v))
-			free((char *)k);
-	}
-	fr_htab_free(s->index);
+	fr_htab_free(s->envat);
+	fr_htab_free(s->globat);
 	free(s->envname);
 	free(s->envval);
 	free(s->glob);
@@ -131,31 +125,17 @@ fr_seen_free(struct fr_seen *s)
 	free(s);
 }
 
-/* The slot of kind ("e" or "g") and name, plus one; 0 if new. */
-static size_t
-slot(struct fr_seen *s, const char *kind, const char *name, size_t next)
-{
-	char *key = fr_xasprintf("%s%s", kind, name);
-	void *v = fr_htab_get(s->index, key);
-
-	if (v) {
-		free(key);
-		return (size_t)(uintptr_t)v;
-	}
-	fr_htab_put(s->index, key, (void *)(uintptr_t)(next + 1));
-	return 0;
-}
-
 void
 fr_seen_env(struct fr_seen *s, const char *name, const char *value)
 {
-	if (slot(s, "e", name, s->nenv))
+	if (fr_htab_get(s->envat, name))
 		return;		/* flowrun's environment does not change while it runs */
 	fr_grow(&s->envname, s->nenv + 1, &s->envcap, sizeof(*s->envname));
 	s->envval = fr_xrealloc(s->envval, s->envcap * sizeof(*s->envval));
 	s->envname[s->nenv] = fr_xstrdup(name);
 	s->envval[s->nenv] = value ? fr_xstrdup(value) : NULL;
 	s->nenv++;
+	fr_htab_put(s->envat, s->envname[s->nenv - 1], (void *)(uintptr_t)s->nenv);
 }
 
 static void
@@ -174,7 +154,7 @@ void
 fr_seen_glob(struct fr_seen *s, const char *pattern, char *const *match, size_t n)
 {
 	struct fr_digest d;
-	size_t at = slot(s, "g", pattern, s->nglob);
+	size_t at = (size_t)(uintptr_t)fr_htab_get(s->globat, pattern);
 
 	matches(match, n, &d);
 	if (at) {
@@ -187,6 +167,7 @@ fr_seen_glob(struct fr_seen *s, const char *pattern, char *const *match, size_t 
 	s->glob[s->nglob] = fr_xstrdup(pattern);
 	s->globd[s->nglob] = d;
 	s->nglob++;
+	fr_htab_put(s->globat, s->glob[s->nglob - 1], (void *)(uintptr_t)s->nglob);
 }
 
 struct fr_stamp *

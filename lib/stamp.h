@@ -15,7 +15,7 @@
  * environment variables ${{ env.NAME }} fell through to, and each glob pattern
  * with what it matched. Single-threaded (the loop's). */
 struct fr_seen {
-	struct fr_htab *index;		/* "e" NAME or "g" PATTERN -> 1 + its slot */
+	struct fr_htab *envat, *globat;	/* name, pattern (the copies below) -> 1 + slot */
 	char **envname, **envval;	/* envval NULL: unset */
 	size_t nenv, envcap;
 	char **glob;
