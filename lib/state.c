@@ -47,18 +47,28 @@
  * single write(2), first cutting off whatever follows the last good record;
  * during a run a batch is written before the scheduler waits for anything.
  * At the end of a run that wrote anything, if superseded records outnumber
- * live ones in a file of over 1000 records, or damaged ones were dropped, it
- * writes the live records to DIR/state.tmp, fsyncs it, renames it over
- * DIR/state and fsyncs DIR.
+ * live ones in a file of over 1000 records, or outweigh them in a file of
+ * over 1 MB (a task of many inputs rewrites a big record each time), or
+ * damaged ones were dropped, it writes the live records to DIR/state.tmp,
+ * fsyncs it, renames it over DIR/state and fsyncs DIR.
  *
- * In memory the file is one buffer, read with read(2) (not mapped: a reader
- * without the lock must not die of SIGBUS if the file is cut short). Loading
- * checks each record's frame and checksum and indexes it by name; names and
- * strings are used in place. A T record is parsed into one reused struct
- * fr_state_rec each time it is asked for (nothing per record is kept), after
+ * In memory there is only an index: for each name, where its latest record
+ * is (24 bytes a record, and a slot in an open-addressing table), keyed by a
+ * 64-bit hash of its type and name. The file is read once, in windows of
+ * SCANAHEAD bytes, to check each record's frame and checksum and index it;
+ * after that, a record asked for is read again with pread(2) (not mapped: a
+ * reader without the lock must not die of SIGBUS if the file is cut short)
+ * through a window that reads further ahead while the reads go forward
+ * through the file, as a run asking in the order of the last run does. The
+ * record read is checked again and its name compared with the name asked for:
+ * two names of the same hash share an entry, so the one whose record is not
+ * there is simply unknown, and that task runs again. A T record is parsed
+ * into one reused struct fr_state_rec each time it is asked for, after
  * checking its counts against its length; if its fields do not fit, which
  * flowrun never writes, it is dropped then, with its own warning. Records put
- * or set are encoded at once and kept in an arena, which is freed at close.
+ * or set are encoded at once into a buffer of pending records, written whole
+ * by the next flush and then read back from the file like the others; so a
+ * run's memory does not grow with the records it writes.
  */
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE		/* flock */
@@ -85,45 +95,64 @@
 #define FFIX 72			/* an F record's fields after the name */
 #define TFIX 120		/* a T record's fixed fields after the name */
 #define MINREC 96		/* the smallest record: F with an empty path */
-#define AVGREC 128		/* the usual size of a record, give or take */
 #define NORESULT 0xffffffffu
 #define COMPACT_MIN 1000	/* never compact a file of fewer records */
+#define COMPACT_MINLEN (1u << 20)	/* nor, by its size, one of fewer bytes */
+#define SCANAHEAD (1u << 20)	/* read at once when indexing or compacting */
+#define READPAGE 4096		/* read at once for a record asked for out of order */
+#define READMAX (256u << 10)	/* read at once at most, reading forward */
+#define PENDKEEP (1u << 20)	/* a pending buffer larger than this is freed once written */
 #define ADD32(b, v) fr_buf_add((b), &(uint32_t){ (uint32_t)(v) }, 4)
 #define ADD64(b, v) fr_buf_add((b), &(uint64_t){ (uint64_t)(v) }, 8)
-#define HASH(type, name, n) crcfn((uint32_t)(type), (const unsigned char *)(name), (n))
 
 static const struct {
 	char magic[16];
 	uint32_t bom, zero;
 } header = { "flowrun-state 2\n", 0x01020304, 0 };
 
-/* A record: T (task) or F (file). */
+/* Where a record is: in the file as loaded, in the file as appended by this
+ * run (another file once the state file was created again), or in the
+ * buffer of records not yet written. */
+enum { SRC_LOADED, SRC_WRITTEN, SRC_PENDING };
+
+/* The latest record of a name: T (task) or F (file). */
 struct ent {
-	const char *name;		/* task name or file path */
-	const unsigned char *raw;	/* the record: in the file as loaded, or in the arena */
-	uint32_t hash;			/* of type and name */
-	char type, bad, pending, dead;	/* dead: superseded by a later record */
+	uint64_t hash;			/* of type and name */
+	uint64_t off;			/* where the record starts in its source */
+	uint32_t len;			/* its length */
+	char type, bad, pending, src;	/* pending: in fr_state.pending */
+};
+
+/* Bytes [base, base + n) of a file. */
+struct win {
+	unsigned char *buf;
+	size_t cap, n, ahead;
+	uint64_t base;
 };
 
 struct fr_state {
 	char *dir, *path, *tmp;
 	char *shown, *shownpath;	/* dir and path as messages name them */
 	enum fr_lock_mode mode;
-	int lockfd, wfd;
-	unsigned char *data;	/* the file as loaded */
-	size_t len, goodlen;	/* its length, and up to the end of its last good record */
-	struct ent *ents;	/* the records, in the order they were loaded or added */
+	int lockfd, wfd, rfd;	/* rfd: the file loaded, open for reading to the end */
+	uint64_t len, goodlen;	/* its length, and up to the end of its last good record */
+	struct win win[2];	/* on rfd (SRC_LOADED) and wfd (SRC_WRITTEN) */
+	struct ent *ents;	/* the records, in the order their names were first seen */
 	size_t nent, capent;
 	uint32_t *slot;		/* open addressing on hash: 1 + index in ents, or 0 */
 	size_t cap;		/* slots, a power of two */
 	size_t nname[2];	/* T and F names in slot */
 	size_t nbad;		/* T entries found not to parse */
-	size_t nrec;		/* records in the file, dead ones included */
+	size_t nrec;		/* records in the file, superseded ones included */
+	uint64_t livelen;	/* bytes of the latest records */
 	int64_t wsize;		/* size of the file open for appending */
-	struct fr_arena arena;	/* records put or set */
-	size_t *pending;	/* indexes in ents of the records to write */
+	struct fr_buf pend;	/* records put or set, encoded, not yet written */
+	size_t npendrec;	/* records in pend */
+	size_t *pending;	/* indexes in ents of the records in pend */
 	size_t npending, cappending;
-	struct fr_buf wbuf;
+	unsigned char *tbuf;	/* a copy of the T record last asked for */
+	size_t tcap;
+	size_t recent;		/* 1 + index in ents of the record in rec, or 0 */
 	struct fr_state_rec *rec;	/* the last record asked for, parsed (fr_state_get) */
 	size_t reccap;		/* bytes at rec */
 	int restart;		/* (re)create the file before appending */
@@ -233,25 +262,36 @@ rd64(const unsigned char *p)
 	return v;
 }
 
-/* n bytes from the arena, aligned for any record. */
-static void *
-alloc(struct fr_state *s, size_t n)
+/* The hash of type and the n bytes of name: FNV-1a, then mixed (MurmurHash3's
+ * finalizer) so that every bit of it can index the table. */
+static uint64_t
+namehash(char type, const char *name, size_t n)
 {
-	return fr_arena_alloc(&s->arena, n, 8);
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i;
+
+	h = (h ^ (unsigned char)type) * 0x100000001b3ull;
+	for (i = 0; i < n; i++)
+		h = (h ^ (unsigned char)name[i]) * 0x100000001b3ull;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 33);
 }
 
-/* The slot of the entry of type and name, or the empty one where it would go. */
+/* The slot of the entry of type and hash, or the empty one where it would go. */
 static uint32_t *
-find(const struct fr_state *s, char type, const char *name, uint32_t hash)
+find(const struct fr_state *s, char type, uint64_t hash)
 {
-	size_t i = hash & (s->cap - 1);
+	size_t i = (size_t)hash & (s->cap - 1);
 	const struct ent *e;
 
 	for (;; i = (i + 1) & (s->cap - 1)) {
 		if (!s->slot[i])
 			return &s->slot[i];
 		e = &s->ents[s->slot[i] - 1];
-		if (e->hash == hash && e->type == type && strcmp(e->name, name) == 0)
+		if (e->hash == hash && e->type == type)
 			return &s->slot[i];
 	}
 }
@@ -260,7 +300,7 @@ find(const struct fr_state *s, char type, const char *name, uint32_t hash)
 static struct ent *
 lookup(const struct fr_state *s, char type, const char *name)
 {
-	uint32_t *slot = find(s, type, name, HASH(type, name, strlen(name)));
+	uint32_t *slot = find(s, type, namehash(type, name, strlen(name)));
 
 	return *slot ? &s->ents[*slot - 1] : NULL;
 }
@@ -275,59 +315,68 @@ resize(struct fr_state *s, size_t n)
 	for (s->cap = 16; s->cap < n + n / 2; s->cap *= 2)
 		;
 	s->slot = fr_xcalloc(s->cap, sizeof(*s->slot));
-	for (i = 0; i < s->nent; i++) {
-		if (!s->ents[i].dead)
-			*find(s, s->ents[i].type, s->ents[i].name, s->ents[i].hash) = (uint32_t)i + 1;
-	}
+	for (i = 0; i < s->nent; i++)
+		*find(s, s->ents[i].type, s->ents[i].hash) = (uint32_t)i + 1;
 }
 
-/* A new entry for type and name (of n bytes), superseding any earlier one;
- * valid until the next add. */
+/* The entry of type and hash, made if there is none, its record now the one
+ * of len bytes at off in src; valid until the next call. */
 static struct ent *
-add(struct fr_state *s, char type, const char *name, size_t n, const unsigned char *raw)
+entry(struct fr_state *s, char type, uint64_t hash, int src, uint64_t off, size_t len)
 {
-	uint32_t hash = HASH(type, name, n), *slot;
+	uint32_t *slot;
 	struct ent *e;
 
 	if ((s->nname[0] + s->nname[1] + 1) * 4 > s->cap * 3)
 		resize(s, 2 * (s->nname[0] + s->nname[1] + 1));
-	fr_grow(&s->ents, s->nent + 1, &s->capent, sizeof(*s->ents));
-	e = &s->ents[s->nent++];
-	*e = (struct ent){ name, raw, hash, type, 0, 0, 0 };
-	slot = find(s, type, name, hash);
-	if (*slot)
-		s->ents[*slot - 1].dead = 1;
-	else
+	slot = find(s, type, hash);
+	if (*slot) {
+		e = &s->ents[*slot - 1];
+		if (e->bad && type == 'T')
+			s->nbad--;
+		if (s->recent == *slot)
+			s->recent = 0;
+	} else {
+		fr_grow(&s->ents, s->nent + 1, &s->capent, sizeof(*s->ents));
+		e = &s->ents[s->nent++];
+		*e = (struct ent){ .hash = hash, .type = type };
+		*slot = (uint32_t)s->nent;
 		s->nname[type == 'F']++;
-	*slot = (uint32_t)s->nent;
+	}
+	s->livelen = s->livelen - e->len + len;	/* a new entry's len is 0 */
+	e->bad = 0;
+	e->src = (char)src;
+	e->off = off;
+	e->len = (uint32_t)len;
 	return e;
 }
 
 static int
-tagged(const unsigned char *p, const unsigned char *end)
+tagged(const unsigned char *p, size_t avail)
 {
-	return end - p >= 4 && p[0] == TAG0 && p[1] == TAG1 && (p[2] == 'T' || p[2] == 'F') &&
+	return avail >= 4 && p[0] == TAG0 && p[1] == TAG1 && (p[2] == 'T' || p[2] == 'F') &&
 	    p[3] == TAG3;
 }
 
-/* The length of the record at p if its tag and length are plausible, else 0. */
+/* The length of the record at p, with avail bytes from p to the end of its
+ * file, if its tag and length are plausible, else 0. */
 static size_t
-framed(const unsigned char *p, const unsigned char *end)
+framed(const unsigned char *p, uint64_t avail)
 {
 	uint32_t len;
 
-	if (end - p < MINREC || !tagged(p, end))
+	if (avail < MINREC || !tagged(p, 4))
 		return 0;
 	len = rd32(p + 4);
-	return len % 8 || len < MINREC || len > (size_t)(end - p) ? 0 : len;
+	return len % 8 || len < MINREC || len > avail ? 0 : len;
 }
 
-/* The length of the record at p if it is whole, its name and fixed fields in
- * it and its checksum right, else 0. */
+/* The length of the record at p, whole in the avail bytes there, if its
+ * name and fixed fields are in it and its checksum is right, else 0. */
 static size_t
-valid(const unsigned char *p, const unsigned char *end)
+valid(const unsigned char *p, uint64_t avail)
 {
-	size_t len = framed(p, end), nl;
+	size_t len = framed(p, avail), nl;
 
 	if (!len)
 		return 0;
@@ -338,86 +387,235 @@ valid(const unsigned char *p, const unsigned char *end)
 	return len;
 }
 
-/* Index the loaded file. */
-static void
-index_data(struct fr_state *s)
+/* Bytes [off, off + len) of fd through w, reading at least ahead bytes
+ * when it must read; NULL if the file ends first or cannot be read. Valid
+ * until the next read through w. */
+static const unsigned char *
+winread(struct win *w, int fd, uint64_t off, size_t len, size_t ahead)
 {
-	const unsigned char *start, *end, *p, *q;
-	size_t n, damaged = 0, len, k;
+	size_t keep = 0, want = len > ahead ? len : ahead;
+	ssize_t r;
 
-	if (s->len < HDRLEN || memcmp(s->data, &header, HDRLEN) != 0) {
+	if (off >= w->base && off - w->base <= w->n && len <= w->n - (off - w->base))
+		return w->buf + (off - w->base);
+	if (off >= w->base && off - w->base < w->n) {	/* keep what is there */
+		keep = w->n - (size_t)(off - w->base);
+		memmove(w->buf, w->buf + (off - w->base), keep);
+	}
+	if (want > w->cap) {
+		w->cap = want;
+		w->buf = fr_xrealloc(w->buf, w->cap);
+	}
+	w->base = off;
+	w->n = keep;
+	while (w->n < len) {
+		r = pread(fd, w->buf + w->n, want - w->n, (off_t)(off + w->n));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return NULL;
+		w->n += (size_t)r;
+	}
+	return w->buf;
+}
+
+/* Read n bytes at off of fd into buf: 0, or -1 if the file ends first or
+ * cannot be read. */
+static int
+preadall(int fd, unsigned char *buf, size_t n, uint64_t off)
+{
+	ssize_t r;
+	size_t got = 0;
+
+	while (got < n) {
+		r = pread(fd, buf + got, n - got, (off_t)(off + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+/* The record of e (valid until the next fetch), checked again; NULL if it
+ * cannot be read or is not what was indexed. */
+static const unsigned char *
+fetch(struct fr_state *s, const struct ent *e)
+{
+	const unsigned char *p;
+	struct win *w;
+
+	if (e->src == SRC_PENDING) {
+		p = (const unsigned char *)s->pend.data + e->off;
+	} else if (e->len > READMAX) {
+		/* a big record (a task of many inputs) is read into tbuf, so that
+		 * a window never grows to its size */
+		if (s->tcap < e->len) {
+			free(s->tbuf);
+			s->tcap = e->len;
+			s->tbuf = fr_xmalloc(s->tcap);
+		}
+		s->recent = 0;
+		p = preadall(e->src == SRC_LOADED ? s->rfd : s->wfd, s->tbuf, e->len,
+		    e->off) == 0 ? s->tbuf : NULL;
+	} else {
+		w = &s->win[(int)e->src];
+		if (e->off < w->base || e->off - w->base + e->len > w->n) {
+			/* reading forward: read further ahead each time */
+			if (e->off >= w->base + w->n && e->off - (w->base + w->n) < READMAX)
+				w->ahead = w->ahead * 2 > READMAX ? READMAX : w->ahead * 2;
+			else
+				w->ahead = READPAGE;
+		}
+		p = winread(w, e->src == SRC_LOADED ? s->rfd : s->wfd, e->off, e->len,
+		    w->ahead);
+	}
+	return p && valid(p, e->len) == e->len ? p : NULL;
+}
+
+/* Drop e's record as damaged, naming name. */
+static void
+damaged(struct fr_state *s, struct ent *e, const char *name)
+{
+	if (e->bad)
+		return;
+	e->bad = 1;
+	s->nbad += e->type == 'T';
+	s->rewrite = 1;
+	fr_warn("state file %s: dropped damaged record of %s", s->shownpath, name);
+}
+
+/* The record of e, an entry for name, (valid until the next fetch), or
+ * NULL: no entry, or its record is damaged (then dropped with a warning) or
+ * is another name's of the same hash. */
+static const unsigned char *
+named(struct fr_state *s, struct ent *e, const char *name)
+{
+	const unsigned char *p;
+
+	if (!e || e->bad)
+		return NULL;
+	if (!(p = fetch(s, e))) {
+		damaged(s, e, name);
+		return NULL;
+	}
+	/* another name of the same hash: this one is unknown */
+	return strcmp((const char *)p + NAMEOFF, name) == 0 ? p : NULL;
+}
+
+/* The length of the good record at pos in the loaded file, else 0. */
+static size_t
+recat(struct fr_state *s, uint64_t pos)
+{
+	struct win *w = &s->win[SRC_LOADED];
+	const unsigned char *p;
+	size_t len;
+
+	if (s->len - pos < MINREC || !(p = winread(w, s->rfd, pos, MINREC, SCANAHEAD)) ||
+	    !(len = framed(p, s->len - pos)) || !(p = winread(w, s->rfd, pos, len, SCANAHEAD)))
+		return 0;
+	return valid(p, len);
+}
+
+/* The first offset from pos on of a byte TAG0 in the loaded file, or its length. */
+static uint64_t
+nexttag(struct fr_state *s, uint64_t pos)
+{
+	const unsigned char *p, *q;
+	size_t n;
+
+	for (; pos < s->len; pos += n) {
+		n = s->len - pos < SCANAHEAD ? (size_t)(s->len - pos) : SCANAHEAD;
+		if (!(p = winread(&s->win[SRC_LOADED], s->rfd, pos, n, SCANAHEAD)))
+			break;
+		if ((q = memchr(p, TAG0, n)))
+			return pos + (uint64_t)(q - p);
+	}
+	return s->len;
+}
+
+/* Index the loaded file, reading it through a window. */
+static void
+index_file(struct fr_state *s)
+{
+	struct win *w = &s->win[SRC_LOADED];
+	const unsigned char *p;
+	size_t damaged = 0, len, k;
+	uint64_t pos, q;
+
+	p = s->len >= HDRLEN ? winread(w, s->rfd, 0, HDRLEN, SCANAHEAD) : NULL;
+	if (!p || memcmp(p, &header, HDRLEN) != 0) {
 		if (s->len > 0)
 			fr_warn("state file %s has an unknown format; starting afresh", s->shownpath);
 		s->restart = 1;
 		resize(s, 0);
 		return;
 	}
-	start = s->data + HDRLEN;
-	end = s->data + s->len;
-	n = (s->len - HDRLEN) / AVGREC;	/* a guess to size the arrays */
-	s->ents = fr_xmalloc(n * sizeof(*s->ents));
-	s->capent = n;
-	resize(s, n);
+	resize(s, 0);	/* grown as names come: sizing from the file's length would
+			 * count superseded records too */
 	s->goodlen = HDRLEN;
-	for (p = start; p < end; ) {
-		if ((len = valid(p, end)) > 0) {
-			add(s, (char)p[2], (const char *)p + NAMEOFF, rd32(p + 8), p);
+	for (pos = HDRLEN; pos < s->len; ) {
+		if ((len = recat(s, pos)) > 0) {
+			p = w->buf + (pos - w->base);
+			entry(s, (char)p[2], namehash((char)p[2], (const char *)p + NAMEOFF,
+			    rd32(p + 8)), SRC_LOADED, pos, len);
 			s->nrec++;
-			p += len;
-			s->goodlen = (size_t)(p - s->data);
+			pos += len;
+			s->goodlen = pos;
 			continue;
 		}
 		/* skip to the next good record, counting the tags on the way */
-		for (q = p, k = 0; (q = memchr(q, TAG0, (size_t)(end - q))); q++) {
-			if (q > p && valid(q, end))
+		for (q = pos, k = 0; (q = nexttag(s, q)) < s->len; q++) {
+			if (q > pos && recat(s, q))
 				break;
-			k += tagged(q, end);
+			p = winread(w, s->rfd, q, s->len - q < 4 ? (size_t)(s->len - q) : 4,
+			    SCANAHEAD);
+			k += p && tagged(p, s->len - q);
 		}
 		k = k > 0 ? k : 1;
 		damaged += k;
 		s->nrec += k;
-		p = q ? q : end;
+		pos = q;
 	}
 	if (damaged > 0) {
 		fr_warn("state file %s: dropped %zu damaged records", s->shownpath, damaged);
 		s->rewrite = 1;
 	}
+	if (s->capent > s->nent + s->nent / 8 + 16) {
+		s->capent = s->nent + s->nent / 8 + 16;
+		s->ents = fr_xrealloc(s->ents, s->capent * sizeof(*s->ents));
+	}
+	if (s->cap > 16 && (s->nname[0] + s->nname[1]) * 3 < s->cap)
+		resize(s, s->nname[0] + s->nname[1]);
+	/* the window of a whole-file scan is not needed to answer what is asked */
+	free(w->buf);
+	*w = (struct win){ .ahead = READPAGE };
 }
 
 static int
 load(struct fr_state *s, struct fr_error *err)
 {
 	struct stat sb;
-	long n;
-	int fd;
 
 	pthread_once(&crconce, crcinit);
-	fd = open(s->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
-		index_data(s);
+	s->rfd = open(s->path, O_RDONLY | O_CLOEXEC);
+	if (s->rfd < 0 && errno == ENOENT) {
+		index_file(s);
 		return 0;
 	}
-	if (fd < 0 || fstat(fd, &sb) < 0)
-		goto fail;
-	s->data = fr_xmalloc((size_t)sb.st_size);
-	if ((n = fr_read_full(fd, s->data, (size_t)sb.st_size)) < 0)
-		goto fail;
-	s->len = (size_t)n;
-	close(fd);
-	index_data(s);
+	if (s->rfd < 0 || fstat(s->rfd, &sb) < 0)
+		return fr_error_set(err, FR_ESTATE, NULL, "cannot read state %s:", s->shownpath);
+	s->len = (uint64_t)sb.st_size;
+	index_file(s);
 	return 0;
-fail:
-	fr_error_set(err, FR_ESTATE, NULL, "cannot read state %s:", s->shownpath);
-	if (fd >= 0)
-		close(fd);
-	return -1;
 }
 
-/* Parse a T entry's record from its bytes into s->rec. */
+/* Parse the T record at p into s->rec. */
 static int
-tparse(struct fr_state *s, struct ent *e)
+tparse(struct fr_state *s, const unsigned char *p)
 {
-	const unsigned char *p = e->raw, *end = p + rd32(p + 4) - 4, *q, *lens, *digs;
+	const unsigned char *end = p + rd32(p + 4) - 4, *q, *lens, *digs;
 	struct fr_state_item *it;
 	struct fr_state_rec *r;
 	const char *str;
@@ -440,7 +638,7 @@ tparse(struct fr_state *s, struct ent *e)
 	}
 	r = s->rec;
 	it = (struct fr_state_item *)(r + 1);
-	r->name = e->name;
+	r->name = (const char *)p + NAMEOFF;
 	r->duration_ns = (int64_t)rd64(q);
 	memcpy(r->key.b, q + 8, FR_DIGEST_LEN);
 	memcpy(r->cmd.b, q + 40, FR_DIGEST_LEN);
@@ -471,24 +669,11 @@ tparse(struct fr_state *s, struct ent *e)
 	return 0;
 }
 
-/* The record of a T entry, parsed into s->rec; NULL if damaged. */
-static struct fr_state_rec *
-ready(struct fr_state *s, struct ent *e)
-{
-	if (!e->bad && tparse(s, e) < 0) {
-		e->bad = 1;
-		s->nbad++;
-		s->rewrite = 1;
-		fr_warn("state file %s: dropped damaged record of %s", s->shownpath, e->name);
-	}
-	return e->bad ? NULL : s->rec;
-}
-
-/* The stat data and digest of an F entry. */
+/* The stat data and digest of the F record at p. */
 static void
-fileval(const struct ent *e, struct fr_stat *st, struct fr_digest *d)
+fileval(const unsigned char *p, struct fr_stat *st, struct fr_digest *d)
 {
-	const unsigned char *q = e->raw + NAMEOFF + rd32(e->raw + 8) + 1;
+	const unsigned char *q = p + NAMEOFF + rd32(p + 8) + 1;
 
 	st->size = (int64_t)rd64(q);
 	st->mtime_ns = (int64_t)rd64(q + 8);
@@ -579,32 +764,55 @@ addfile(struct fr_buf *b, const char *path, const struct fr_stat *st, const stru
 	return finish(b, at);
 }
 
-/* A copy in the arena of the record just encoded alone in wbuf (ok 0), or
- * NULL if it was too long (ok -1). */
-static const unsigned char *
-stored(struct fr_state *s, int ok)
+/* Order entries by where their records are. */
+static int
+bysource(const void *a, const void *b)
 {
-	return ok < 0 ? NULL : memcpy(alloc(s, s->wbuf.len), s->wbuf.data, s->wbuf.len);
+	const struct ent *x = *(struct ent *const *)a, *y = *(struct ent *const *)b;
+
+	if (x->src != y->src)
+		return x->src < y->src ? -1 : 1;
+	return x->off < y->off ? -1 : x->off > y->off;
 }
 
 /* Write the header and, if all, every live record to the temporary file, sync
- * it and rename it over the state file. */
+ * it and rename it over the state file. The records are read in the order
+ * they are in their files and written in windows of SCANAHEAD bytes. */
 static int
 compact(struct fr_state *s, int all, struct fr_error *err)
 {
 	struct fr_buf b = { NULL, 0, 0 };
-	struct ent *e;
-	size_t i;
+	struct ent **live = NULL, *e;
+	const unsigned char *p;
+	size_t i, n = 0;
 	int fd, dfd, ret = -1;
 
-	fr_buf_add(&b, &header, HDRLEN);
-	for (i = 0; all && i < s->nent; i++) {
-		e = &s->ents[i];
-		if (!e->dead && (e->type == 'F' || ready(s, e)))
-			fr_buf_add(&b, e->raw, rd32(e->raw + 4));
-	}
 	fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-	if (fd < 0 || fr_write_full(fd, b.data, b.len) < 0 || fsync(fd) < 0)
+	if (fd < 0)
+		goto fail;
+	fr_buf_add(&b, &header, HDRLEN);
+	if (all) {
+		live = fr_xmalloc((s->nent ? s->nent : 1) * sizeof(*live));
+		for (i = 0; i < s->nent; i++) {
+			if (!s->ents[i].bad)
+				live[n++] = &s->ents[i];
+		}
+		qsort(live, n, sizeof(*live), bysource);
+		for (i = 0; i < n; i++) {
+			e = live[i];
+			if (!(p = fetch(s, e)) || (e->type == 'T' && tparse(s, p) < 0)) {
+				damaged(s, e, p ? (const char *)p + NAMEOFF : "a task or file");
+				continue;
+			}
+			fr_buf_add(&b, p, e->len);
+			if (b.len >= SCANAHEAD) {
+				if (fr_write_full(fd, b.data, b.len) < 0)
+					goto fail;
+				fr_buf_reset(&b);
+			}
+		}
+	}
+	if (fr_write_full(fd, b.data, b.len) < 0 || fsync(fd) < 0)
 		goto fail;
 	ret = close(fd);
 	fd = -1;
@@ -622,11 +830,12 @@ fail:
 		close(fd);
 	unlink(s->tmp);
 cleanup:
+	free(live);
 	fr_buf_free(&b);
 	return ret;
 }
 
-/* Open the state file for appending, creating it if need be. */
+/* Open the state file for appending (and reading back), creating it if need be. */
 static int
 openwriter(struct fr_state *s, struct fr_error *err)
 {
@@ -635,7 +844,7 @@ openwriter(struct fr_state *s, struct fr_error *err)
 	if (s->wfd >= 0)
 		return 0;
 	if (!s->restart) {
-		s->wfd = open(s->path, O_WRONLY | O_APPEND | O_CLOEXEC);
+		s->wfd = open(s->path, O_RDWR | O_APPEND | O_CLOEXEC);
 		if (s->wfd < 0 && errno != ENOENT)
 			goto fail;
 		if (s->wfd < 0) {	/* removed since it was loaded */
@@ -648,7 +857,7 @@ openwriter(struct fr_state *s, struct fr_error *err)
 			return -1;
 		s->restart = 0;
 		s->nrec = 0;
-		if ((s->wfd = open(s->path, O_WRONLY | O_APPEND | O_CLOEXEC)) < 0)
+		if ((s->wfd = open(s->path, O_RDWR | O_APPEND | O_CLOEXEC)) < 0)
 			goto fail;
 	} else if (s->goodlen < s->len && ftruncate(s->wfd, (off_t)s->goodlen) < 0) {
 		s->torn = 1;	/* cannot cut the damaged tail off: append after it */
@@ -661,41 +870,78 @@ fail:
 	return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->shownpath);
 }
 
-/* Append the pending records and the T record rec (if not NULL) with one write. */
+/* Order entries by where their records are in pend. */
 static int
-flush(struct fr_state *s, const unsigned char *rec, struct fr_error *err)
+bypend(const void *a, const void *b)
 {
-	const unsigned char *raw;
+	const struct ent *x = *(struct ent *const *)a, *y = *(struct ent *const *)b;
+
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Drop from pend the records superseded by later ones: moving each live
+ * record down in the order they are in, none overwrites one still to move. */
+static void
+squeeze(struct fr_state *s)
+{
+	struct ent **order = fr_xmalloc(s->npending * sizeof(*order));
+	size_t i, to = 0;
+
+	for (i = 0; i < s->npending; i++)
+		order[i] = &s->ents[s->pending[i]];
+	qsort(order, s->npending, sizeof(*order), bypend);
+	for (i = 0; i < s->npending; i++) {
+		memmove(s->pend.data + to, s->pend.data + order[i]->off, order[i]->len);
+		order[i]->off = to;
+		to += order[i]->len;
+		s->pending[i] = (size_t)(order[i] - s->ents);
+	}
+	s->pend.len = to;
+	s->npendrec = s->npending;
+	free(order);
+}
+
+/* Append the pending records with one write; from then on they are read
+ * back from the file. */
+static int
+flush(struct fr_state *s, struct fr_error *err)
+{
 	struct stat sb;
+	struct ent *e;
 	size_t i;
 
+	if (s->npendrec > s->npending)
+		squeeze(s);
 	if (openwriter(s, err) < 0)
 		return -1;
 	if (s->torn && fstat(s->wfd, &sb) < 0)
 		return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->shownpath);
 	if (s->torn)
 		s->wsize = (int64_t)sb.st_size;
-	fr_buf_reset(&s->wbuf);
-	for (i = 0; i < s->npending; i++) {
-		raw = s->ents[s->pending[i]].raw;
-		fr_buf_add(&s->wbuf, raw, rd32(raw + 4));
-	}
-	if (rec)
-		fr_buf_add(&s->wbuf, rec, rd32(rec + 4));
-	if (fr_write_full(s->wfd, s->wbuf.data, s->wbuf.len) < 0) {
+	if (fr_write_full(s->wfd, s->pend.data, s->pend.len) < 0) {
 		fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->shownpath);
 		if (ftruncate(s->wfd, (off_t)s->wsize) < 0)
 			s->torn = 1;
 		return -1;
 	}
+	for (i = 0; i < s->npending; i++) {
+		e = &s->ents[s->pending[i]];
+		e->pending = 0;
+		if (e->src == SRC_PENDING) {
+			e->src = SRC_WRITTEN;
+			e->off += (uint64_t)s->wsize;
+		}
+	}
+	s->npending = 0;
 	s->rewrite |= s->torn;
 	s->torn = 0;
-	s->wsize += (int64_t)s->wbuf.len;
-	s->nrec += s->npending + (rec != NULL);
+	s->wsize += (int64_t)s->pend.len;
+	s->nrec += s->npendrec;
+	s->npendrec = 0;
 	s->wrote = 1;
-	for (i = 0; i < s->npending; i++)
-		s->ents[s->pending[i]].pending = 0;
-	s->npending = 0;
+	if (s->pend.cap > PENDKEEP)
+		fr_buf_free(&s->pend);
+	fr_buf_reset(&s->pend);
 	return 0;
 }
 
@@ -754,18 +1000,20 @@ cleanup:
 static void
 freeall(struct fr_state *s)
 {
-
 	if (s->wfd >= 0)
 		close(s->wfd);
+	if (s->rfd >= 0)
+		close(s->rfd);
 	if (s->lockfd >= 0)
 		close(s->lockfd);	/* releases the lock */
-	fr_arena_free(&s->arena);
+	free(s->win[0].buf);
+	free(s->win[1].buf);
+	fr_buf_free(&s->pend);
 	free(s->pending);
+	free(s->tbuf);
 	free(s->rec);
 	free(s->slot);
 	free(s->ents);
-	free(s->data);
-	fr_buf_free(&s->wbuf);
 	free(s->dir);
 	free(s->path);
 	free(s->tmp);
@@ -794,7 +1042,8 @@ open_state(const char *dir, const char *shown, enum fr_lock_mode mode,
 	s->path = fr_xasprintf("%s/state", dir);
 	s->tmp = fr_xasprintf("%s/state.tmp", dir);
 	s->mode = mode;
-	s->lockfd = s->wfd = -1;
+	s->lockfd = s->wfd = s->rfd = -1;
+	s->win[0].ahead = s->win[1].ahead = READPAGE;
 	if ((mode != FR_LOCK_READONLY && lock(s, waiting, arg, err) < 0) ||
 	    (!noload && load(s, err) < 0)) {
 		freeall(s);
@@ -821,47 +1070,53 @@ const struct fr_state_rec *
 fr_state_get(struct fr_state *s, const char *name)
 {
 	struct ent *e = lookup(s, 'T', name);
+	const unsigned char *p;
 
-	return e ? ready(s, e) : NULL;
+	if (e && !e->bad && s->recent == (size_t)(e - s->ents) + 1)
+		return s->rec;	/* asked for again: parsed already */
+	if (!(p = named(s, e, name)))
+		return NULL;
+	if (p != s->tbuf) {	/* away from the window an F record may move */
+		if (s->tcap < e->len) {
+			free(s->tbuf);
+			s->tcap = e->len;
+			s->tbuf = fr_xmalloc(s->tcap);
+		}
+		memcpy(s->tbuf, p, e->len);
+	}
+	s->recent = 0;
+	if (tparse(s, s->tbuf) < 0) {
+		damaged(s, e, name);
+		return NULL;
+	}
+	s->recent = (size_t)(e - s->ents) + 1;
+	return s->rec;
 }
 
-/* The entry of type and name (a string that lives until close), a new one if
- * there is none, given the record raw. */
-static struct ent *
-entry(struct fr_state *s, char type, const char *name, const unsigned char *raw)
+/* e's record is now the one just encoded at off in pend: note it for the next flush. */
+static void
+pending(struct fr_state *s, struct ent *e)
 {
-	struct ent *e = lookup(s, type, name);
-
-	if (!e) {
-		e = add(s, type, name, strlen(name), raw);
-	} else if (e->bad) {
-		e->bad = 0;
-		s->nbad--;
+	s->npendrec++;
+	if (s->mode != FR_LOCK_READONLY && !e->pending) {
+		e->pending = 1;
+		FR_PUSH(s->pending, s->npending, s->cappending, (size_t)(e - s->ents));
 	}
-	e->raw = raw;
-	return e;
 }
 
 int
 fr_state_put(struct fr_state *s, const struct fr_state_rec *rec, struct fr_error *err)
 {
-	const unsigned char *raw;
-	struct ent *e;
+	size_t at = s->pend.len;
 
-	fr_buf_reset(&s->wbuf);
-	if (!(raw = stored(s, addtask(&s->wbuf, rec))))
+	if (addtask(&s->pend, rec) < 0)
 		return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s: a record "
 		    "of over 4 GB", s->shownpath);
-	e = entry(s, 'T', (const char *)raw + NAMEOFF, raw);
-	if (s->mode == FR_LOCK_READONLY)
+	pending(s, entry(s, 'T', namehash('T', rec->name, strlen(rec->name)), SRC_PENDING, at,
+	    s->pend.len - at));
+	if (s->mode == FR_LOCK_READONLY || s->batch)
 		return 0;
-	if (!s->batch)
-		return flush(s, raw, err);
-	if (!e->pending) {
-		e->pending = 1;
-		FR_PUSH(s->pending, s->npending, s->cappending, (size_t)(e - s->ents));
-	}
-	return 0;
+	return flush(s, err);
 }
 
 void
@@ -873,22 +1128,22 @@ fr_state_batch(struct fr_state *s, int on)
 int
 fr_state_flush(struct fr_state *s, struct fr_error *err)
 {
-	if (s->mode == FR_LOCK_READONLY || s->npending == 0)
+	if (s->mode == FR_LOCK_READONLY || s->npendrec == 0)
 		return 0;
-	return flush(s, NULL, err);
+	return flush(s, err);
 }
 
 int
 fr_state_file_get(struct fr_state *s, const char *path, struct fr_stat *st,
     struct fr_digest *d)
 {
-	struct ent *e = lookup(s, 'F', path);
+	const unsigned char *p;
 	struct fr_stat cst;
 	struct fr_digest cd;
 
-	if (!e)
+	if (!(p = named(s, lookup(s, 'F', path), path)))
 		return -1;
-	fileval(e, st ? st : &cst, d ? d : &cd);
+	fileval(p, st ? st : &cst, d ? d : &cd);
 	return 0;
 }
 
@@ -896,24 +1151,20 @@ void
 fr_state_file_set(struct fr_state *s, const char *path, const struct fr_stat *st,
     const struct fr_digest *d)
 {
-	struct ent *e = lookup(s, 'F', path);
-	const unsigned char *raw;
+	const unsigned char *p;
 	struct fr_stat cst;
 	struct fr_digest cd;
+	size_t at = s->pend.len;
 
-	if (e) {
-		fileval(e, &cst, &cd);
+	if ((p = named(s, lookup(s, 'F', path), path))) {
+		fileval(p, &cst, &cd);
 		if (fr_stat_equal(&cst, st) && memcmp(cd.b, d->b, FR_DIGEST_LEN) == 0)
 			return;
 	}
-	fr_buf_reset(&s->wbuf);
-	if (!(raw = stored(s, addfile(&s->wbuf, path, st, d))))
+	if (addfile(&s->pend, path, st, d) < 0)
 		return;		/* a path of over 4 GB */
-	e = entry(s, 'F', e ? e->name : (const char *)raw + NAMEOFF, raw);
-	if (s->mode != FR_LOCK_READONLY && !e->pending) {
-		e->pending = 1;
-		FR_PUSH(s->pending, s->npending, s->cappending, (size_t)(e - s->ents));
-	}
+	pending(s, entry(s, 'F', namehash('F', path, strlen(path)), SRC_PENDING, at,
+	    s->pend.len - at));
 }
 
 size_t
@@ -939,11 +1190,12 @@ fr_state_close_stat(struct fr_state *s, struct fr_stat *final, struct fr_error *
 	if (!s)
 		return 0;
 	if (s->mode != FR_LOCK_READONLY) {
-		if (s->npending > 0 && flush(s, NULL, err) < 0)
+		if (s->npendrec > 0 && flush(s, err) < 0)
 			ret = -1;
 		live = fr_state_count(s) + s->nname[1];
 		if (ret == 0 && s->wrote && (s->restart || s->rewrite ||
-		    (s->nrec > COMPACT_MIN && s->nrec > 2 * live)))
+		    (s->nrec > COMPACT_MIN && s->nrec > 2 * live) ||
+		    ((uint64_t)s->wsize > COMPACT_MINLEN && (uint64_t)s->wsize > 2 * s->livelen)))
 			ret = compact(s, 1, err);
 	}
 	if (final && fr_stat_path(s->path, final) < 0)

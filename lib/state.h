@@ -74,7 +74,8 @@ struct fr_state *fr_state_lock(const char *dir, const char *shown, enum fr_lock_
 const struct fr_state_rec *fr_state_get(struct fr_state *s, const char *name);
 /* Record a success (copied), replacing any earlier record of rec->name, and
  * append it to the file at once (with any pending records), or in batch mode
- * with the next fr_state_flush. 0 or -1. */
+ * with the next fr_state_flush. 0, or -1 with err set (the file is cut back to
+ * what it was; the records stay pending, for the next flush or close). */
 int fr_state_put(struct fr_state *s, const struct fr_state_rec *rec, struct fr_error *err);
 /* Batch mode (on != 0): puts wait for fr_state_flush, so records finished
  * together cost one write; a kill before the flush loses only their records

@@ -999,8 +999,8 @@ test_fsize(void)
 	sclose(s);
 	nwarn = 0;
 	s = sopen(dir, FR_LOCK_FAIL);
-	ok(nwarn == 0 && fr_state_count(s) == 4 && !fr_state_get(s, "big"),
-	    "the file still loads, with the records written before");
+	ok(nwarn == 0 && fr_state_count(s) == 5 && fr_state_get(s, "big"),
+	    "the file still loads, and the record that failed stayed pending for close");
 	sclose(s);
 	rmstate(dir, state);
 }
@@ -1097,6 +1097,85 @@ test_full(void)
 	rmstate(dir, state);
 }
 
+/* A file of several read windows: damage at a window's edge is found and
+ * skipped, records are got in any order, and a record bigger than a window
+ * round trips and is compacted away by size once superseded. */
+static void
+test_windows(void)
+{
+	char *state, *dir = newdir("windows", &state), *text, *big;
+	const struct fr_state_rec *g;
+	size_t len, n, *off, i, edge = 0, far = 0;
+	struct fr_state *s;
+	struct rb b;
+	char name[64];
+	int good = 1, k;
+
+	fill(dir, "w", 20000, 5);
+	text = slurp(state, &len);
+	off = fr_xmalloc(30000 * sizeof(*off));
+	n = records(text, len, off, 30000);
+	ok(n == 20000 && len > (3u << 20), "20000 records, over three windows (%zu bytes)", len);
+	for (i = 0; i + 1 < n; i++) {
+		if (!edge && off[i + 1] > (1u << 20))
+			edge = i;	/* the record across the first window's end */
+		if (!far && off[i] > (2u << 20))
+			far = i;
+	}
+	text[off[edge] + 100] ^= 1;	/* its digest */
+	text[off[far] + 5] ^= 0x40;	/* its length: the frame is lost */
+	spit(state, text, len);
+	nwarn = 0;
+	s = sopen(dir, FR_LOCK_FAIL);
+	ok(nwarn == 1 && strstr(lastwarn, "dropped 2 damaged records"), "both found: %s",
+	    lastwarn);
+	is_int(s ? fr_state_count(s) : 0, 19998, "the others kept");
+	for (k = 19999; s && k >= 0; k -= 7) {	/* backwards, in jumps */
+		snprintf(name, sizeof(name), "w%d", k);
+		g = fr_state_get(s, name);
+		if (strcmp(text + off[edge] + NAMEOFF, name) == 0 ||
+		    strcmp(text + off[far] + NAMEOFF, name) == 0)
+			good &= g == NULL;
+		else
+			good &= receq(g, build(&b, name, "{\"n\":1}", 5 + (unsigned)k, k % 2));
+	}
+	ok(good, "every record got back to front");
+	sclose(s);
+	free(text);
+
+	big = fr_xmalloc(1000001);	/* a string of 1 MB as the result */
+	memset(big, 'b', 1000000);
+	big[1000000] = '\0';
+	big[0] = big[999999] = '"';
+	s = sopen(dir, FR_LOCK_FAIL);	/* compacts the damage away */
+	sput(s, build(&b, "w0", "{\"n\":1}", 5, 0));
+	sclose(s);
+	text = slurp(state, &len);
+	free(text);
+	s = sopen(dir, FR_LOCK_FAIL);
+	for (k = 0; s && k < 16; k++) {
+		big[1 + k] = 'B';
+		build(&b, "big", NULL, 77, 1)->result = big;
+		sput(s, &b.r);
+	}
+	ok(s && (g = fr_state_get(s, "big")) && strcmp(g->result, big) == 0,
+	    "a record bigger than a window is got");
+	sclose(s);
+	n = len;
+	text = slurp(state, &len);
+	ok(len < n + (2u << 20), "15 superseded records of 1 MB compacted away by size "
+	    "(%zu bytes left, %zu before)", len, n);
+	free(text);
+	nwarn = 0;
+	s = sopen(dir, FR_LOCK_FAIL);
+	ok(nwarn == 0 && s && (g = fr_state_get(s, "big")) && strcmp(g->result, big) == 0 &&
+	    fr_state_count(s) == 19999, "and loaded again");
+	sclose(s);
+	free(big);
+	free(off);
+	rmstate(dir, state);
+}
+
 static void
 test_big(void)
 {
@@ -1184,6 +1263,7 @@ main(int argc, char **argv)
 	test_fsize();
 	test_batch();
 	test_full();
+	test_windows();
 	test_big();
 	rmdir(top);
 	return done_testing();
