@@ -167,14 +167,32 @@ bad:
 	return NULL;
 }
 
-/* Number the nodes breadth-first (no recursion) and write the image to fd:
- * 1 if all of it was written. */
+/* Bytes written at once while the image streams out. */
+#define CHUNK (1u << 20)
+
+/* Add n bytes of p to out, writing out to fd when it is full; 0 or -1. */
+static int
+put(int fd, struct fr_buf *out, const void *p, size_t n)
+{
+	fr_buf_add(out, p, n);
+	if (out->len < CHUNK)
+		return 0;
+	if (fr_write_full(fd, out->data, out->len) < 0)
+		return -1;
+	fr_buf_reset(out);
+	return 0;
+}
+
+/* Number the nodes breadth-first (no recursion) and write the image to fd,
+ * a section at a time through a buffer of CHUNK bytes (the image of a big
+ * tree is not built in memory beside it): 1 if all of it was written. */
 static int
 image(int fd, const struct fr_doc *doc, const struct fr_stat *st)
 {
-	struct fr_buf recs = {0}, items = {0}, blob = {0};
 	const struct fr_node **order = NULL;
-	size_t norder = 0, ocap = 0, i, k;
+	size_t norder = 0, ocap = 0, i, j, k;
+	uint64_t blob = 0, nitem = 0;
+	struct fr_buf out = {0};
 	struct hdr h = {0};
 	int ok = 0;
 
@@ -183,7 +201,24 @@ image(int fd, const struct fr_doc *doc, const struct fr_stat *st)
 	for (i = 0; i < norder; i++)
 		for (k = 0; order[i]->kind != FR_NODE_SCALAR && k < order[i]->nitem; k++)
 			FR_PUSH(order, norder, ocap, order[i]->item[k]);
-	for (i = 0, k = 1; i < norder; i++) {
+	for (i = 0; i < norder; i++) {
+		if (order[i]->kind == FR_NODE_SCALAR)
+			blob += order[i]->len + 1 + (order[i]->src ? order[i]->srclen + 1 : 0);
+		else
+			nitem += order[i]->nitem;
+	}
+	if (blob > UINT32_MAX)	/* never from a file of FR_LOAD_MAX_FILE bytes */
+		goto out;
+	memcpy(h.magic, MAGIC, 8);
+	h.nodesize = sizeof(struct fr_node);
+	h.recsize = sizeof(struct rec);
+	h.st = *st;
+	h.nnode = norder;
+	h.nitem = nitem;
+	h.nblob = blob;
+	if (put(fd, &out, &h, sizeof(h)) < 0)
+		goto out;
+	for (i = 0, blob = 0, nitem = 0; i < norder; i++) {	/* the records */
 		const struct fr_node *n = order[i];
 		struct rec r = {0};
 		r.kind = n->kind;
@@ -196,45 +231,41 @@ image(int fd, const struct fr_doc *doc, const struct fr_stat *st)
 		r.bytes = n->bytes;
 		r.src = NONE;
 		if (n->kind == FR_NODE_SCALAR) {
-			r.str = (uint32_t)blob.len;
+			r.str = (uint32_t)blob;
 			r.len = n->len;
-			fr_buf_add(&blob, n->str, n->len);
-			fr_buf_addc(&blob, '\0');
+			blob += n->len + 1;
 			if (n->src) {
-				r.src = (uint32_t)blob.len;
+				r.src = (uint32_t)blob;
 				r.srclen = n->srclen;
-				fr_buf_add(&blob, n->src, n->srclen);
-				fr_buf_addc(&blob, '\0');
+				blob += n->srclen + 1;
 			}
 		} else {
-			size_t j;
-			r.item = (uint32_t)(items.len / 4);
+			r.item = (uint32_t)nitem;
 			r.nitem = n->nitem;
-			for (j = 0; j < n->nitem; j++, k++) {
-				uint32_t idx = (uint32_t)k;	/* children were queued in this order */
-				fr_buf_add(&items, &idx, 4);
-			}
+			nitem += n->nitem;
 		}
-		fr_buf_add(&recs, &r, sizeof(r));
+		if (put(fd, &out, &r, sizeof(r)) < 0)
+			goto out;
 	}
-	if (blob.len > UINT32_MAX)	/* never from a file of FR_LOAD_MAX_FILE bytes */
-		goto out;
-	memcpy(h.magic, MAGIC, 8);
-	h.nodesize = sizeof(struct fr_node);
-	h.recsize = sizeof(struct rec);
-	h.st = *st;
-	h.nnode = norder;
-	h.nitem = items.len / 4;
-	h.nblob = blob.len;
-	ok = fr_write_full(fd, &h, sizeof(h)) == 0 &&
-	    fr_write_full(fd, recs.data, recs.len) == 0 &&
-	    fr_write_full(fd, items.data, items.len) == 0 &&
-	    fr_write_full(fd, fr_buf_str(&blob), blob.len) == 0;
+	for (i = 0, k = 1; i < norder; i++) {	/* the child lists */
+		for (j = 0; order[i]->kind != FR_NODE_SCALAR && j < order[i]->nitem; j++, k++) {
+			uint32_t idx = (uint32_t)k;	/* children were queued in this order */
+			if (put(fd, &out, &idx, 4) < 0)
+				goto out;
+		}
+	}
+	for (i = 0; i < norder; i++) {	/* the strings */
+		const struct fr_node *n = order[i];
+		if (n->kind != FR_NODE_SCALAR)
+			continue;
+		if (put(fd, &out, n->str, n->len) < 0 || put(fd, &out, "", 1) < 0 ||
+		    (n->src && (put(fd, &out, n->src, n->srclen) < 0 || put(fd, &out, "", 1) < 0)))
+			goto out;
+	}
+	ok = fr_write_full(fd, out.data, out.len) == 0;
 out:
 	free(order);
-	fr_buf_free(&recs);
-	fr_buf_free(&items);
-	fr_buf_free(&blob);
+	fr_buf_free(&out);
 	return ok;
 }
 

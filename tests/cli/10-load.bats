@@ -391,6 +391,23 @@ EOF2
 	[ "$(cat out.txt)" = MARKER-six ]
 }
 
+@test "a tree cache image of several write chunks (over 1 MB) is read back" {
+	export FLOWRUN_UPTODATE=0	# no-op reruns load the pipeline (and so its cache)
+	{
+		printf 'flowrun: 1\ntasks:\n'
+		for i in $(seq 1 400); do
+			printf '  t%d:\n    run: "echo MARKER-one-%d > out%d.txt; true %03000d"\n' "$i" "$i" "$i" 0
+		done
+	} > flowrun.yaml
+	run_ok                       # creates .flowrun
+	run_ok                       # writes the cache
+	[ "$(stat -c %s .flowrun/tree.flowrun.yaml)" -gt 1048576 ]
+	sed -i 's/MARKER-one-399 /MARKER-two-399 /' .flowrun/tree.flowrun.yaml
+	run_ok
+	assert_ran t399
+	[ "$(cat out399.txt)" = MARKER-two-399 ]
+}
+
 @test "a damaged tree cache is ignored" {
 	export FLOWRUN_UPTODATE=0	# no-op reruns load the pipeline (and so its cache)
 	pipeline <<'EOF2'
