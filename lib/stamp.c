@@ -243,15 +243,35 @@ fr_stamp_remove(const char *dir)
 	free(path);
 }
 
-/* Write n bytes as DIR/uptodate through a temporary file. 0, or -1 with err set. */
+/* One piece of the stamp file. */
+struct piece {
+	const void *data;
+	size_t len;
+};
+
+/* Write the n pieces one after the other to fd, each from where it lies (a
+ * stamp of 100,000 tasks is tens of MB: it is never copied into one buffer).
+ * 0, or -1 with errno set. */
 static int
-put(const char *dir, const void *data, size_t n, struct fr_error *err)
+putpieces(int fd, const struct piece *pc, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (pc[i].len && fr_write_full(fd, pc[i].data, pc[i].len) < 0)
+			return -1;
+	return 0;
+}
+
+/* Write the n pieces as DIR/uptodate through a temporary file. 0, or -1 with err set. */
+static int
+put(const char *dir, const struct piece *pc, size_t n, struct fr_error *err)
 {
 	char *path = stamppath(dir, ""), *tmp = stamppath(dir, ".tmp");
 	int fd, rc = -1;
 
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0 ||
-	    fr_write_full(fd, data, n) < 0 || close(fd) < 0) {
+	    putpieces(fd, pc, n) < 0 || close(fd) < 0) {
 		fr_error_set(err, FR_ESTATE, NULL, "cannot write %s:", tmp);
 		if (fd >= 0)
 			close(fd);
@@ -280,7 +300,7 @@ fr_stamp_write(struct fr_stamp *s, const struct fr_seen *seen, const char *dir,
     const struct fr_stat *pipeline, const struct fr_stat *state, struct fr_error *err)
 {
 	struct head h = {0};
-	struct fr_buf out = {0}, env = {0}, glob = {0};
+	struct fr_buf env = {0}, glob = {0};
 	size_t i;
 	int rc = -1;
 
@@ -310,15 +330,15 @@ fr_stamp_write(struct fr_stamp *s, const struct fr_seen *seen, const char *dir,
 	h.inv = s->inv;
 	h.pipeline = *pipeline;
 	h.state = *state;
-	fr_buf_add(&out, &h, sizeof(h));
-	fr_buf_add(&out, s->files.data, s->files.len);
-	fr_buf_add(&out, s->tasks.data, s->tasks.len);
-	fr_buf_add(&out, env.data, env.len);
-	fr_buf_add(&out, glob.data, glob.len);
-	fr_buf_add(&out, s->strs.data, s->strs.len);
-	rc = put(dir, out.data, out.len, err);
+	{
+		const struct piece pc[] = {
+			{ &h, sizeof(h) }, { s->files.data, s->files.len },
+			{ s->tasks.data, s->tasks.len }, { env.data, env.len },
+			{ glob.data, glob.len }, { s->strs.data, s->strs.len },
+		};
+		rc = put(dir, pc, FR_NELEM(pc), err);
+	}
 out:
-	fr_buf_free(&out);
 	fr_buf_free(&env);
 	fr_buf_free(&glob);
 	return rc;
@@ -536,8 +556,10 @@ fr_stamp_check(const char *dir, const struct fr_digest *inv, const char *pipelin
 	*why = "a file changed";
 	if (!allsame(file, h.nfile, strs, threads, &touched))
 		goto no;
-	if (touched && rewrite)
-		put(dir, data, size, &err);	/* else the next run hashes them again */
+	if (touched && rewrite) {
+		const struct piece whole = { data, size };
+		put(dir, &whole, 1, &err);	/* else the next run hashes them again */
+	}
 	v->data = data;
 	v->ntask = h.ntask;
 	v->name = fr_xcalloc(h.ntask ? h.ntask : 1, sizeof(*v->name));
