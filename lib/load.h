@@ -68,9 +68,38 @@ struct fr_doc {
 					 * marks past fr_doc_free takes it (and sets it NULL) */
 	struct fr_node *root;		/* NULL for an empty document */
 	int aliases;			/* the tree shares nodes through aliases */
+	int streamed;			/* the values of the root's 'tasks' map went to
+					 * a hook (fr_load_hook) and were freed: each is
+					 * now a null scalar */
 	struct fr_arena arena;		/* private: every node and string lives here */
-	void *map;			/* private: a file mapping strings may point into */
-	size_t maplen;
+};
+
+/* Streaming: a parse can hand each task of the root map's 'tasks' map to the
+ * caller as soon as the task is whole, and free it, so that a pipeline of
+ * 100,000 tasks is never a whole tree in memory. A task value holding an
+ * anchor fails the parse (its aliases could not outlive it); the caller then
+ * parses again without a hook. */
+struct fr_load_hook {
+	/* At the map that is the value of the root key 'tasks', root being the
+	 * root map so far (the keys and values before 'tasks'). 0 to have the
+	 * tasks streamed, -1 (err set) to fail the parse. */
+	int (*head)(void *arg, const struct fr_node *root, struct fr_error *err);
+	/* Each task's key and value, once the value is whole; the value and
+	 * everything under it is freed when this returns. 0, or -1 (err set). */
+	int (*task)(void *arg, const struct fr_node *key, const struct fr_node *value,
+	    struct fr_error *err);
+	void *arg;
+	int engaged;			/* set by the parse: head was called */
+};
+
+/* A parse's image: every node as the parse met it, written to fd as it goes
+ * (the image of a big tree is never built in memory), for fr_load_image to
+ * rebuild the same tree without YAML. See load.c for the layout. */
+struct fr_load_image {
+	int fd;				/* where to write; -1: no image */
+	uint64_t len;			/* out: bytes written */
+	int ok;				/* out: the image is whole (no write failed, no
+					 * aliases: an image holds none) */
 };
 
 /* Parse the file at path; on failure NULL with err set. The caller owns the doc. */
@@ -78,6 +107,16 @@ struct fr_doc *fr_load_file(const char *path, struct fr_error *err);
 /* Parse len bytes of text, reporting positions as coming from file. */
 struct fr_doc *fr_load_string(const char *file, const char *text, size_t len,
     struct fr_error *err);
+/* fr_load_file, streaming tasks to hook and writing an image to img, either
+ * of which may be NULL. */
+struct fr_doc *fr_load_file_with(const char *path, struct fr_load_hook *hook,
+    struct fr_load_image *img, struct fr_error *err);
+/* Rebuild the tree whose image (from fr_load_file_with) is the next len
+ * bytes of fd, as parsed from file, streaming tasks to hook (NULL: none),
+ * reading through a small window. A damaged image is an error (FR_EPIPELINE,
+ * "damaged image"), and so is whatever a parse would refuse in the tree. */
+struct fr_doc *fr_load_image(const char *file, int fd, uint64_t len,
+    struct fr_load_hook *hook, struct fr_error *err);
 /* n bytes from doc's arena (freed with the doc), aligned for any type. */
 void *fr_doc_alloc(struct fr_doc *doc, size_t n);
 /* Free the doc and every node in it; NULL is a no-op. */

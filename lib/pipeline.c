@@ -37,6 +37,9 @@ struct ctx {
 	const struct fr_node *defaults;
 	json_t *scratch;		/* the last env value a template asked for */
 	unsigned long long instances;	/* foreach instances declared so far */
+	const struct fr_define *def;	/* -D */
+	size_t ndef;
+	size_t taskcap;			/* of p->task */
 };
 
 int
@@ -692,26 +695,132 @@ dirof(const char *path)
 	return d;
 }
 
-struct fr_pipeline *
-fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef,
-    enum fr_cache_mode cache, struct fr_error *err)
+/* The root keys that loading a task depends on: a streamed load has them all
+ * before 'tasks' or is no good. */
+static const char *const headkeys[] = {
+	"flowrun", "name", "vars", "env", "defaults", "pools",
+};
+
+/* Everything of root (the whole root map, or in a streamed load what comes
+ * before 'tasks') that tasks depend on. 0, or -1 with the error set. */
+static int
+loadhead(struct ctx *c, const struct fr_node *root)
+{
+	struct fr_pipeline *p = c->p;
+	struct fr_error *err = c->err;
+	const struct fr_node *v;
+	long long ver;
+
+	if (!root || root->kind != FR_NODE_MAP) {
+		struct fr_mark m = { p->file, root ? root->mark.line : 1, root ? root->mark.col : 1 };
+		return fr_error_set(err, FR_EPIPELINE, &m,
+		    "a pipeline must be a map with the keys 'flowrun: 1' and 'tasks'");
+	}
+	if (fr_check_keys(c->err, root, "the pipeline", topkeys, FR_NELEM(topkeys)) < 0)
+		return -1;
+	if (!(v = fr_node_get(root, "flowrun")))
+		return fr_error_set(err, FR_EPIPELINE, &root->mark,
+		    "missing the format version: add 'flowrun: 1' at the top");
+	if (v->kind != FR_NODE_SCALAR || v->type != FR_SCALAR_INT ||
+	    (fr_check_int(c->err, v, "flowrun", 1, 1, &ver) < 0 && (fr_error_clear(err), 1)))
+		return fr_error_set(err, FR_EPIPELINE, &v->mark,
+		    "unsupported format version '%s' (this flowrun reads version 1)",
+		    v->kind == FR_NODE_SCALAR ? v->str : fr_node_describe(v));
+	if ((v = fr_node_get(root, "name")) && fr_check_str(c->err, v, "name", &p->name) < 0)
+		return -1;
+	if ((v = fr_node_get(root, "defaults"))) {
+		if (v->kind != FR_NODE_MAP)
+			return fr_check_type(c->err, v, "defaults", "a map");
+		if (fr_check_keys(c->err, v, "defaults", defaultkeys, FR_NELEM(defaultkeys)) < 0)
+			return -1;
+		c->defaults = v;
+	}
+	/* vars may use flowrun's environment; the pipeline env may use vars */
+	if (loadvars(c, fr_node_get(root, "vars"), c->def, c->ndef) < 0 ||
+	    loadenv(c, fr_node_get(root, "env")) < 0 ||
+	    loadpools(c, fr_node_get(root, "pools")) < 0)
+		return -1;
+	return 0;
+}
+
+/* Task k (its name) declared as v. 0, or -1 with the error set. */
+static int
+addtask(struct ctx *c, const struct fr_node *k, const struct fr_node *v)
+{
+	struct fr_pipeline *p = c->p;
+	struct fr_taskdecl *t = fr_xcalloc(1, sizeof(*t));
+
+	t->name = fr_xstrndup(k->str, k->len);
+	t->mark = k->mark;
+	t->index = p->ntask;
+	FR_PUSH(p->task, p->ntask, c->taskcap, t);
+	if (!fr_pipeline_valid_name(t->name))
+		return fr_error_set(c->err, FR_EPIPELINE, &k->mark,
+		    "'%s' is not a valid task name (letters, digits, _ and -)", t->name);
+	fr_htab_put(p->bytask, t->name, t);
+	return loadtask(c, t, v);
+}
+
+static int
+streamhead(void *arg, const struct fr_node *root, struct fr_error *err)
+{
+	(void)err;		/* the ctx's */
+	return loadhead(arg, root);
+}
+
+static int
+streamtask(void *arg, const struct fr_node *key, const struct fr_node *value,
+    struct fr_error *err)
+{
+	(void)err;
+	return addtask(arg, key, value);
+}
+
+/* Whether any of headkeys comes after 'tasks' in root. */
+static int
+headlate(const struct fr_node *root)
+{
+	size_t i, k;
+	int after = 0;
+
+	for (i = 0; i + 1 < root->nitem; i += 2) {
+		const struct fr_node *key = root->item[i];
+		if (after)
+			for (k = 0; k < FR_NELEM(headkeys); k++)
+				if (strcmp(key->str, headkeys[k]) == 0)
+					return 1;
+		after |= strcmp(key->str, "tasks") == 0;
+	}
+	return 0;
+}
+
+/* Load the pipeline at path; with stream, each task as soon as the parse has
+ * it (fr_load_hook), so that the whole tree is never in memory. NULL with the
+ * error set on failure, and *again set when a load without stream may do
+ * better (it failed after streaming began: the stream may have been what
+ * failed, and if not, the other load says the same, in the same order). */
+static struct fr_pipeline *
+load(const char *path, const struct fr_define *def, size_t ndef, enum fr_cache_mode cache,
+    int stream, int *again, struct fr_error *err)
 {
 	struct fr_pipeline *p = fr_xcalloc(1, sizeof(*p));
-	struct ctx c = { p, err, NULL, NULL, 0 };
+	struct ctx c = { p, err, NULL, NULL, 0, def, ndef, 0 };
+	struct fr_load_hook hook = { streamhead, streamtask, &c, 0 };
 	const struct fr_node *root, *v, *tasks;
 	struct fr_doc *doc = NULL;
 	char *cachedir;
-	size_t i, cap = 0;
-	long long ver;
+	size_t i;
 
+	*again = 0;
 	p->unsaved.fd = -1;
 	p->dir = dirof(path);
 	p->bytask = fr_htab_new(16);
 	p->seen = fr_seen_new();
 	cachedir = fr_xasprintf("%s/.flowrun", p->dir);
-	doc = fr_treecache_load(path, cachedir, cache, &p->unsaved, err);
+	doc = fr_treecache_load(path, cachedir, cache, &p->unsaved, stream ? &hook : NULL, err);
 	free(cachedir);
 	if (!doc) {
+		*again = hook.engaged;
 		p->file = fr_xstrdup(path);
 		goto fail;
 	}
@@ -719,45 +828,19 @@ fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef,
 	p->file = doc->file;
 	doc->file = NULL;
 	root = doc->root;
-	if (!root || root->kind != FR_NODE_MAP) {
-		struct fr_mark m = { p->file, root ? root->mark.line : 1, root ? root->mark.col : 1 };
-		fr_error_set(err, FR_EPIPELINE, &m,
-		    "a pipeline must be a map with the keys 'flowrun: 1' and 'tasks'");
-		goto fail;
-	}
-	if (fr_check_keys(c.err, root, "the pipeline", topkeys, FR_NELEM(topkeys)) < 0)
-		goto fail;
-	if (!(v = fr_node_get(root, "flowrun"))) {
-		fr_error_set(err, FR_EPIPELINE, &root->mark,
-		    "missing the format version: add 'flowrun: 1' at the top");
-		goto fail;
-	}
-	if (v->kind != FR_NODE_SCALAR || v->type != FR_SCALAR_INT ||
-	    (fr_check_int(c.err, v, "flowrun", 1, 1, &ver) < 0 && (fr_error_clear(err), 1))) {
-		fr_error_set(err, FR_EPIPELINE, &v->mark,
-		    "unsupported format version '%s' (this flowrun reads version 1)",
-		    v->kind == FR_NODE_SCALAR ? v->str : fr_node_describe(v));
-		goto fail;
-	}
-	if ((v = fr_node_get(root, "name")) && fr_check_str(c.err, v, "name", &p->name) < 0)
-		goto fail;
-	if ((v = fr_node_get(root, "defaults"))) {
-		if (v->kind != FR_NODE_MAP) {
-			fr_check_type(c.err, v, "defaults", "a map");
+	*again = doc->streamed;
+	if (doc->streamed) {
+		/* the head was loaded from what came before 'tasks' */
+		if (headlate(root) ||
+		    fr_check_keys(c.err, root, "the pipeline", topkeys, FR_NELEM(topkeys)) < 0)
 			goto fail;
-		}
-		if (fr_check_keys(c.err, v, "defaults", defaultkeys, FR_NELEM(defaultkeys)) < 0)
+		tasks = fr_node_get(root, "tasks");
+	} else {
+		if (loadhead(&c, root) < 0)
 			goto fail;
-		c.defaults = v;
+		tasks = fr_node_get(root, "tasks");
 	}
-	/* vars may use flowrun's environment; the pipeline env may use vars */
-	if (loadvars(&c, fr_node_get(root, "vars"), def, ndef) < 0)
-		goto fail;
-	if (loadenv(&c, fr_node_get(root, "env")) < 0)
-		goto fail;
-	if (loadpools(&c, fr_node_get(root, "pools")) < 0)
-		goto fail;
-	if (!(tasks = fr_node_get(root, "tasks"))) {
+	if (!tasks) {
 		fr_error_set(err, FR_EPIPELINE, &root->mark, "missing 'tasks': nothing to run");
 		goto fail;
 	}
@@ -765,23 +848,12 @@ fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef,
 		fr_check_type(c.err, tasks, "tasks", "a map of task names to tasks");
 		goto fail;
 	}
-	fr_htab_free(p->bytask);
-	p->bytask = fr_htab_new(tasks->nitem / 2);
-	for (i = 0; i < tasks->nitem; i += 2) {
-		const struct fr_node *k = tasks->item[i];
-		struct fr_taskdecl *t = fr_xcalloc(1, sizeof(*t));
-		t->name = fr_xstrndup(k->str, k->len);
-		t->mark = k->mark;
-		t->index = p->ntask;
-		FR_PUSH(p->task, p->ntask, cap, t);
-		if (!fr_pipeline_valid_name(t->name)) {
-			fr_error_set(err, FR_EPIPELINE, &k->mark,
-			    "'%s' is not a valid task name (letters, digits, _ and -)", t->name);
-			goto fail;
-		}
-		fr_htab_put(p->bytask, t->name, t);
-		if (loadtask(&c, t, tasks->item[i + 1]) < 0)
-			goto fail;
+	if (!doc->streamed) {
+		fr_htab_free(p->bytask);
+		p->bytask = fr_htab_new(tasks->nitem / 2);
+		for (i = 0; i < tasks->nitem; i += 2)
+			if (addtask(&c, tasks->item[i], tasks->item[i + 1]) < 0)
+				goto fail;
 	}
 	for (i = 0; i < p->ntask; i++)
 		if (linktask(&c, p->task[i]) < 0)
@@ -811,6 +883,19 @@ fail:
 	json_decref(c.scratch);
 	fr_pipeline_free(p);
 	return NULL;
+}
+
+struct fr_pipeline *
+fr_pipeline_load(const char *path, const struct fr_define *def, size_t ndef,
+    enum fr_cache_mode cache, struct fr_error *err)
+{
+	struct fr_pipeline *p;
+	int again;
+
+	if ((p = load(path, def, ndef, cache, 1, &again, err)) || !again)
+		return p;
+	fr_error_clear(err);
+	return load(path, def, ndef, cache, 0, &again, err);
 }
 
 void

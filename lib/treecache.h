@@ -22,12 +22,15 @@ struct fr_treecache_unsaved {
 };
 
 /* Load path through the cache in cachedir (which is never created here): like
- * fr_load_file, the same errors included. NULL with err set on failure. With
- * FR_CACHE_WRITE, a parsed tree that cannot be cached because cachedir does
- * not exist yet is written to an anonymous file in *unsaved (NULL: not
- * wanted), for fr_treecache_save; else unsaved->fd is -1. */
+ * fr_load_file_with, streaming tasks to hook (NULL: none), the same errors
+ * included. NULL with err set on failure; when hook->engaged is set then, the
+ * hook saw tasks of a tree that broke off, and may see them again from a
+ * second load without a hook. With FR_CACHE_WRITE, a parsed tree that cannot
+ * be cached because cachedir does not exist yet is written to an anonymous
+ * file in *unsaved (NULL: not wanted), for fr_treecache_save; else
+ * unsaved->fd is -1. */
 struct fr_doc *fr_treecache_load(const char *path, const char *cachedir, enum fr_cache_mode mode,
-    struct fr_treecache_unsaved *unsaved, struct fr_error *err);
+    struct fr_treecache_unsaved *unsaved, struct fr_load_hook *hook, struct fr_error *err);
 /* Put the image in u into cachedir (created) as the cache of path, and
  * release u: once the pipeline proved valid, so that one that is not creates
  * nothing. Quietly does nothing when it cannot; u->fd -1 is a no-op. */

@@ -171,6 +171,23 @@ fr_arena_free(struct fr_arena *a)
 	a->size = 0;
 }
 
+void
+fr_arena_reset(struct fr_arena *a)
+{
+	struct fr_ablock *keep = a->block;
+
+	if (!keep || keep->cap != ABLOCK_MIN) {
+		fr_arena_free(a);
+		return;
+	}
+	a->block = keep->next;
+	fr_arena_free(a);
+	keep->next = NULL;
+	keep->used = 0;
+	a->block = keep;
+	a->size = keep->cap;
+}
+
 int64_t
 fr_now_ns(void)
 {

@@ -50,6 +50,9 @@ void *fr_arena_zalloc(struct fr_arena *a, size_t n, size_t align);
 char *fr_arena_strndup(struct fr_arena *a, const char *s, size_t n);
 /* Release every allocation of a and empty it. */
 void fr_arena_free(struct fr_arena *a);
+/* Release every allocation of a, keeping one small block for the next ones
+ * (an arena reused for one short-lived thing after another). */
+void fr_arena_reset(struct fr_arena *a);
 
 #define FR_NELEM(a) (sizeof(a) / sizeof((a)[0]))
 /* Append v to the array arr with count n and capacity cap. */
