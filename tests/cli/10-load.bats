@@ -443,3 +443,77 @@ EOF2
 	run_ok --dot
 	[ ! -e .flowrun/tree.flowrun.yaml ]
 }
+
+@test "keys after tasks (defaults, env, vars) still apply to every task" {
+	pipeline <<'EOF2'
+flowrun: 1
+tasks:
+  a:
+    run: echo "$X" > a.txt; exit 1
+    outputs: a.txt
+  b:
+    run: echo "$X-b" > b.txt
+    outputs: b.txt
+defaults: {retries: 1}
+env: {X: late}
+EOF2
+	run_fails_with 1 'retry 1 of 1'
+	assert_ran b
+	[ "$(cat a.txt)" = late ]
+	[ "$(cat b.txt)" = late-b ]
+	printf 'vars: {x: var}\n' >> flowrun.yaml
+	sed -i 's/\$X-b/${{ x }}/' flowrun.yaml
+	run_fails_with 1 'retry 1 of 1'
+	[ "$(cat b.txt)" = var ]
+}
+
+@test "an error is the same whichever order the keys come in" {
+	pipeline <<'EOF2'
+tasks:
+  a:
+    run: "true"
+  b:
+    rnu: x
+flowrun: 2
+EOF2
+	run_fails_with 2 'flowrun.yaml:6:10: unsupported format version'
+	refute_output --partial "unknown key"
+	sed -i '$d' flowrun.yaml && sed -i '1i flowrun: 1' flowrun.yaml
+	run_fails_with 2 "^flowrun: flowrun.yaml:6:5: unknown key 'rnu' in a task$"
+}
+
+@test "an anchor in one task can be used by another" {
+	pipeline <<'EOF2'
+flowrun: 1
+tasks:
+  a:
+    run: &r echo shared >> out.txt
+  b:
+    run: *r
+EOF2
+	run_ok
+	assert_ran_count 2
+	[ "$(grep -c shared out.txt)" -eq 2 ]
+}
+
+@test "a tree cache damaged midway through its tasks: each task is still loaded once" {
+	export FLOWRUN_UPTODATE=0	# no-op reruns load the pipeline (and so its cache)
+	{
+		printf 'flowrun: 1\ntasks:\n'
+		for i in $(seq 1 200); do
+			printf '  t%d: {run: "echo %d > out%d.txt", outputs: [out%d.txt]}\n' "$i" "$i" "$i" "$i"
+		done
+	} > flowrun.yaml
+	run_ok
+	run_ok
+	size=$(stat -c %s .flowrun/tree.flowrun.yaml)
+	[ "$size" -gt 4000 ]
+	# 200 bytes of 0x7f (no record's op) over the middle of the tasks
+	head -c 200 /dev/zero | tr '\0' '\177' |
+		dd of=.flowrun/tree.flowrun.yaml bs=1 seek=$((size / 2)) conv=notrunc status=none
+	run_ok --list
+	[ "${#lines[@]}" -eq 200 ]
+	[ "$(printf '%s\n' "${lines[@]}" | sort -u | wc -l)" -eq 200 ]
+	run_ok
+	assert_ran_count 0
+}

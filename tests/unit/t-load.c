@@ -3,6 +3,7 @@
  * promises, including the limits against hostile input. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,6 +407,308 @@ test_file(void)
 	ok(!doc && err.errnum == EISDIR, "a directory fails with EISDIR");
 }
 
+/* A tree as text: kinds, scalars (with type, style, source), marks. Two
+ * trees that print the same are the same tree. */
+static void
+dump(struct fr_buf *b, const struct fr_node *n)
+{
+	uint32_t i;
+
+	if (!n) {
+		fr_buf_addstr(b, "~");
+		return;
+	}
+	fr_buf_printf(b, "@%u:%u", n->mark.line, n->mark.col);
+	switch (n->kind) {
+	case FR_NODE_SCALAR:
+		fr_buf_printf(b, "s%d%d%d'", n->type, n->plain, n->style);
+		fr_buf_add(b, n->str, n->len);
+		fr_buf_addc(b, '\'');
+		if (n->src) {
+			fr_buf_addstr(b, "<");
+			fr_buf_add(b, n->src, n->srclen);
+			fr_buf_addstr(b, ">");
+		}
+		break;
+	default:
+		fr_buf_addstr(b, n->kind == FR_NODE_MAP ? "{" : "[");
+		for (i = 0; i < n->nitem; i++) {
+			dump(b, n->item[i]);
+			fr_buf_addc(b, ',');
+		}
+		fr_buf_addstr(b, n->kind == FR_NODE_MAP ? "}" : "]");
+	}
+}
+
+static char *
+dumped(const struct fr_node *n)
+{
+	struct fr_buf b = { 0 };
+
+	dump(&b, n);
+	fr_buf_addc(&b, '\0');
+	return fr_buf_steal(&b);
+}
+
+/* A temporary file holding text; its path in path (a mkstemp template). */
+static int
+tmpfile_with(char *path, const char *text)
+{
+	int fd = mkstemp(path);
+	size_t len = strlen(text);
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, text, len) != (ssize_t)len) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* What a hook saw: the root so far at 'tasks', each task's key and value. */
+struct seen {
+	int heads;
+	char *head;
+	struct fr_buf tasks;		/* "key=value;" per task, values dumped */
+	int ntask;
+	int failat;			/* fail the hook at this task (1-based); 0: never */
+};
+
+static int
+seen_head(void *arg, const struct fr_node *root, struct fr_error *e)
+{
+	struct seen *s = arg;
+
+	(void)e;
+	s->heads++;
+	free(s->head);
+	s->head = dumped(root);
+	return 0;
+}
+
+static int
+seen_task(void *arg, const struct fr_node *key, const struct fr_node *value, struct fr_error *e)
+{
+	struct seen *s = arg;
+	char *v = dumped(value);
+
+	s->ntask++;
+	fr_buf_printf(&s->tasks, "%s=%s;", key->str, v);
+	free(v);
+	if (s->failat == s->ntask)
+		return fr_error_set(e, FR_EPIPELINE, &key->mark, "hook says no");
+	return 0;
+}
+
+static void
+seen_free(struct seen *s)
+{
+	free(s->head);
+	fr_buf_free(&s->tasks);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The tasks of the root map of doc, as a hook would have seen them. */
+static char *
+tasks_of(const struct fr_doc *doc)
+{
+	const struct fr_node *t = fr_node_get(doc ? doc->root : NULL, "tasks");
+	struct fr_buf b = { 0 };
+	uint32_t i;
+
+	for (i = 0; t && t->kind == FR_NODE_MAP && i + 1 < t->nitem; i += 2) {
+		char *v = dumped(t->item[i + 1]);
+		fr_buf_printf(&b, "%s=%s;", t->item[i]->str, v);
+		free(v);
+	}
+	fr_buf_addc(&b, '\0');
+	return fr_buf_steal(&b);
+}
+
+static const char streamtext[] =
+    "flowrun: 1\n"
+    "vars: {a: &va 1, tasks: {not: streamed}}\n"
+    "tasks:\n"
+    "  one:\n"
+    "    run: echo ${{ a }}\n"
+    "    inputs: [x, 'y', \"z\"]\n"
+    "    tasks: {inner: map}\n"
+    "  two:\n"
+    "    run: |\n"
+    "      literal\n"
+    "      text\n"
+    "    n: {v: *va}\n"
+    "  three: {run: last}\n"
+    "other: [1, 2.5, true, ~]\n";
+
+/* The same without aliases, for an image (which holds none). */
+static const char imagetext[] =
+    "flowrun: 1\n"
+    "vars: {a: 1}\n"
+    "tasks:\n"
+    "  one:\n"
+    "    run: echo ${{ a }}\n"
+    "    inputs: [x, 'y', \"z\"]\n"
+    "  two:\n"
+    "    run: >-\n"
+    "      folded\n"
+    "      text\n"
+    "    n: {v: 0x1F, w: -.5e-3}\n"
+    "  three:\n"
+    "other: [1, 2.5, true, ~]\n";
+
+static void
+test_stream(void)
+{
+	char path[] = "/tmp/t-load-XXXXXX";
+	struct seen s = { 0 };
+	struct fr_load_hook hook = { seen_head, seen_task, &s, 0 };
+	struct fr_doc *whole, *doc;
+	const struct fr_node *t;
+	char *want, *root;
+	uint32_t i;
+	int allgone = 1;
+
+	ok(tmpfile_with(path, streamtext) == 0, "stream: write a pipeline");
+	fr_error_clear(&err);
+	whole = fr_load_file(path, &err);
+	ok(whole != NULL, "stream: loads whole");
+	want = tasks_of(whole);
+
+	fr_error_clear(&err);
+	doc = fr_load_file_with(path, &hook, NULL, &err);
+	ok(doc != NULL, "stream: loads streamed (%s)", err.text);
+	ok(hook.engaged, "stream: the hook was engaged");
+	is_int(s.heads, 1, "stream: head called once, for the root's tasks only");
+	root = s.head ? strstr(s.head, "'vars'") : NULL;
+	ok(root && !strstr(s.head, "'tasks'@3") && !strstr(s.head, "'other'"),
+	    "stream: head saw the root so far: %s", s.head ? s.head : "(none)");
+	is_int(s.ntask, 3, "stream: every task handed over");
+	is_str(fr_buf_str(&s.tasks), want, "stream: each task whole, as a whole load has it");
+	ok(doc && doc->streamed && !whole->streamed, "stream: doc->streamed set");
+	t = fr_node_get(doc ? doc->root : NULL, "tasks");
+	ok(t && t->kind == FR_NODE_MAP && t->nitem == 6, "stream: the tasks map keeps its keys");
+	for (i = 1; t && i < t->nitem; i += 2)
+		allgone &= t->item[i]->kind == FR_NODE_SCALAR && t->item[i]->type == FR_SCALAR_NULL;
+	ok(t && allgone, "stream: each task's value is gone (null)");
+	is_str(t && t->nitem > 4 ? t->item[2]->str : NULL, "two", "stream: keys in order");
+	ok(fr_node_get(doc ? doc->root : NULL, "other") != NULL, "stream: keys after tasks kept");
+	fr_doc_free(doc);
+	seen_free(&s);
+
+	/* The hook can refuse a task: the parse fails with its error. */
+	s.failat = 2;
+	fr_error_clear(&err);
+	hook.engaged = 0;
+	doc = fr_load_file_with(path, &hook, NULL, &err);
+	ok(!doc && hook.engaged, "stream: a hook's failure fails the parse");
+	is_str(err.text, "hook says no", "stream: with the hook's error");
+	is_int(err.line, 8, "stream: at the hook's mark");
+	seen_free(&s);
+	fr_doc_free(whole);
+	free(want);
+	unlink(path);
+}
+
+static void
+test_stream_anchor(void)
+{
+	char path[] = "/tmp/t-load-XXXXXX";
+	struct seen s = { 0 };
+	struct fr_load_hook hook = { seen_head, seen_task, &s, 0 };
+	struct fr_doc *doc;
+
+	ok(tmpfile_with(path, "tasks:\n  a: {run: &r hi}\n  b: {run: *r}\n") == 0,
+	    "anchor: write a pipeline");
+	fr_error_clear(&err);
+	doc = fr_load_file_with(path, &hook, NULL, &err);
+	ok(!doc && hook.engaged, "anchor: an anchor inside a streamed task fails the parse");
+	is_str(err.text, "an anchor in a streamed task", "anchor: message");
+	ok(err.line == 2 && err.col == 12, "anchor: at the anchor (%u:%u)", err.line, err.col);
+	fr_doc_free(doc);
+	fr_error_clear(&err);
+	doc = fr_load_file(path, &err);
+	ok(doc != NULL, "anchor: the same file loads without a hook");
+	fr_doc_free(doc);
+	seen_free(&s);
+	unlink(path);
+}
+
+/* An image written by a parse rebuilds the same tree, and streams the same
+ * tasks; a damaged image is refused. */
+static void
+test_image(void)
+{
+	char path[] = "/tmp/t-load-XXXXXX", ipath[] = "/tmp/t-load-img-XXXXXX";
+	struct fr_load_image img = { -1, 0, 0 };
+	struct seen s = { 0 };
+	struct fr_load_hook hook = { seen_head, seen_task, &s, 0 };
+	struct fr_doc *doc, *back;
+	char *want, *got, *wanttasks;
+	int fd;
+
+	ok(tmpfile_with(path, imagetext) == 0, "image: write a pipeline");
+	img.fd = fd = mkstemp(ipath);
+	fr_error_clear(&err);
+	doc = fr_load_file_with(path, NULL, &img, &err);
+	ok(doc && img.ok && img.len > 0, "image: written by the parse (%llu bytes)",
+	    (unsigned long long)img.len);
+	is_int(lseek(fd, 0, SEEK_END), (long long)img.len, "image: its length is what the file holds");
+	want = dumped(doc ? doc->root : NULL);
+	wanttasks = tasks_of(doc);
+
+	lseek(fd, 0, SEEK_SET);
+	fr_error_clear(&err);
+	back = fr_load_image(path, fd, img.len, NULL, &err);
+	got = dumped(back ? back->root : NULL);
+	is_str(got, want, "image: rebuilds the same tree");
+	is_str(back ? back->file : NULL, path, "image: marks name the file given");
+	free(got);
+	fr_doc_free(back);
+
+	lseek(fd, 0, SEEK_SET);
+	fr_error_clear(&err);
+	back = fr_load_image(path, fd, img.len, &hook, &err);
+	ok(back && back->streamed && s.ntask == 3, "image: streams tasks to a hook");
+	is_str(fr_buf_str(&s.tasks), wanttasks, "image: the same tasks as the parse");
+	fr_doc_free(back);
+	seen_free(&s);
+
+	lseek(fd, 0, SEEK_SET);
+	fr_error_clear(&err);
+	back = fr_load_image(path, fd, img.len - 1, NULL, &err);
+	ok(!back, "image: a short image is refused");
+	ok(strstr(err.text, "damaged image") != NULL, "image: as damaged (%s)", err.text);
+
+	/* An op no writer writes, over the first record. */
+	lseek(fd, 0, SEEK_SET);
+	ok(write(fd, "\x7f\x7f\x7f\x7f", 4) == 4, "image: damage the first record");
+	lseek(fd, 0, SEEK_SET);
+	fr_error_clear(&err);
+	back = fr_load_image(path, fd, img.len, NULL, &err);
+	ok(!back && strstr(err.text, "damaged image"), "image: a damaged record is refused");
+	fr_doc_free(back);
+	fr_doc_free(doc);
+	free(want);
+	free(wanttasks);
+	close(fd);
+	unlink(ipath);
+
+	/* A tree with aliases makes no image. */
+	img.fd = fd = open("/dev/null", O_WRONLY);
+	fr_error_clear(&err);
+	ok(tmpfile_with(strcpy(ipath, "/tmp/t-load-img-XXXXXX"), "a: &x 1\nb: *x\n") == 0,
+	    "image: write an aliased file");
+	doc = fr_load_file_with(ipath, NULL, &img, &err);
+	ok(doc && !img.ok, "image: a tree with aliases is no whole image");
+	fr_doc_free(doc);
+	close(fd);
+	unlink(ipath);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -420,5 +723,8 @@ main(void)
 	test_empty();
 	test_long_scalar();
 	test_file();
+	test_stream();
+	test_stream_anchor();
+	test_image();
 	return done_testing();
 }
