@@ -45,7 +45,9 @@
  * appends each batch of records (the records of the tasks that finished since
  * the last write, each T record after the F records of its files) with a
  * single write(2), first cutting off whatever follows the last good record;
- * during a run a batch is written before the scheduler waits for anything.
+ * during a run a batch is written before the scheduler waits for anything,
+ * and whenever it reaches 1 MB (the file records of the inputs hashed up
+ * front), so that a batch never waits in memory whole.
  * At the end of a run that wrote anything, if superseded records outnumber
  * live ones in a file of over 1000 records, or outweigh them in a file of
  * over 1 MB (a task of many inputs rewrites a big record each time), or
@@ -160,6 +162,7 @@ struct fr_state {
 	int torn;		/* the file may end in garbage that could not be cut off */
 	int wrote;		/* something was written during this open */
 	int batch;		/* task records wait for fr_state_flush too */
+	int spillfail;		/* a spill failed: pend waits for fr_state_flush */
 };
 
 /* CRC32C: the SSE4.2 instruction where there is one, else slicing by 8. */
@@ -1093,6 +1096,22 @@ fr_state_get(struct fr_state *s, const char *name)
 	return s->rec;
 }
 
+/* Write pend once it holds PENDKEEP bytes, batch or not: the file records
+ * of 100,000 inputs hashed up front would otherwise wait in memory (16 MB)
+ * for the first flush. Records stay in order, each T record after its F
+ * records. A failure leaves them pending for fr_state_flush, which says why. */
+static void
+spill(struct fr_state *s)
+{
+	struct fr_error err;
+
+	if (s->pend.len < PENDKEEP || s->mode == FR_LOCK_READONLY || s->spillfail)
+		return;
+	fr_error_clear(&err);
+	if (flush(s, &err) < 0)
+		s->spillfail = 1;
+}
+
 /* e's record is now the one just encoded at off in pend: note it for the next flush. */
 static void
 pending(struct fr_state *s, struct ent *e)
@@ -1114,8 +1133,10 @@ fr_state_put(struct fr_state *s, const struct fr_state_rec *rec, struct fr_error
 		    "of over 4 GB", s->shownpath);
 	pending(s, entry(s, 'T', namehash('T', rec->name, strlen(rec->name)), SRC_PENDING, at,
 	    s->pend.len - at));
-	if (s->mode == FR_LOCK_READONLY || s->batch)
+	if (s->mode == FR_LOCK_READONLY || s->batch) {
+		spill(s);
 		return 0;
+	}
 	return flush(s, err);
 }
 
@@ -1130,6 +1151,7 @@ fr_state_flush(struct fr_state *s, struct fr_error *err)
 {
 	if (s->mode == FR_LOCK_READONLY || s->npendrec == 0)
 		return 0;
+	s->spillfail = 0;
 	return flush(s, err);
 }
 
@@ -1165,6 +1187,7 @@ fr_state_file_set(struct fr_state *s, const char *path, const struct fr_stat *st
 		return;		/* a path of over 4 GB */
 	pending(s, entry(s, 'F', namehash('F', path, strlen(path)), SRC_PENDING, at,
 	    s->pend.len - at));
+	spill(s);
 }
 
 size_t

@@ -1046,6 +1046,39 @@ test_batch(void)
 	ok(s && fr_state_count(s) == 4 && fr_state_get(s, "b0") &&
 	    strcmp(fr_state_get(s, "b0")->result, "3") == 0,
 	    "closing writes what is pending: 4 records, the last b0");
+
+	/* A batch that grows past 1 MB is written as it goes, in order. */
+	fr_state_batch(s, 1);
+	before = fsize(state);
+	for (i = 0; i < 20000; i++) {
+		struct fr_stat st = { i, i, i, i, 1 };
+		struct fr_digest d;
+		snprintf(name, sizeof(name), "in/%d", i);
+		dig(&d, (unsigned)i, 3);
+		fr_state_file_set(s, name, &st, &d);
+	}
+	sput(s, build(&b, "after", "4", 9, 0));
+	ok(fsize(state) > before + (1 << 20),
+	    "a batch of over 1 MB is written before the flush (%lld bytes more)",
+	    (long long)(fsize(state) - before));
+	ok(fr_state_file_get(s, "in/0", NULL, NULL) == 0 &&
+	    fr_state_file_get(s, "in/19999", NULL, NULL) == 0, "spilled and pending records are seen");
+	before = fsize(state);
+	sclose(s);
+	ok(fsize(state) > before, "the rest waits for the flush");
+	s = sopen(dir, FR_LOCK_FAIL);
+	{
+		struct fr_stat got;
+		struct fr_digest gd, d;
+		int good = 1;
+		for (i = 0; s && i < 20000; i++) {
+			snprintf(name, sizeof(name), "in/%d", i);
+			dig(&d, (unsigned)i, 3);
+			good &= fr_state_file_get(s, name, &got, &gd) == 0 && got.size == i &&
+			    memcmp(gd.b, d.b, FR_DIGEST_LEN) == 0;
+		}
+		ok(good && fr_state_get(s, "after"), "every record of a spilled batch reads back");
+	}
 	sclose(s);
 	rmstate(dir, state);
 }
