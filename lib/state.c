@@ -69,8 +69,11 @@
  * checking its counts against its length; if its fields do not fit, which
  * flowrun never writes, it is dropped then, with its own warning. Records put
  * or set are encoded at once into a buffer of pending records, written whole
- * by the next flush and then read back from the file like the others; so a
- * run's memory does not grow with the records it writes.
+ * by the next flush (or once it holds 1 MB) and then read back from the file
+ * like the others; a T record of over 1 MB (a task of 100,000 inputs) is
+ * written straight to the file through a 64 KB chunk, its length counted
+ * first and its checksum kept as it goes. So a run's memory does not grow
+ * with the records it writes.
  */
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE		/* flock */
@@ -104,8 +107,6 @@
 #define READPAGE 4096		/* read at once for a record asked for out of order */
 #define READMAX (256u << 10)	/* read at once at most, reading forward */
 #define PENDKEEP (1u << 20)	/* a pending buffer larger than this is freed once written */
-#define ADD32(b, v) fr_buf_add((b), &(uint32_t){ (uint32_t)(v) }, 4)
-#define ADD64(b, v) fr_buf_add((b), &(uint64_t){ (uint64_t)(v) }, 8)
 
 static const struct {
 	char magic[16];
@@ -686,85 +687,148 @@ fileval(const unsigned char *p, struct fr_stat *st, struct fr_digest *d)
 	memcpy(d->b, q + 40, FR_DIGEST_LEN);
 }
 
-/* Start a record: its tag, a length filled in by finish(), its name. */
+/* Where a record goes as it is encoded: appended to a buffer; or, for one
+ * too big to hold (the T record of a task of 100,000 inputs), written to a
+ * file through a small chunk, its length known beforehand and its checksum
+ * kept as it goes; or, with neither, only counted. */
+struct out {
+	struct fr_buf *b;	/* append here; or */
+	int fd;			/* write here through chunk (NULL: only count) */
+	unsigned char *chunk;
+	size_t n;		/* bytes in chunk */
+	uint32_t crc;		/* running, of what went through chunk */
+	uint64_t len;		/* bytes of the record so far */
+	uint64_t total;		/* streaming: the record's whole length */
+	int failed;		/* a write failed */
+};
+
+#define CHUNK (64u << 10)
+#define OUT32(o, v) emit((o), &(uint32_t){ (uint32_t)(v) }, 4)
+#define OUT64(o, v) emit((o), &(uint64_t){ (uint64_t)(v) }, 8)
+
+static void
+drain(struct out *o)
+{
+	o->crc = crcfn(o->crc, o->chunk, o->n);
+	if (!o->failed && fr_write_full(o->fd, o->chunk, o->n) < 0)
+		o->failed = 1;
+	o->n = 0;
+}
+
+static void
+emit(struct out *o, const void *p, size_t n)
+{
+	const unsigned char *q = p;
+
+	o->len += n;
+	if (o->b) {
+		fr_buf_add(o->b, p, n);
+		return;
+	}
+	while (o->chunk && n) {
+		size_t k = CHUNK - o->n < n ? CHUNK - o->n : n;
+		memcpy(o->chunk + o->n, q, k);
+		o->n += k;
+		q += k;
+		n -= k;
+		if (o->n == CHUNK)
+			drain(o);
+	}
+}
+
+/* Start a record: its tag, its length (filled in by finish() in a buffer),
+ * its name. Where it starts in the buffer. */
 static size_t
-start(struct fr_buf *b, char type, const char *name)
+start(struct out *o, char type, const char *name)
 {
 	unsigned char tag[4] = { TAG0, TAG1, (unsigned char)type, TAG3 };
-	size_t at = b->len, n = strlen(name);
+	size_t at = o->b ? o->b->len : 0, n = strlen(name);
 
-	fr_buf_add(b, tag, sizeof(tag));
-	ADD32(b, 0);
-	ADD32(b, n);
-	fr_buf_add(b, name, n + 1);
+	emit(o, tag, sizeof(tag));
+	OUT32(o, o->total);
+	OUT32(o, n);
+	emit(o, name, n + 1);
 	return at;
 }
 
 /* Pad the record begun at at, fill in its length and add its checksum; -1 if
- * it is too long to be written (then it is taken back). */
+ * it is too long to be written (then it is taken back from a buffer). */
 static int
-finish(struct fr_buf *b, size_t at)
+finish(struct out *o, size_t at)
 {
 	static const char zero[8];
-	size_t len = b->len - at + 4;
+	uint64_t len = o->len + 4;
 	uint32_t n;
 
-	fr_buf_add(b, zero, (8 - len % 8) % 8);
-	len = b->len - at + 4;
+	emit(o, zero, (8 - len % 8) % 8);
+	len = o->len + 4;
 	if (len > 0xfffffff8u) {
-		b->len = at;
+		if (o->b)
+			o->b->len = at;
 		return -1;
 	}
 	n = (uint32_t)len;
-	memcpy(b->data + at + 4, &n, sizeof(n));
-	ADD32(b, crc32c((const unsigned char *)b->data + at, b->len - at));
+	if (o->b) {
+		memcpy(o->b->data + at + 4, &n, sizeof(n));
+		OUT32(o, crc32c((const unsigned char *)o->b->data + at, o->b->len - at));
+	} else if (o->chunk) {
+		drain(o);
+		o->chunk = NULL;	/* the checksum goes out as it is */
+		n = ~o->crc;
+		if (!o->failed && fr_write_full(o->fd, &n, sizeof(n)) < 0)
+			o->failed = 1;
+		o->len += 4;
+	} else {
+		o->len += 4;
+	}
 	return 0;
 }
 
 static int
-addtask(struct fr_buf *b, const struct fr_state_rec *r)
+addtask(struct out *o, const struct fr_state_rec *r)
 {
 	const struct fr_state_item *arr[3] = { r->input, r->output, r->dep };
 	size_t cnt[3] = { r->ninput, r->noutput, r->ndep }, at, i;
 	int j;
 
-	at = start(b, 'T', r->name);
-	ADD64(b, r->duration_ns);
-	fr_buf_add(b, r->key.b, FR_DIGEST_LEN);
-	fr_buf_add(b, r->cmd.b, FR_DIGEST_LEN);
-	fr_buf_add(b, r->env.b, FR_DIGEST_LEN);
+	at = start(o, 'T', r->name);
+	OUT64(o, r->duration_ns);
+	emit(o, r->key.b, FR_DIGEST_LEN);
+	emit(o, r->cmd.b, FR_DIGEST_LEN);
+	emit(o, r->env.b, FR_DIGEST_LEN);
 	for (j = 0; j < 3; j++)
-		ADD32(b, cnt[j]);
-	ADD32(b, r->result ? strlen(r->result) : NORESULT);
+		OUT32(o, cnt[j]);
+	OUT32(o, r->result ? strlen(r->result) : NORESULT);
 	for (j = 0; j < 3; j++) {
 		for (i = 0; i < cnt[j]; i++)
-			ADD32(b, strlen(arr[j][i].name));
+			OUT32(o, strlen(arr[j][i].name));
 	}
 	for (j = 0; j < 3; j++) {
 		for (i = 0; i < cnt[j]; i++)
-			fr_buf_add(b, arr[j][i].digest.b, FR_DIGEST_LEN);
+			emit(o, arr[j][i].digest.b, FR_DIGEST_LEN);
 	}
 	if (r->result)
-		fr_buf_add(b, r->result, strlen(r->result) + 1);
+		emit(o, r->result, strlen(r->result) + 1);
 	for (j = 0; j < 3; j++) {
 		for (i = 0; i < cnt[j]; i++)
-			fr_buf_add(b, arr[j][i].name, strlen(arr[j][i].name) + 1);
+			emit(o, arr[j][i].name, strlen(arr[j][i].name) + 1);
 	}
-	return finish(b, at);
+	return finish(o, at);
 }
 
 static int
 addfile(struct fr_buf *b, const char *path, const struct fr_stat *st, const struct fr_digest *d)
 {
-	size_t at = start(b, 'F', path);
+	struct out o = { .b = b };
+	size_t at = start(&o, 'F', path);
 
-	ADD64(b, st->size);
-	ADD64(b, st->mtime_ns);
-	ADD64(b, st->ctime_ns);
-	ADD64(b, st->ino);
-	ADD64(b, st->dev);
-	fr_buf_add(b, d->b, FR_DIGEST_LEN);
-	return finish(b, at);
+	OUT64(&o, st->size);
+	OUT64(&o, st->mtime_ns);
+	OUT64(&o, st->ctime_ns);
+	OUT64(&o, st->ino);
+	OUT64(&o, st->dev);
+	emit(&o, d->b, FR_DIGEST_LEN);
+	return finish(&o, at);
 }
 
 /* Order entries by where their records are. */
@@ -1123,12 +1187,56 @@ pending(struct fr_state *s, struct ent *e)
 	}
 }
 
+/* Write a T record of len bytes, too big to hold, straight to the file after
+ * what is pending (which its F records are in). */
+static int
+putbig(struct fr_state *s, const struct fr_state_rec *rec, uint64_t len, struct fr_error *err)
+{
+	struct out o = { .fd = -1, .crc = ~0u, .total = len };
+	struct stat sb;
+
+	if (s->npendrec > 0 && flush(s, err) < 0)
+		return -1;
+	if (openwriter(s, err) < 0)
+		return -1;
+	if (s->torn && fstat(s->wfd, &sb) < 0)
+		return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->shownpath);
+	if (s->torn)
+		s->wsize = (int64_t)sb.st_size;
+	o.fd = s->wfd;
+	o.chunk = fr_xmalloc(CHUNK);
+	addtask(&o, rec);
+	free(o.chunk);
+	if (o.failed || o.len != len) {
+		if (!o.failed)
+			errno = EIO;	/* the record changed under us: never */
+		fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->shownpath);
+		if (ftruncate(s->wfd, (off_t)s->wsize) < 0)
+			s->torn = 1;
+		return -1;
+	}
+	entry(s, 'T', namehash('T', rec->name, strlen(rec->name)), SRC_WRITTEN,
+	    (uint64_t)s->wsize, len);
+	s->rewrite |= s->torn;
+	s->torn = 0;
+	s->wsize += (int64_t)len;
+	s->nrec++;
+	s->wrote = 1;
+	return 0;
+}
+
 int
 fr_state_put(struct fr_state *s, const struct fr_state_rec *rec, struct fr_error *err)
 {
+	struct out o = { .b = &s->pend };
 	size_t at = s->pend.len;
 
-	if (addtask(&s->pend, rec) < 0)
+	if (s->mode != FR_LOCK_READONLY) {
+		struct out count = { .fd = -1 };
+		if (addtask(&count, rec) == 0 && count.len > PENDKEEP)
+			return putbig(s, rec, count.len, err);
+	}
+	if (addtask(&o, rec) < 0)
 		return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s: a record "
 		    "of over 4 GB", s->shownpath);
 	pending(s, entry(s, 'T', namehash('T', rec->name, strlen(rec->name)), SRC_PENDING, at,

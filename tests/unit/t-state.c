@@ -1083,6 +1083,141 @@ test_batch(void)
 	rmstate(dir, state);
 }
 
+/* A T record of over 1 MB (a task of 40,000 inputs) is written straight to
+ * the file, batch or not, after the records pending before it, and reads
+ * back whole. */
+static void
+test_bigrecord(void)
+{
+	char *state, *dir = newdir("bigrec", &state);
+	struct fr_state *s = sopen(dir, FR_LOCK_FAIL);
+	enum { N = 40000 };
+	struct fr_state_item *in = fr_xcalloc(N, sizeof(*in));
+	char (*names)[32] = fr_xcalloc(N, sizeof(*names));
+	struct fr_state_rec r = { 0 };
+	const struct fr_state_rec *got;
+	struct fr_stat st = { 1, 2, 3, 4, 5 };
+	struct fr_digest d;
+	struct rb b;
+	off_t before;
+	size_t i;
+	int same = 1;
+
+	for (i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "out/part-%zu.csv", i);
+		in[i].name = names[i];
+		dig(&in[i].digest, (unsigned)i, 7);
+	}
+	r.name = "final";
+	r.input = in;
+	r.ninput = N;
+	r.result = "{\"n\": 40000}";
+	r.duration_ns = 123;
+	dig(&r.key, 1, 1);
+	fr_state_batch(s, 1);
+	sput(s, build(&b, "small", "1", 1, 0));
+	dig(&d, 9, 9);
+	fr_state_file_set(s, "in/x", &st, &d);
+	before = fsize(state);
+	ok(sput(s, &r) == 0, "put a record of 40,000 inputs");
+	ok(fsize(state) > before + (1 << 20), "written at once, in batch mode (%lld bytes)",
+	    (long long)(fsize(state) - before));
+	got = fr_state_get(s, "final");
+	ok(got && got->ninput == N, "read back in the same open");
+	sclose(s);
+	is_int(nrecs(state), 3, "after what was pending before it: 3 records");
+
+	s = sopen(dir, FR_LOCK_FAIL);
+	got = s ? fr_state_get(s, "final") : NULL;
+	ok(got && got->ninput == N && got->duration_ns == 123 &&
+	    strcmp(got->result, "{\"n\": 40000}") == 0 && memcmp(got->key.b, r.key.b, FR_DIGEST_LEN) == 0,
+	    "reopened: the big record reads back");
+	for (i = 0; got && i < N; i++)
+		same &= strcmp(got->input[i].name, names[i]) == 0 &&
+		    memcmp(got->input[i].digest.b, in[i].digest.b, FR_DIGEST_LEN) == 0;
+	ok(got && same, "every input of it, name and digest");
+	ok(s && fr_state_get(s, "small") && fr_state_file_get(s, "in/x", NULL, NULL) == 0,
+	    "the records pending before it were kept");
+	sclose(s);
+	free(in);
+	free(names);
+	rmstate(dir, state);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ASAN 1
+#endif
+#endif
+
+/* The process's address space now, in bytes (VmSize), or 0. */
+static size_t
+vmsize(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[128];
+	size_t kb = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmSize: %zu kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb * 1024;
+}
+
+/* A record of 11 MB is written by a process allowed 4 MB more address space
+ * than it has: it is never held whole. */
+static void
+test_bigrecord_memory(void)
+{
+#ifdef ASAN
+	ok(1, "# SKIP address space limits and AddressSanitizer do not mix");
+#else
+	char *state, *dir = newdir("bigmem", &state);
+	enum { N = 200000 };
+	int status = -1;
+	pid_t pid;
+
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		struct fr_state *s = sopen(dir, FR_LOCK_FAIL);
+		struct fr_state_item *in = fr_xcalloc(N, sizeof(*in));
+		char (*names)[24] = fr_xcalloc(N, sizeof(*names));
+		struct fr_state_rec r = { 0 };
+		struct rlimit rl;
+		struct fr_error err;
+		size_t i;
+
+		for (i = 0; i < N; i++) {
+			snprintf(names[i], sizeof(names[i]), "out/part-%zu", i);
+			in[i].name = names[i];
+		}
+		r.name = "final";
+		r.input = in;
+		r.ninput = N;
+		fr_state_batch(s, 1);
+		rl.rlim_cur = rl.rlim_max = vmsize() + (4u << 20);
+		if (!s || setrlimit(RLIMIT_AS, &rl) < 0)
+			_exit(3);
+		fr_error_clear(&err);
+		_exit(fr_state_put(s, &r, &err) == 0 && fr_state_close(s, &err) == 0 ? 0 : 1);
+	}
+	ok(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 0, "a record of 11 MB is written in 4 MB (status %d)", status);
+	{
+		struct fr_state *s = sopen(dir, FR_LOCK_FAIL);
+		const struct fr_state_rec *got = s ? fr_state_get(s, "final") : NULL;
+		ok(got && got->ninput == N && strcmp(got->input[N - 1].name, "out/part-199999") == 0,
+		    "and reads back");
+		sclose(s);
+	}
+	rmstate(dir, state);
+#endif
+}
+
 /* A full file system: a tiny tmpfs, if this process may mount one. */
 static void
 test_full(void)
@@ -1295,6 +1430,8 @@ main(int argc, char **argv)
 	test_readonly();
 	test_fsize();
 	test_batch();
+	test_bigrecord();
+	test_bigrecord_memory();
 	test_full();
 	test_windows();
 	test_big();
