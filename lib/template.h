@@ -29,7 +29,7 @@ struct fr_ref {
 };
 
 struct fr_tmpl_seg {
-	char *text;		/* literal text (NULL for a reference) */
+	const char *text;	/* literal text, len bytes, not terminated (NULL for a reference) */
 	size_t len;
 	struct fr_ref *ref;	/* or a reference */
 };
@@ -38,12 +38,13 @@ struct fr_tmpl_seg {
  * templates feeding each other cannot double their way through memory. */
 #define FR_TMPL_MAX_TEXT (16u << 20)
 
+/* One allocation holds a template, its segments, references and strings. */
 struct fr_tmpl {
 	char *src;		/* the original text */
 	struct fr_mark mark;	/* of the scalar */
-	struct fr_tmpl_seg *seg;
-	size_t nseg;
+	unsigned nseg;
 	int whole;		/* exactly one reference and nothing else */
+	struct fr_tmpl_seg seg[];
 };
 
 /* Parse node (a scalar) into a template. NULL with err set on a syntax error

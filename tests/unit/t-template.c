@@ -235,6 +235,77 @@ parse_fails(const char *what, const struct fr_node *n, unsigned line, unsigned c
 	fr_tmpl_free(t);
 }
 
+/* The segments of a template written back out: literal text as it is, a
+ * reference as <kind:name>. New string. */
+static char *
+segtext(const struct fr_tmpl *t)
+{
+	static const char *const kinds[] = { "name", "env", "result", "outputs" };
+	char *out = fr_xstrdup(""), *o;
+	unsigned i;
+
+	for (i = 0; i < t->nseg; i++) {
+		o = out;
+		if (t->seg[i].ref)
+			out = fr_xasprintf("%s<%s:%s>", o, kinds[t->seg[i].ref->kind],
+			    t->seg[i].ref->name);
+		else
+			out = fr_xasprintf("%s%.*s", o, (int)t->seg[i].len, t->seg[i].text);
+		free(o);
+	}
+	return out;
+}
+
+/* Each template is one block: what it holds must come back whole, however
+ * its literal text, escapes and references interleave. */
+static void
+test_roundtrip(void)
+{
+	static const struct {
+		const char *src, *segs;
+		unsigned nseg;
+	} cases[] = {
+		{ "in/L0", "in/L0", 1 },
+		{ "", "", 0 },
+		{ "$", "$", 1 },
+		{ "a$b$", "a$b$", 1 },
+		{ "${{ n }}", "<name:n>", 1 },
+		{ "x${{env.HOME}}y", "x<env:HOME>y", 3 },
+		{ "${{ tasks.a-b.result }}${{ tasks.c.outputs }}", "<result:a-b><outputs:c>", 2 },
+		{ "$${{ n }}", "${{ n }}", 1 },
+		{ "$$${{ n }}", "$${{ n }}", 1 },
+		{ "p $${{ q }} ${{ s }} $${{r}}$${{", "p ${{ q }} <name:s> ${{r}}${{", 3 },
+		{ "${{ s }}$${{ t }}${{ s }}", "<name:s>${{ t }}<name:s>", 3 },
+		{ "é${{ s }}ü", "é<name:s>ü", 3 },
+		/* more segments than parse keeps on its stack */
+		{ "0${{a}}1${{b}}2${{c}}3${{d}}4${{e}}5${{f}}6${{g}}7${{h}}8$${{i}}9${{j}}",
+		  "0<name:a>1<name:b>2<name:c>3<name:d>4<name:e>5<name:f>6<name:g>7<name:h>"
+		  "8${{i}}9<name:j>", 18 },
+	};
+	size_t i;
+
+	for (i = 0; i < FR_NELEM(cases); i++) {
+		struct fr_tmpl *t = parse(cases[i].src);
+		char *got;
+		unsigned j;
+		int refsok = 1;
+
+		if (!ok(t != NULL, "round trip '%s': parses", cases[i].src))
+			continue;
+		is_str(t->src, cases[i].src, "round trip '%s': src kept", cases[i].src);
+		is_int(t->nseg, cases[i].nseg, "round trip '%s': segments", cases[i].src);
+		got = segtext(t);
+		is_str(got, cases[i].segs, "round trip '%s': segments hold it", cases[i].src);
+		free(got);
+		for (j = 0; j < t->nseg; j++)
+			if (t->seg[j].ref && (t->seg[j].ref->slot != -1 || t->seg[j].ref->target ||
+			    t->seg[j].text || t->seg[j].ref->mark.line != 1))
+				refsok = 0;
+		ok(refsok, "round trip '%s': references unresolved, with marks", cases[i].src);
+		fr_tmpl_free(t);
+	}
+}
+
 static void
 test_marks(void)
 {
@@ -679,6 +750,7 @@ main(void)
 	test_whole();
 	test_interpolation();
 	test_literal_dollars();
+	test_roundtrip();
 	test_marks();
 	test_marks_loaded();
 	test_kinds();
