@@ -53,25 +53,48 @@ fr_pipeline_valid_name(const char *s)
 	return 1;
 }
 
+/* A copy of v's string in the pipeline's arena. */
+static char *
+astr(struct ctx *c, const struct fr_node *v)
+{
+	return fr_arena_strndup(&c->p->arena, v->str, v->len);
+}
+
+/* n zeroed elements of sz bytes in the pipeline's arena (NULL when n is 0). */
+static void *
+aarray(struct ctx *c, size_t n, size_t sz, size_t align)
+{
+	return n ? fr_arena_zalloc(&c->p->arena, n * sz, align) : NULL;
+}
+#define AARRAY(c, n, type) ((type *)aarray((c), (n), sizeof(type), _Alignof(type)))
+
+/* A string, copied into the pipeline's arena. */
+static int
+wantstr(struct ctx *c, const struct fr_node *v, const char *key, char **out)
+{
+	if (!fr_check_isstr(v))
+		return fr_check_type(c->err, v, key, "a string");
+	*out = astr(c, v);
+	return 0;
+}
+
 /* A name or a list of names. */
 static int
 wantnames(struct ctx *c, const struct fr_node *v, const char *key, struct fr_name **out,
     size_t *n)
 {
-	size_t i, cnt = v->kind == FR_NODE_SEQ ? v->nitem : 1, cap = 0;
+	size_t i, cnt = v->kind == FR_NODE_SEQ ? v->nitem : 1;
 
 	if (v->kind == FR_NODE_MAP)
 		return fr_check_type(c->err, v, key, "a task name or a list of task names");
-	*out = NULL;
+	*out = AARRAY(c, cnt, struct fr_name);
 	*n = 0;
 	for (i = 0; i < cnt; i++) {
 		const struct fr_node *it = v->kind == FR_NODE_SEQ ? v->item[i] : v;
-		struct fr_name nm;
 		if (it->kind != FR_NODE_SCALAR || it->type == FR_SCALAR_NULL)
 			return fr_check_type(c->err, it, key, "a task name or a list of task names");
-		nm.name = fr_xstrndup(it->str, it->len);
-		nm.mark = it->mark;
-		FR_PUSH(*out, *n, cap, nm);
+		(*out)[*n].name = astr(c, it);
+		(*out)[(*n)++].mark = it->mark;
 	}
 	return 0;
 }
@@ -81,18 +104,18 @@ static int
 wanttmpls(struct ctx *c, const struct fr_node *v, const char *key, struct fr_tmpl ***out,
     size_t *n)
 {
-	size_t i, cnt = v->kind == FR_NODE_SEQ ? v->nitem : 1, cap = 0;
+	size_t i, cnt = v->kind == FR_NODE_SEQ ? v->nitem : 1;
 
 	if (v->kind == FR_NODE_MAP)
 		return fr_check_type(c->err, v, key, "a path or a list of paths");
+	*out = AARRAY(c, cnt, struct fr_tmpl *);
 	for (i = 0; i < cnt; i++) {
 		const struct fr_node *it = v->kind == FR_NODE_SEQ ? v->item[i] : v;
-		struct fr_tmpl *t;
 		if (it->kind != FR_NODE_SCALAR || it->type != FR_SCALAR_STR || it->len == 0)
 			return fr_check_type(c->err, it, key, "a path or a list of paths");
-		if (!(t = fr_tmpl_parse(it, c->err)))
+		if (!((*out)[*n] = fr_tmpl_parse_in(&c->p->arena, it, c->err)))
 			return -1;
-		FR_PUSH(*out, *n, cap, t);
+		++*n;
 	}
 	return 0;
 }
@@ -101,25 +124,24 @@ wanttmpls(struct ctx *c, const struct fr_node *v, const char *key, struct fr_tmp
 static int
 wantenv(struct ctx *c, const struct fr_node *v, struct fr_kv **out, size_t *n)
 {
-	size_t i, cap = 0;
+	size_t i;
 
 	if (v->kind != FR_NODE_MAP)
 		return fr_check_type(c->err, v, "env", "a map of variable names to values");
+	*out = AARRAY(c, v->nitem / 2, struct fr_kv);
 	for (i = 0; i < v->nitem; i += 2) {
 		const struct fr_node *k = v->item[i], *val = v->item[i + 1];
-		struct fr_kv kv;
+		struct fr_kv *kv = &(*out)[*n];
 		if (k->len == 0 || strchr(k->str, '='))
 			return fr_error_set(c->err, FR_EPIPELINE, &k->mark,
 			    "'%s' is not a valid environment variable name", k->str);
 		if (val->kind != FR_NODE_SCALAR || val->type == FR_SCALAR_NULL)
 			return fr_check_type(c->err, val, k->str, "a string, number or boolean");
-		kv.name = fr_xstrndup(k->str, k->len);
-		kv.mark = k->mark;
-		if (!(kv.value = fr_tmpl_parse(val, c->err))) {
-			free(kv.name);
+		kv->name = astr(c, k);
+		kv->mark = k->mark;
+		if (!(kv->value = fr_tmpl_parse_in(&c->p->arena, val, c->err)))
 			return -1;
-		}
-		FR_PUSH(*out, *n, cap, kv);
+		++*n;
 	}
 	return 0;
 }
@@ -237,19 +259,15 @@ loadenv(struct ctx *c, const struct fr_node *env)
 		rc = -1;
 	c->p->envname = fr_xcalloc(n, sizeof(char *));
 	c->p->envval = fr_xcalloc(n, sizeof(char *));
-	for (i = 0; i < n; i++) {
-		char *val = rc ? NULL : fr_tmpl_text(kv[i].value, loadlookup, c, c->err);
+	for (i = 0; i < n && rc == 0; i++) {
+		char *val = fr_tmpl_text(kv[i].value, loadlookup, c, c->err);
 		if (!val)
 			rc = -1;
 		else {
-			c->p->envname[c->p->nenv] = kv[i].name;
+			c->p->envname[c->p->nenv] = kv[i].name;	/* in the arena */
 			c->p->envval[c->p->nenv++] = val;
-			kv[i].name = NULL;
 		}
-		free(kv[i].name);
-		fr_tmpl_free(kv[i].value);
 	}
-	free(kv);
 	return rc;
 }
 
@@ -284,7 +302,7 @@ loadforeach(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *fe)
 
 	if (fe->kind != FR_NODE_MAP || fe->nitem == 0)
 		return fr_check_type(c->err, fe, "foreach", "a map of names to lists");
-	t->foreach = fr_xcalloc(fe->nitem / 2, sizeof(*t->foreach));
+	t->foreach = AARRAY(c, fe->nitem / 2, struct fr_foreach);
 	for (i = 0; i < fe->nitem; i += 2) {
 		const struct fr_node *k = fe->item[i], *v = fe->item[i + 1];
 		struct fr_foreach *f = &t->foreach[t->nforeach];
@@ -293,7 +311,7 @@ loadforeach(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *fe)
 		if (!fr_pipeline_valid_name(k->str) || !strcmp(k->str, "env") || !strcmp(k->str, "tasks"))
 			return fr_error_set(c->err, FR_EPIPELINE, &k->mark,
 			    "'%s' is not a valid foreach name", k->str);
-		f->name = fr_xstrdup(k->str);
+		f->name = astr(c, k);
 		f->mark = k->mark;
 		t->nforeach++;
 		if (v->kind == FR_NODE_SEQ) {
@@ -308,7 +326,7 @@ loadforeach(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *fe)
 		} else if (v->kind == FR_NODE_MAP && v->nitem == 2 &&
 		    strcmp(v->item[0]->str, "glob") == 0) {
 			f->kind = FR_FOREACH_GLOB;
-			if (fr_check_str(c->err, v->item[1], "glob", &f->glob) < 0)
+			if (wantstr(c, v->item[1], "glob", &f->glob) < 0)
 				return -1;
 			count = 1;
 		} else if (v->kind == FR_NODE_MAP && v->nitem == 2 &&
@@ -430,7 +448,14 @@ resolve(struct ctx *c, struct fr_taskdecl *d, struct fr_tmpl *t, const char *wha
 				if (d->uses[j] == x)
 					break;
 			if (j == d->nuses) {
-				d->uses = fr_xrealloc(d->uses, (d->nuses + 1) * sizeof(*d->uses));
+				if ((d->nuses & (d->nuses - 1)) == 0) {
+					/* at a power of two: twice the room, in the arena */
+					struct fr_taskdecl **u = AARRAY(c, d->nuses ? 2 * d->nuses : 1,
+					    struct fr_taskdecl *);
+					if (d->nuses)
+						memcpy(u, d->uses, d->nuses * sizeof(*u));
+					d->uses = u;
+				}
 				d->uses[d->nuses++] = x;
 			}
 			break;
@@ -453,12 +478,12 @@ loadcall(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map, const 
 	t->action = FR_ACT_CALL;
 	if (!(f = fr_node_get(v, "function")))
 		return fr_error_set(c->err, FR_EPIPELINE, &v->mark, "'call' needs a 'function'");
-	if (fr_check_str(c->err, f, "function", &t->function) < 0)
+	if (wantstr(c, f, "function", &t->function) < 0)
 		return -1;
 	if ((f = fr_node_get(v, "library"))) {
 		if (!fr_check_isstr(f) || f->len == 0)
 			return fr_check_type(c->err, f, "library", "a path to a shared library");
-		if (!(t->library = fr_tmpl_parse(f, c->err)))
+		if (!(t->library = fr_tmpl_parse_in(&c->p->arena, f, c->err)))
 			return -1;
 	} else {
 		for (i = 0; i < FR_NELEM(builtins); i++)
@@ -551,7 +576,7 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 				    "'%s' is not supported by this build of flowrun yet", laterkeys[j]);
 	}
 	t->pool = -1;
-	if ((v = fr_node_get(map, "desc")) && fr_check_str(c->err, v, "desc", &t->desc) < 0)
+	if ((v = fr_node_get(map, "desc")) && wantstr(c, v, "desc", &t->desc) < 0)
 		return -1;
 	if ((v = fr_node_get(map, "call")) && loadcall(c, t, map, v) < 0)
 		return -1;
@@ -570,12 +595,12 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 			    t->action == FR_ACT_CALL ? "call" : "fetch");
 		if (!fr_check_isstr(v) || v->len == 0)
 			return fr_check_type(c->err, v, "run", "a command string");
-		if (!(t->run = fr_tmpl_parse(v, c->err)))
+		if (!(t->run = fr_tmpl_parse_in(&c->p->arena, v, c->err)))
 			return -1;
 		t->action = FR_ACT_RUN;
 	}
 	if ((v = fr_node_get(map, "shell")) || (dflt && (v = fr_node_get(dflt, "shell"))))
-		if (fr_check_str(c->err, v, "shell", &t->shell) < 0)
+		if (wantstr(c, v, "shell", &t->shell) < 0)
 			return -1;
 	if ((v = fr_node_get(map, "needs")) && wantnames(c, v, "needs", &t->need, &t->nneed) < 0)
 		return -1;
@@ -589,7 +614,7 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 	if ((v = fr_node_get(map, "dir"))) {
 		if (!fr_check_isstr(v) || v->len == 0)
 			return fr_check_type(c->err, v, "dir", "a directory path");
-		if (!(t->dir = fr_tmpl_parse(v, c->err)))
+		if (!(t->dir = fr_tmpl_parse_in(&c->p->arena, v, c->err)))
 			return -1;
 	}
 	if (((v = fr_node_get(map, "timeout")) || (dflt && (v = fr_node_get(dflt, "timeout")))) &&
@@ -726,7 +751,7 @@ loadhead(struct ctx *c, const struct fr_node *root)
 		return fr_error_set(err, FR_EPIPELINE, &v->mark,
 		    "unsupported format version '%s' (this flowrun reads version 1)",
 		    v->kind == FR_NODE_SCALAR ? v->str : fr_node_describe(v));
-	if ((v = fr_node_get(root, "name")) && fr_check_str(c->err, v, "name", &p->name) < 0)
+	if ((v = fr_node_get(root, "name")) && wantstr(c, v, "name", &p->name) < 0)
 		return -1;
 	if ((v = fr_node_get(root, "defaults"))) {
 		if (v->kind != FR_NODE_MAP)
@@ -743,17 +768,28 @@ loadhead(struct ctx *c, const struct fr_node *root)
 	return 0;
 }
 
+/* A new declaration named k, in the arena, appended to p->task (which
+ * doubles as it fills: a streamed load does not know how many will come). */
+static struct fr_taskdecl *
+newtask(struct ctx *c, const struct fr_node *k)
+{
+	struct fr_pipeline *p = c->p;
+	struct fr_taskdecl *t = fr_arena_zalloc(&p->arena, sizeof(*t), _Alignof(struct fr_taskdecl));
+
+	t->name = astr(c, k);
+	t->mark = k->mark;
+	t->index = p->ntask;
+	FR_PUSH(p->task, p->ntask, c->taskcap, t);
+	return t;
+}
+
 /* Task k (its name) declared as v. 0, or -1 with the error set. */
 static int
 addtask(struct ctx *c, const struct fr_node *k, const struct fr_node *v)
 {
 	struct fr_pipeline *p = c->p;
-	struct fr_taskdecl *t = fr_xcalloc(1, sizeof(*t));
+	struct fr_taskdecl *t = newtask(c, k);
 
-	t->name = fr_xstrndup(k->str, k->len);
-	t->mark = k->mark;
-	t->index = p->ntask;
-	FR_PUSH(p->task, p->ntask, c->taskcap, t);
 	if (!fr_pipeline_valid_name(t->name))
 		return fr_error_set(c->err, FR_EPIPELINE, &k->mark,
 		    "'%s' is not a valid task name (letters, digits, _ and -)", t->name);
@@ -932,48 +968,16 @@ fr_pipeline_task(const struct fr_pipeline *p, const char *name)
 	return fr_htab_get(p->bytask, name);
 }
 
-static void
-freetmpls(struct fr_tmpl **t, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		fr_tmpl_free(t[i]);
-	free(t);
-}
-
+/* Free what of t is not in the arena. */
 static void
 freetask(struct fr_taskdecl *t)
 {
 	size_t i;
 
-	free(t->name);
-	free(t->desc);
-	fr_tmpl_free(t->run);
-	free(t->shell);
-	fr_tmpl_free(t->library);
-	free(t->function);
 	fr_tree_free(t->args);
 	fr_fetchspec_free(t->fetch);
-	for (i = 0; i < t->nneed; i++)
-		free(t->need[i].name);
-	free(t->need);
-	freetmpls(t->input, t->ninput);
-	freetmpls(t->output, t->noutput);
-	for (i = 0; i < t->nenv; i++) {
-		free(t->env[i].name);
-		fr_tmpl_free(t->env[i].value);
-	}
-	free(t->env);
-	fr_tmpl_free(t->dir);
-	for (i = 0; i < t->nforeach; i++) {
-		free(t->foreach[i].name);
+	for (i = 0; i < t->nforeach; i++)
 		json_decref(t->foreach[i].list);
-		free(t->foreach[i].glob);
-	}
-	free(t->foreach);
-	free(t->uses);
-	free(t);
 }
 
 void
@@ -991,21 +995,16 @@ fr_pipeline_free(struct fr_pipeline *p)
 	if (p->unsaved.fd >= 0)
 		close(p->unsaved.fd);
 	free(p->unsaved_path);
-	for (i = 0; i < p->ndeflt; i++)
-		free(p->deflt[i].name);
-	free(p->deflt);
 	json_decref(p->vars);
-	for (i = 0; i < p->nenv; i++) {
-		free(p->envname[i]);
+	for (i = 0; i < p->nenv; i++)
 		free(p->envval[i]);
-	}
 	free(p->envname);
 	free(p->envval);
 	for (i = 0; i < p->npool; i++)
 		free(p->pool[i].name);
 	free(p->pool);
-	free(p->name);
 	free(p->file);
 	free(p->dir);
+	fr_arena_free(&p->arena);
 	free(p);
 }

@@ -17,6 +17,7 @@
 #include "stamp.h"
 #include "template.h"
 #include "treecache.h"
+#include "util.h"
 
 /* Most instances all foreach expansions together may make. */
 #define FR_MAX_INSTANCES 10000000u
@@ -86,7 +87,10 @@ struct fr_pool {
 	int limit;
 };
 
+/* The declarations, their strings, arrays and templates (not args, fetch or
+ * a foreach list) and the names of the pipeline live in p->arena. */
 struct fr_pipeline {
+	struct fr_arena arena;		/* what the declarations hold */
 	char *file;			/* the path as given; marks point here */
 	char *dir;			/* its directory, absolute */
 	char *name;

@@ -136,8 +136,8 @@ unescape(char *out, const char *s, size_t a, size_t b)
  * then the literal texts that differ from the source (those with a $${{) and
  * the reference names. A first pass finds the segments, a second fills the block. */
 static struct fr_tmpl *
-parse(const char *s, size_t len, const struct fr_mark *base, const struct fr_node *node,
-    struct fr_error *err)
+parse(struct fr_arena *a, const char *s, size_t len, const struct fr_mark *base,
+    const struct fr_node *node, struct fr_error *err)
 {
 	struct pseg local[8], *ps = local, *cur = NULL;
 	size_t n = 0, cap = FR_NELEM(local), i = 0, nref = 0, chars, k;
@@ -200,7 +200,8 @@ parse(const char *s, size_t len, const struct fr_mark *base, const struct fr_nod
 		else if (ps[k].len != ps[k].b - ps[k].a)
 			chars += ps[k].len;
 	}
-	t = fr_xmalloc(sizeof(*t) + n * sizeof(t->seg[0]) + nref * sizeof(*ref) + chars);
+	k = sizeof(*t) + n * sizeof(t->seg[0]) + nref * sizeof(*ref) + chars;
+	t = a ? fr_arena_alloc(a, k, _Alignof(struct fr_tmpl)) : fr_xmalloc(k);
 	ref = (struct fr_ref *)(t->seg + n);
 	text = (char *)(ref + nref);
 	t->src = memcpy(text, s, len);
@@ -243,14 +244,20 @@ out:
 struct fr_tmpl *
 fr_tmpl_parse(const struct fr_node *node, struct fr_error *err)
 {
-	return parse(node->str, node->len, &node->mark, node, err);
+	return parse(NULL, node->str, node->len, &node->mark, node, err);
+}
+
+struct fr_tmpl *
+fr_tmpl_parse_in(struct fr_arena *a, const struct fr_node *node, struct fr_error *err)
+{
+	return parse(a, node->str, node->len, &node->mark, node, err);
 }
 
 struct fr_tmpl *
 fr_tmpl_parse_str(const char *s, const struct fr_mark *m, struct fr_error *err)
 {
 	static const struct fr_mark none;
-	return parse(s, strlen(s), m ? m : &none, NULL, err);
+	return parse(NULL, s, strlen(s), m ? m : &none, NULL, err);
 }
 
 void

@@ -13,6 +13,8 @@
 #include "error.h"
 #include "load.h"
 
+struct fr_arena;
+
 enum fr_ref_kind {
 	FR_REF_NAME,		/* a foreach variable or a var */
 	FR_REF_ENV,		/* env.NAME */
@@ -50,6 +52,10 @@ struct fr_tmpl {
 /* Parse node (a scalar) into a template. NULL with err set on a syntax error
  * (unterminated ${{, an empty or malformed expression). Caller frees. */
 struct fr_tmpl *fr_tmpl_parse(const struct fr_node *node, struct fr_error *err);
+/* The same, the template allocated in a (it goes with the arena: never
+ * fr_tmpl_free it). */
+struct fr_tmpl *fr_tmpl_parse_in(struct fr_arena *a, const struct fr_node *node,
+    struct fr_error *err);
 /* Parse a plain string with no position (for -D and internal use). */
 struct fr_tmpl *fr_tmpl_parse_str(const char *s, const struct fr_mark *m, struct fr_error *err);
 /* Free t; NULL is a no-op. */
