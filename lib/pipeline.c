@@ -81,7 +81,7 @@ wantstr(struct ctx *c, const struct fr_node *v, const char *key, char **out)
 /* A name or a list of names. */
 static int
 wantnames(struct ctx *c, const struct fr_node *v, const char *key, struct fr_name **out,
-    size_t *n)
+    uint32_t *n)
 {
 	size_t i, cnt = v->kind == FR_NODE_SEQ ? v->nitem : 1;
 
@@ -102,7 +102,7 @@ wantnames(struct ctx *c, const struct fr_node *v, const char *key, struct fr_nam
 /* A string or a list of strings, each parsed as a template. */
 static int
 wanttmpls(struct ctx *c, const struct fr_node *v, const char *key, struct fr_tmpl ***out,
-    size_t *n)
+    uint32_t *n)
 {
 	size_t i, cnt = v->kind == FR_NODE_SEQ ? v->nitem : 1;
 
@@ -122,7 +122,7 @@ wanttmpls(struct ctx *c, const struct fr_node *v, const char *key, struct fr_tmp
 
 /* A map of NAME: scalar, each value a template. */
 static int
-wantenv(struct ctx *c, const struct fr_node *v, struct fr_kv **out, size_t *n)
+wantenv(struct ctx *c, const struct fr_node *v, struct fr_kv **out, uint32_t *n)
 {
 	size_t i;
 
@@ -250,7 +250,8 @@ static int
 loadenv(struct ctx *c, const struct fr_node *env)
 {
 	struct fr_kv *kv = NULL;
-	size_t n = 0, i;
+	uint32_t n = 0;
+	size_t i;
 	int rc = 0;
 
 	if (!env)
@@ -538,7 +539,7 @@ fetchrest(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 
 	if (t->noutput != 1 && (v = fr_node_get(map, "outputs")))
 		return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
-		    "a fetch task downloads to exactly one output, not %zu", t->noutput);
+		    "a fetch task downloads to exactly one output, not %u", (unsigned)t->noutput);
 	if (t->noutput != 1)
 		return fr_error_set(c->err, FR_EPIPELINE, &keyof(map, f)->mark,
 		    "a fetch task needs 'outputs': the one file it downloads to");
@@ -623,10 +624,14 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 	if ((v = fr_node_get(map, "retries")) || (dflt && (v = fr_node_get(dflt, "retries")))) {
 		if (fr_check_int(c->err, v, "retries", 0, 1000, &n) < 0)
 			return -1;
-		t->retries = (int)n;
+		t->retries = (int16_t)n;
 	}
-	if ((v = fr_node_get(map, "always")) && fr_check_bool(c->err, v, "always", &t->always) < 0)
-		return -1;
+	if ((v = fr_node_get(map, "always"))) {
+		int always;
+		if (fr_check_bool(c->err, v, "always", &always) < 0)
+			return -1;
+		t->always = (unsigned char)always;
+	}
 	if ((v = fr_node_get(map, "priority"))) {
 		if (fr_check_int(c->err, v, "priority", INT_MIN, INT_MAX, &n) < 0)
 			return -1;
@@ -778,7 +783,7 @@ newtask(struct ctx *c, const struct fr_node *k)
 
 	t->name = astr(c, k);
 	t->mark = k->mark;
-	t->index = p->ntask;
+	t->index = (uint32_t)p->ntask;
 	FR_PUSH(p->task, p->ntask, c->taskcap, t);
 	return t;
 }
@@ -895,8 +900,10 @@ load(const char *path, const struct fr_define *def, size_t ndef, enum fr_cache_m
 		if (linktask(&c, p->task[i]) < 0)
 			goto fail;
 	if ((v = fr_node_get(root, "default"))) {
-		if (wantnames(&c, v, "default", &p->deflt, &p->ndeflt) < 0)
+		uint32_t n = 0;
+		if (wantnames(&c, v, "default", &p->deflt, &n) < 0)
 			goto fail;
+		p->ndeflt = n;
 		for (i = 0; i < p->ndeflt; i++) {
 			const char *nm = p->deflt[i].name, *br = strchr(nm, '[');
 			size_t len = br ? (size_t)(br - nm) : strlen(nm);

@@ -48,38 +48,36 @@ enum fr_action { FR_ACT_NONE, FR_ACT_RUN, FR_ACT_CALL, FR_ACT_FETCH };
 enum fr_isolation { FR_ISO_THREAD, FR_ISO_PROCESS };
 enum fr_result_mode { FR_RESULT_NONE, FR_RESULT_STDOUT };
 
+/* A task as declared. There is one for every task of a pipeline, so the
+ * fields are as narrow as their values allow and ordered to leave no padding;
+ * the counts of the arrays are together after the arrays. */
 struct fr_taskdecl {
 	char *name;
 	struct fr_mark mark;
-	size_t index;			/* position in the file */
 	char *desc;
-	enum fr_action action;
 	struct fr_tmpl *run;
 	char *shell;			/* NULL: /bin/sh -c */
 	struct fr_tmpl *library;	/* call: the shared library, or NULL for a built-in */
 	char *function;			/* call: the function */
 	struct fr_tree *args;		/* call: its args, templated */
 	struct fr_fetchspec *fetch;	/* fetch: the download, or NULL */
-	enum fr_isolation isolation;
-	struct fr_name *need;
-	size_t nneed;
-	struct fr_tmpl **input;
-	size_t ninput;
-	struct fr_tmpl **output;
-	size_t noutput;
-	struct fr_kv *env;
-	size_t nenv;
 	struct fr_tmpl *dir;
 	int64_t timeout_ns;		/* 0: none */
-	int retries;
-	int always;
+	struct fr_name *need;
+	struct fr_tmpl **input;
+	struct fr_tmpl **output;
+	struct fr_kv *env;
 	struct fr_foreach *foreach;
-	size_t nforeach;
-	enum fr_result_mode result;
+	struct fr_taskdecl **uses;	/* tasks named by tasks.X templates, once each */
+	uint32_t nneed, ninput, noutput, nenv, nforeach, nuses;
+	uint32_t index;			/* position in the file */
 	int priority;
 	int pool;			/* index in pipeline->pool, or -1 */
-	struct fr_taskdecl **uses;	/* tasks named by tasks.X templates, once each */
-	size_t nuses;
+	int16_t retries;		/* 0 to 1000 */
+	unsigned char action;		/* enum fr_action */
+	unsigned char isolation;	/* enum fr_isolation */
+	unsigned char result;		/* enum fr_result_mode */
+	unsigned char always;
 };
 
 struct fr_pool {

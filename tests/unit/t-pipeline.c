@@ -62,7 +62,7 @@ dumptask(struct fr_buf *b, const struct fr_taskdecl *d, int marks)
 	static const char *const fek[] = { "list", "glob", "range" };
 	size_t i;
 
-	fr_buf_printf(b, "%s #%zu", d->name, d->index);
+	fr_buf_printf(b, "%s #%lu", d->name, (unsigned long)d->index);
 	if (marks)
 		fr_buf_printf(b, "@%u:%u", d->mark.line, d->mark.col);
 	fr_buf_printf(b, " %s", act[d->action]);
@@ -309,6 +309,26 @@ test_errors(void)
 	ok(strstr(err.text, "unknown task 'zz'") != NULL, "errors: %s", err.text);
 }
 
+/* The extremes of each narrowed field come back as written. */
+static void
+test_widths(void)
+{
+	char *got;
+
+	if (!ok(load("flowrun: 1\npools: {a: 1, b: 1, c: 1}\ntasks:\n"
+	    "  hi: {run: x, retries: 1000, priority: 2147483647, timeout: 9000h, pool: c,"
+	    " result: stdout, always: true}\n"
+	    "  lo: {run: x, priority: -2147483648, timeout: 1ms, always: false}\n"
+	    "  fn: {call: {function: len}, isolation: process}\n") != NULL, "widths: loads"))
+		return;
+	got = dump(pipe_, 0);
+	is_str(got, "hi #0 run run=[x] timeout=32400000000000000ns retries=1000 always result=stdout"
+	    " priority=2147483647 pool=2\n"
+	    "lo #1 run run=[x] timeout=1000000ns priority=-2147483648\n"
+	    "fn #2 call function=len isolation=process\n", "widths: extremes kept");
+	free(got);
+}
+
 int
 main(void)
 {
@@ -323,6 +343,7 @@ main(void)
 	setenv("HOME", "/home/t", 1);
 	test_fields();
 	test_paths();
+	test_widths();
 	test_many();
 	test_uses();
 	test_errors();
