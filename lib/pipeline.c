@@ -40,7 +40,13 @@ struct ctx {
 	const struct fr_define *def;	/* -D */
 	size_t ndef;
 	size_t taskcap;			/* of p->task */
+	const struct fr_taskopt *dflt;	/* the defaults as options, or NULL when they
+					 * are checked task by task (one is bad) */
+	struct fr_taskopt *own;		/* the options of the task being loaded, once
+					 * it sets one */
 };
+
+const struct fr_taskopt fr_taskopt_none = { .pool = -1 };
 
 int
 fr_pipeline_valid_name(const char *s)
@@ -76,6 +82,19 @@ wantstr(struct ctx *c, const struct fr_node *v, const char *key, char **out)
 		return fr_check_type(c->err, v, key, "a string");
 	*out = astr(c, v);
 	return 0;
+}
+
+/* The options of t, its own from now on: a copy, in the arena, of the shared
+ * ones it had. */
+static struct fr_taskopt *
+ownopt(struct ctx *c, struct fr_taskdecl *t)
+{
+	if (!c->own) {
+		c->own = fr_arena_alloc(&c->p->arena, sizeof(*c->own), _Alignof(struct fr_taskopt));
+		*c->own = *t->opt;
+		t->opt = c->own;
+	}
+	return c->own;
 }
 
 /* A name or a list of names. */
@@ -298,15 +317,17 @@ loadpools(struct ctx *c, const struct fr_node *pools)
 static int
 loadforeach(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *fe)
 {
+	struct fr_taskopt *o;
 	size_t i;
 	unsigned long long total = 1;
 
 	if (fe->kind != FR_NODE_MAP || fe->nitem == 0)
 		return fr_check_type(c->err, fe, "foreach", "a map of names to lists");
-	t->foreach = AARRAY(c, fe->nitem / 2, struct fr_foreach);
+	o = ownopt(c, t);
+	o->foreach = AARRAY(c, fe->nitem / 2, struct fr_foreach);
 	for (i = 0; i < fe->nitem; i += 2) {
 		const struct fr_node *k = fe->item[i], *v = fe->item[i + 1];
-		struct fr_foreach *f = &t->foreach[t->nforeach];
+		struct fr_foreach *f = &o->foreach[o->nforeach];
 		unsigned long long count;
 
 		if (!fr_pipeline_valid_name(k->str) || !strcmp(k->str, "env") || !strcmp(k->str, "tasks"))
@@ -314,7 +335,7 @@ loadforeach(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *fe)
 			    "'%s' is not a valid foreach name", k->str);
 		f->name = astr(c, k);
 		f->mark = k->mark;
-		t->nforeach++;
+		o->nforeach++;
 		if (v->kind == FR_NODE_SEQ) {
 			size_t j;
 			for (j = 0; j < v->nitem; j++)
@@ -395,10 +416,10 @@ resolve(struct ctx *c, struct fr_taskdecl *d, struct fr_tmpl *t, const char *wha
 			continue;
 		switch (r->kind) {
 		case FR_REF_NAME:
-			for (j = 0; j < d->nforeach; j++)
-				if (strcmp(d->foreach[j].name, r->name) == 0)
+			for (j = 0; j < d->opt->nforeach; j++)
+				if (strcmp(d->opt->foreach[j].name, r->name) == 0)
 					break;
-			if (j < d->nforeach) {
+			if (j < d->opt->nforeach) {
 				r->slot = (int)j;
 				break;
 			}
@@ -407,13 +428,13 @@ resolve(struct ctx *c, struct fr_taskdecl *d, struct fr_tmpl *t, const char *wha
 				break;
 			}
 			{
-				const char **cand = fr_xcalloc(d->nforeach + json_object_size(c->p->vars),
-				    sizeof(*cand));
+				const char **cand = fr_xcalloc(d->opt->nforeach +
+				    json_object_size(c->p->vars), sizeof(*cand));
 				const char *key, *hint;
 				json_t *val;
 				size_t n = 0;
-				for (j = 0; j < d->nforeach; j++)
-					cand[n++] = d->foreach[j].name;
+				for (j = 0; j < d->opt->nforeach; j++)
+					cand[n++] = d->opt->foreach[j].name;
 				json_object_foreach(c->p->vars, key, val)
 					cand[n++] = key;
 				hint = fr_didyoumean(r->name, cand, n);
@@ -470,6 +491,7 @@ static int
 loadcall(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map, const struct fr_node *v)
 {
 	const struct fr_node *f, *iso;
+	struct fr_taskopt *o;
 	size_t i;
 
 	if (v->kind != FR_NODE_MAP)
@@ -479,35 +501,36 @@ loadcall(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map, const 
 	t->action = FR_ACT_CALL;
 	if (!(f = fr_node_get(v, "function")))
 		return fr_error_set(c->err, FR_EPIPELINE, &v->mark, "'call' needs a 'function'");
-	if (wantstr(c, f, "function", &t->function) < 0)
+	o = ownopt(c, t);
+	if (wantstr(c, f, "function", &o->function) < 0)
 		return -1;
 	if ((f = fr_node_get(v, "library"))) {
 		if (!fr_check_isstr(f) || f->len == 0)
 			return fr_check_type(c->err, f, "library", "a path to a shared library");
-		if (!(t->library = fr_tmpl_parse_in(&c->p->arena, f, c->err)))
+		if (!(o->library = fr_tmpl_parse_in(&c->p->arena, f, c->err)))
 			return -1;
 	} else {
 		for (i = 0; i < FR_NELEM(builtins); i++)
-			if (strcmp(t->function, builtins[i]) == 0)
+			if (strcmp(o->function, builtins[i]) == 0)
 				break;
 		if (i == FR_NELEM(builtins)) {
-			const char *hint = fr_didyoumean(t->function, builtins, FR_NELEM(builtins));
+			const char *hint = fr_didyoumean(o->function, builtins, FR_NELEM(builtins));
 			f = fr_node_get(v, "function");
 			return fr_error_set(c->err, FR_EPIPELINE, &f->mark,
 			    "'%s' is not a built-in function (%s%s%s); name a 'library' for it",
-			    t->function, hint ? "did you mean '" : "sum, min, max or len",
+			    o->function, hint ? "did you mean '" : "sum, min, max or len",
 			    hint ? hint : "", hint ? "'?" : "");
 		}
 	}
 	if ((f = fr_node_get(v, "args"))) {
 		if (f->kind != FR_NODE_MAP)
 			return fr_check_type(c->err, f, "args", "a map");
-		if (!(t->args = fr_tree_parse(f, c->err)))
+		if (!(o->args = fr_tree_parse(f, c->err)))
 			return -1;
 	}
 	if ((iso = fr_node_get(map, "isolation"))) {
 		if (fr_check_isstr(iso) && strcmp(iso->str, "process") == 0)
-			t->isolation = FR_ISO_PROCESS;
+			o->isolation = FR_ISO_PROCESS;
 		else if (!fr_check_isstr(iso) || strcmp(iso->str, "thread") != 0)
 			return fr_error_set(c->err, FR_EPIPELINE, &iso->mark,
 			    "'isolation' must be thread or process, not %s",
@@ -535,7 +558,7 @@ static int
 fetchrest(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 {
 	const struct fr_node *f = fr_node_get(map, "fetch"), *v;
-	struct fr_fetchspec *fs = t->fetch;
+	struct fr_fetchspec *fs = t->opt->fetch;
 
 	if (t->noutput != 1 && (v = fr_node_get(map, "outputs")))
 		return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
@@ -550,19 +573,42 @@ fetchrest(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 		return fr_error_set(c->err, FR_EPIPELINE, &fs->retries_mark,
 		    "'retries' is given twice: in the task and in its fetch; keep one");
 	if (fs->has_timeout)
-		t->timeout_ns = fs->timeout_ns;
+		ownopt(c, t)->timeout_ns = fs->timeout_ns;
 	if (fs->has_retries)
-		t->retries = fs->retries;
+		ownopt(c, t)->retries = (int16_t)fs->retries;
 	return 0;
 }
 
+/* The node of key in the task map, else (when the defaults are not taken
+ * as one set of options, being bad) in the defaults. */
+static const struct fr_node *
+optnode(struct ctx *c, const struct fr_node *map, const char *key)
+{
+	const struct fr_node *v = fr_node_get(map, key);
+
+	if (!v && c->defaults && !c->dflt)
+		v = fr_node_get(c->defaults, key);
+	return v;
+}
+
+/* Set an option of t to val: in t's own options, unless it has that value already. */
+#define SETOPT(c, t, field, val) do { \
+	if ((t)->opt->field != (val)) \
+		ownopt((c), (t))->field = (val); \
+} while (0)
+
+/* Task t declared as map. Options start as the defaults' and become the
+ * task's own (ownopt) only when it sets one. */
 static int
 loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 {
-	const struct fr_node *v, *dflt = c->defaults;
+	const struct fr_node *v;
 	long long n;
+	int64_t ns;
 	size_t i;
 
+	c->own = NULL;
+	t->opt = c->dflt ? c->dflt : &fr_taskopt_none;
 	if (map->kind != FR_NODE_MAP)
 		return fr_error_set(c->err, FR_EPIPELINE, &map->mark,
 		    "task '%s' must be a map of keys such as run, needs, inputs, outputs, not %s",
@@ -576,8 +622,7 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 				return fr_error_set(c->err, FR_EPIPELINE, &map->item[i]->mark,
 				    "'%s' is not supported by this build of flowrun yet", laterkeys[j]);
 	}
-	t->pool = -1;
-	if ((v = fr_node_get(map, "desc")) && wantstr(c, v, "desc", &t->desc) < 0)
+	if ((v = fr_node_get(map, "desc")) && wantstr(c, v, "desc", &ownopt(c, t)->desc) < 0)
 		return -1;
 	if ((v = fr_node_get(map, "call")) && loadcall(c, t, map, v) < 0)
 		return -1;
@@ -585,7 +630,7 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 		if (t->action != FR_ACT_NONE)
 			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
 			    "a task has one action: 'call' or 'fetch', not both");
-		if (!(t->fetch = fr_fetchspec_load(v, c->err)))
+		if (!(ownopt(c, t)->fetch = fr_fetchspec_load(v, c->err)))
 			return -1;
 		t->action = FR_ACT_FETCH;
 	}
@@ -600,9 +645,8 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 			return -1;
 		t->action = FR_ACT_RUN;
 	}
-	if ((v = fr_node_get(map, "shell")) || (dflt && (v = fr_node_get(dflt, "shell"))))
-		if (wantstr(c, v, "shell", &t->shell) < 0)
-			return -1;
+	if ((v = optnode(c, map, "shell")) && wantstr(c, v, "shell", &ownopt(c, t)->shell) < 0)
+		return -1;
 	if ((v = fr_node_get(map, "needs")) && wantnames(c, v, "needs", &t->need, &t->nneed) < 0)
 		return -1;
 	if ((v = fr_node_get(map, "inputs")) && wanttmpls(c, v, "inputs", &t->input, &t->ninput) < 0)
@@ -610,21 +654,26 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 	if ((v = fr_node_get(map, "outputs")) &&
 	    wanttmpls(c, v, "outputs", &t->output, &t->noutput) < 0)
 		return -1;
-	if ((v = fr_node_get(map, "env")) && wantenv(c, v, &t->env, &t->nenv) < 0)
-		return -1;
+	if ((v = fr_node_get(map, "env"))) {
+		struct fr_taskopt *o = ownopt(c, t);
+		if (wantenv(c, v, &o->env, &o->nenv) < 0)
+			return -1;
+	}
 	if ((v = fr_node_get(map, "dir"))) {
 		if (!fr_check_isstr(v) || v->len == 0)
 			return fr_check_type(c->err, v, "dir", "a directory path");
-		if (!(t->dir = fr_tmpl_parse_in(&c->p->arena, v, c->err)))
+		if (!(ownopt(c, t)->dir = fr_tmpl_parse_in(&c->p->arena, v, c->err)))
 			return -1;
 	}
-	if (((v = fr_node_get(map, "timeout")) || (dflt && (v = fr_node_get(dflt, "timeout")))) &&
-	    fr_check_duration(c->err, v, "timeout", &t->timeout_ns) < 0)
-		return -1;
-	if ((v = fr_node_get(map, "retries")) || (dflt && (v = fr_node_get(dflt, "retries")))) {
+	if ((v = optnode(c, map, "timeout"))) {
+		if (fr_check_duration(c->err, v, "timeout", &ns) < 0)
+			return -1;
+		SETOPT(c, t, timeout_ns, ns);
+	}
+	if ((v = optnode(c, map, "retries"))) {
 		if (fr_check_int(c->err, v, "retries", 0, 1000, &n) < 0)
 			return -1;
-		t->retries = (int16_t)n;
+		SETOPT(c, t, retries, (int16_t)n);
 	}
 	if ((v = fr_node_get(map, "always"))) {
 		int always;
@@ -635,23 +684,25 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 	if ((v = fr_node_get(map, "priority"))) {
 		if (fr_check_int(c->err, v, "priority", INT_MIN, INT_MAX, &n) < 0)
 			return -1;
-		t->priority = (int)n;
+		SETOPT(c, t, priority, (int)n);
 	}
 	if ((v = fr_node_get(map, "result"))) {
+		unsigned char res;
 		if (fr_check_isstr(v) && strcmp(v->str, "stdout") == 0)
-			t->result = FR_RESULT_STDOUT;
+			res = FR_RESULT_STDOUT;
 		else if (fr_check_isstr(v) && strcmp(v->str, "none") == 0)
-			t->result = FR_RESULT_NONE;
+			res = FR_RESULT_NONE;
 		else
 			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
 			    "'result' must be stdout or none, not %s",
 			    v->kind == FR_NODE_SCALAR ? v->str : fr_node_describe(v));
-		if (t->result == FR_RESULT_STDOUT && t->action != FR_ACT_RUN)
+		if (res == FR_RESULT_STDOUT && t->action != FR_ACT_RUN)
 			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
 			    t->action == FR_ACT_CALL ? "a call task's result is its return value" :
 			    t->action == FR_ACT_FETCH ? "a fetch task's result is what it downloaded "
 			    "(url, status, bytes, sha256, etag, last_modified, seconds)" :
 			    "'result: stdout' needs a 'run' command");
+		SETOPT(c, t, result, res);
 	}
 	if ((v = fr_node_get(map, "isolation")) && t->action != FR_ACT_CALL)
 		return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
@@ -664,7 +715,7 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
 			    "unknown pool '%s' (declare it under the top-level 'pools')",
 			    v->kind == FR_NODE_SCALAR ? v->str : "?");
-		t->pool = (int)i;
+		SETOPT(c, t, pool, (int)i);
 	}
 	if ((v = fr_node_get(map, "foreach")) && loadforeach(c, t, v) < 0)
 		return -1;
@@ -677,6 +728,7 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 static int
 linktask(struct ctx *c, struct fr_taskdecl *t)
 {
+	const struct fr_taskopt *o = t->opt;
 	size_t i;
 
 	for (i = 0; i < t->nneed; i++)
@@ -684,8 +736,8 @@ linktask(struct ctx *c, struct fr_taskdecl *t)
 			return unknowntask(c, t->need[i].name, &t->need[i].mark);
 	if (t->run && resolve(c, t, t->run, "run", 1, 1) < 0)
 		return -1;
-	for (i = 0; i < t->nenv; i++)
-		if (resolve(c, t, t->env[i].value, "env", 1, 1) < 0)
+	for (i = 0; i < o->nenv; i++)
+		if (resolve(c, t, o->env[i].value, "env", 1, 1) < 0)
 			return -1;
 	for (i = 0; i < t->noutput; i++)
 		if (resolve(c, t, t->output[i], "outputs", 0, 0) < 0)
@@ -693,19 +745,19 @@ linktask(struct ctx *c, struct fr_taskdecl *t)
 	for (i = 0; i < t->ninput; i++)
 		if (resolve(c, t, t->input[i], "inputs", 1, 0) < 0)
 			return -1;
-	if (t->dir && resolve(c, t, t->dir, "dir", 0, 0) < 0)
+	if (o->dir && resolve(c, t, o->dir, "dir", 0, 0) < 0)
 		return -1;
-	if (t->library && resolve(c, t, t->library, "library", 0, 0) < 0)
+	if (o->library && resolve(c, t, o->library, "library", 0, 0) < 0)
 		return -1;
-	for (i = 0; t->args && i < t->args->ntmpl; i++)
-		if (resolve(c, t, t->args->tmpl[i], "args", 1, 1) < 0)
+	for (i = 0; o->args && i < o->args->ntmpl; i++)
+		if (resolve(c, t, o->args->tmpl[i], "args", 1, 1) < 0)
 			return -1;
-	if (t->fetch && resolve(c, t, t->fetch->url, "url", 1, 1) < 0)
+	if (o->fetch && resolve(c, t, o->fetch->url, "url", 1, 1) < 0)
 		return -1;
-	for (i = 0; t->fetch && i < t->fetch->nheader; i++)
-		if (resolve(c, t, t->fetch->header[i].value, "headers", 1, 1) < 0)
+	for (i = 0; o->fetch && i < o->fetch->nheader; i++)
+		if (resolve(c, t, o->fetch->header[i].value, "headers", 1, 1) < 0)
 			return -1;
-	if (t->fetch && t->fetch->cacert && resolve(c, t, t->fetch->cacert, "cacert", 0, 0) < 0)
+	if (o->fetch && o->fetch->cacert && resolve(c, t, o->fetch->cacert, "cacert", 0, 0) < 0)
 		return -1;
 	return 0;
 }
@@ -723,6 +775,35 @@ dirof(const char *path)
 	d = slash ? fr_xasprintf("%s/%.*s", cwd, (int)(slash - path), path) : fr_xstrdup(cwd);
 	free(cwd);
 	return d;
+}
+
+/* The defaults as the options of a task that sets none; NULL when one of
+ * them is bad, for each task to check them as its own and so say what is
+ * wrong where and when a task meets it. */
+static const struct fr_taskopt *
+dfltopt(struct ctx *c, const struct fr_node *d)
+{
+	struct fr_taskopt o = fr_taskopt_none, *r;
+	struct fr_error scratch = {0};
+	const struct fr_node *v;
+	long long n;
+
+	if ((v = fr_node_get(d, "shell"))) {
+		if (!fr_check_isstr(v))
+			return NULL;
+		o.shell = astr(c, v);
+	}
+	if ((v = fr_node_get(d, "timeout")) &&
+	    fr_check_duration(&scratch, v, "timeout", &o.timeout_ns) < 0)
+		return NULL;
+	if ((v = fr_node_get(d, "retries"))) {
+		if (fr_check_int(&scratch, v, "retries", 0, 1000, &n) < 0)
+			return NULL;
+		o.retries = (int16_t)n;
+	}
+	r = fr_arena_alloc(&c->p->arena, sizeof(*r), _Alignof(struct fr_taskopt));
+	*r = o;
+	return r;
 }
 
 /* The root keys that loading a task depends on: a streamed load has them all
@@ -764,6 +845,7 @@ loadhead(struct ctx *c, const struct fr_node *root)
 		if (fr_check_keys(c->err, v, "defaults", defaultkeys, FR_NELEM(defaultkeys)) < 0)
 			return -1;
 		c->defaults = v;
+		c->dflt = dfltopt(c, v);
 	}
 	/* vars may use flowrun's environment; the pipeline env may use vars */
 	if (loadvars(c, fr_node_get(root, "vars"), c->def, c->ndef) < 0 ||
@@ -783,6 +865,7 @@ newtask(struct ctx *c, const struct fr_node *k)
 
 	t->name = astr(c, k);
 	t->mark = k->mark;
+	t->opt = &fr_taskopt_none;
 	t->index = (uint32_t)p->ntask;
 	FR_PUSH(p->task, p->ntask, c->taskcap, t);
 	return t;
@@ -845,7 +928,7 @@ load(const char *path, const struct fr_define *def, size_t ndef, enum fr_cache_m
     int stream, int *again, struct fr_error *err)
 {
 	struct fr_pipeline *p = fr_xcalloc(1, sizeof(*p));
-	struct ctx c = { p, err, NULL, NULL, 0, def, ndef, 0 };
+	struct ctx c = { .p = p, .err = err, .def = def, .ndef = ndef };
 	struct fr_load_hook hook = { streamhead, streamtask, &c, 0 };
 	const struct fr_node *root, *v, *tasks;
 	struct fr_doc *doc = NULL;
@@ -975,16 +1058,18 @@ fr_pipeline_task(const struct fr_pipeline *p, const char *name)
 	return fr_htab_get(p->bytask, name);
 }
 
-/* Free what of t is not in the arena. */
+/* Free what of t is not in the arena. Shared options hold none of it (the
+ * defaults are only shell, timeout and retries), so this frees only a task's own. */
 static void
 freetask(struct fr_taskdecl *t)
 {
+	const struct fr_taskopt *o = t->opt;
 	size_t i;
 
-	fr_tree_free(t->args);
-	fr_fetchspec_free(t->fetch);
-	for (i = 0; i < t->nforeach; i++)
-		json_decref(t->foreach[i].list);
+	fr_tree_free(o->args);
+	fr_fetchspec_free(o->fetch);
+	for (i = 0; i < o->nforeach; i++)
+		json_decref(o->foreach[i].list);
 }
 
 void

@@ -66,25 +66,25 @@ dumptask(struct fr_buf *b, const struct fr_taskdecl *d, int marks)
 	if (marks)
 		fr_buf_printf(b, "@%u:%u", d->mark.line, d->mark.col);
 	fr_buf_printf(b, " %s", act[d->action]);
-	if (d->desc)
-		fr_buf_printf(b, " desc=[%s]", d->desc);
+	if (d->opt->desc)
+		fr_buf_printf(b, " desc=[%s]", d->opt->desc);
 	if (d->run)
 		fr_buf_printf(b, " run=[%s]", d->run->src);
-	if (d->shell)
-		fr_buf_printf(b, " shell=[%s]", d->shell);
-	if (d->library)
-		fr_buf_printf(b, " library=[%s]", d->library->src);
-	if (d->function)
-		fr_buf_printf(b, " function=%s", d->function);
-	if (d->args) {
-		char *s = json_dumps(d->args->skel, JSON_COMPACT | JSON_SORT_KEYS);
+	if (d->opt->shell)
+		fr_buf_printf(b, " shell=[%s]", d->opt->shell);
+	if (d->opt->library)
+		fr_buf_printf(b, " library=[%s]", d->opt->library->src);
+	if (d->opt->function)
+		fr_buf_printf(b, " function=%s", d->opt->function);
+	if (d->opt->args) {
+		char *s = json_dumps(d->opt->args->skel, JSON_COMPACT | JSON_SORT_KEYS);
 		fr_buf_printf(b, " args=%s", s);
 		free(s);
-		tmpls(b, "argt", d->args->tmpl, d->args->ntmpl);
+		tmpls(b, "argt", d->opt->args->tmpl, d->opt->args->ntmpl);
 	}
-	if (d->fetch)
-		fr_buf_printf(b, " url=[%s]", d->fetch->url->src);
-	if (d->isolation != FR_ISO_THREAD)
+	if (d->opt->fetch)
+		fr_buf_printf(b, " url=[%s]", d->opt->fetch->url->src);
+	if (d->opt->isolation != FR_ISO_THREAD)
 		fr_buf_printf(b, " isolation=process");
 	for (i = 0; i < d->nneed; i++) {
 		fr_buf_printf(b, "%s%s", i ? "," : " needs=", d->need[i].name);
@@ -93,18 +93,18 @@ dumptask(struct fr_buf *b, const struct fr_taskdecl *d, int marks)
 	}
 	tmpls(b, "inputs", d->input, d->ninput);
 	tmpls(b, "outputs", d->output, d->noutput);
-	for (i = 0; i < d->nenv; i++)
-		fr_buf_printf(b, "%s%s=[%s]", i ? "," : " env=", d->env[i].name, d->env[i].value->src);
-	if (d->dir)
-		fr_buf_printf(b, " dir=[%s]", d->dir->src);
-	if (d->timeout_ns)
-		fr_buf_printf(b, " timeout=%lldns", (long long)d->timeout_ns);
-	if (d->retries)
-		fr_buf_printf(b, " retries=%d", (int)d->retries);
+	for (i = 0; i < d->opt->nenv; i++)
+		fr_buf_printf(b, "%s%s=[%s]", i ? "," : " env=", d->opt->env[i].name, d->opt->env[i].value->src);
+	if (d->opt->dir)
+		fr_buf_printf(b, " dir=[%s]", d->opt->dir->src);
+	if (d->opt->timeout_ns)
+		fr_buf_printf(b, " timeout=%lldns", (long long)d->opt->timeout_ns);
+	if (d->opt->retries)
+		fr_buf_printf(b, " retries=%d", (int)d->opt->retries);
 	if (d->always)
 		fr_buf_printf(b, " always");
-	for (i = 0; i < d->nforeach; i++) {
-		const struct fr_foreach *f = &d->foreach[i];
+	for (i = 0; i < d->opt->nforeach; i++) {
+		const struct fr_foreach *f = &d->opt->foreach[i];
 		fr_buf_printf(b, "%s%s:%s", i ? "," : " foreach=", f->name, fek[f->kind]);
 		if (f->kind == FR_FOREACH_LIST) {
 			char *s = json_dumps(f->list, JSON_COMPACT);
@@ -116,12 +116,12 @@ dumptask(struct fr_buf *b, const struct fr_taskdecl *d, int marks)
 			fr_buf_printf(b, "(%lld)", f->range);
 		}
 	}
-	if (d->result == FR_RESULT_STDOUT)
+	if (d->opt->result == FR_RESULT_STDOUT)
 		fr_buf_printf(b, " result=stdout");
-	if (d->priority)
-		fr_buf_printf(b, " priority=%d", (int)d->priority);
-	if (d->pool >= 0)
-		fr_buf_printf(b, " pool=%d", (int)d->pool);
+	if (d->opt->priority)
+		fr_buf_printf(b, " priority=%d", (int)d->opt->priority);
+	if (d->opt->pool >= 0)
+		fr_buf_printf(b, " pool=%d", (int)d->opt->pool);
 	for (i = 0; i < d->nuses; i++)
 		fr_buf_printf(b, "%s%s", i ? "," : " uses=", d->uses[i]->name);
 	fr_buf_addc(b, '\n');
@@ -329,6 +329,72 @@ test_widths(void)
 	free(got);
 }
 
+/* Options are shared until a task sets one, and sharing never shows. */
+static void
+test_options(void)
+{
+	char *bare = NULL, *same = NULL, *perdflt = NULL, *pertask = NULL;
+	const struct fr_taskdecl *a, *b, *c;
+
+	/* no options, and options set to what they are anyway */
+	if (load("flowrun: 1\npools: {p: 1}\ntasks:\n  a: {run: x}\n  b: {needs: a}\n"
+	    "  c: {call: {function: len}}\n"))
+		bare = dump(pipe_, 0);
+	ok(pipe_ && pipe_->task[0]->opt == &fr_taskopt_none &&
+	    pipe_->task[1]->opt == &fr_taskopt_none, "options: tasks that set none share none");
+	ok(pipe_ && pipe_->task[2]->opt != &fr_taskopt_none, "options: a call task has its own");
+	if (load("flowrun: 1\npools: {p: 1}\ntasks:\n"
+	    "  a: {run: x, retries: 0, priority: 0, result: none, timeout: 0s, always: false}\n"
+	    "  b: {needs: a, retries: 0}\n"
+	    "  c: {call: {function: len}, isolation: thread}\n"))
+		same = dump(pipe_, 0);
+	ok(pipe_ && pipe_->task[0]->opt == &fr_taskopt_none &&
+	    pipe_->task[1]->opt == &fr_taskopt_none, "options: set as they are, still shared");
+	ok(bare && same, "options: both load");
+	is_str(same, bare, "options: the same declarations");
+	ok(fr_taskopt_none.pool == -1 && !fr_taskopt_none.shell && !fr_taskopt_none.retries,
+	    "options: none is no pool, the default shell, no retries");
+
+	/* the defaults, shared; or said in each task */
+	if (load("flowrun: 1\ndefaults: {retries: 3, shell: /bin/bash -c, timeout: 5s}\ntasks:\n"
+	    "  a: {run: x}\n  b: {needs: a}\n  c: {run: y, retries: 1, desc: c}\n"
+	    "  d: {run: z, dir: w}\n")) {
+		perdflt = dump(pipe_, 0);
+		a = pipe_->task[0];
+		b = pipe_->task[1];
+		c = pipe_->task[2];
+		ok(a->opt == b->opt && a->opt != &fr_taskopt_none, "options: one for the defaults");
+		ok(c->opt != a->opt && c->opt->retries == 1 && a->opt->retries == 3,
+		    "options: a task's own leave the shared ones alone");
+	}
+	if (load("flowrun: 1\ntasks:\n"
+	    "  a: {run: x, retries: 3, shell: /bin/bash -c, timeout: 5s}\n"
+	    "  b: {needs: a, retries: 3, shell: /bin/bash -c, timeout: 5s}\n"
+	    "  c: {run: y, retries: 1, desc: c, shell: /bin/bash -c, timeout: 5s}\n"
+	    "  d: {run: z, dir: w, retries: 3, shell: /bin/bash -c, timeout: 5s}\n"))
+		pertask = dump(pipe_, 0);
+	ok(perdflt && pertask, "options: defaults and per task load");
+	is_str(perdflt, pertask, "options: defaults are as if said in each task");
+	ok(perdflt && strstr(perdflt, "c #2 run desc=[c] run=[y] shell=[/bin/bash -c]"
+	    " timeout=5000000000ns retries=1\n"), "options: a task's own over the defaults");
+
+	/* a bad default: what a task says first comes first; unused, no error */
+	ok(!load("flowrun: 1\ndefaults: {timeout: soon}\ntasks:\n  a: {run: [x]}\n"),
+	    "options: bad default and bad run fail");
+	ok(strstr(err.text, "'run'") && err.line == 4, "options: the run is said first: %u %s",
+	    err.line, err.text);
+	ok(!load("flowrun: 1\ndefaults: {timeout: soon}\ntasks:\n  a: {run: x}\n"),
+	    "options: a bad default fails");
+	ok(strstr(err.text, "timeout") && err.line == 2, "options: at the default: %u %s",
+	    err.line, err.text);
+	ok(load("flowrun: 1\ndefaults: {timeout: soon}\ntasks:\n  a: {run: x, timeout: 1s}\n")
+	    != NULL, "options: a bad default no task uses");
+	free(bare);
+	free(same);
+	free(perdflt);
+	free(pertask);
+}
+
 int
 main(void)
 {
@@ -344,6 +410,7 @@ main(void)
 	test_fields();
 	test_paths();
 	test_widths();
+	test_options();
 	test_many();
 	test_uses();
 	test_errors();
