@@ -134,7 +134,7 @@ unescape(char *out, const char *s, size_t a, size_t b)
 /* Templates live as long as the pipeline and there are a few per task, so
  * each is one block: the header, its segments, its references, the source,
  * then the literal texts that differ from the source (those with a $${{) and
- * the reference names. A first pass finds the segments, a second fills the block. */
+ * the reference names; plain text has no segment at all. A first pass finds the segments, a second fills the block. */
 static struct fr_tmpl *
 parse(struct fr_arena *a, const char *s, size_t len, const struct fr_mark *base,
     const struct fr_node *node, struct fr_error *err)
@@ -193,6 +193,9 @@ parse(struct fr_arena *a, const char *s, size_t len, const struct fr_mark *base,
 			cur->b = i;
 		}
 	}
+	/* plain text (the most common template: a path) needs no segment */
+	if (nref == 0 && n == 1 && ps[0].len == len && !memchr(s, '\0', len))
+		n = 0;
 	chars = len + 1;
 	for (k = 0; k < n; k++) {
 		if (ps[k].name)
@@ -312,6 +315,8 @@ fr_tmpl_eval(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg, struct f
 		v = lookup(arg, t->seg[0].ref, err);
 		return v ? json_incref(v) : NULL;
 	}
+	if (t->nseg == 0)
+		fr_buf_add(&b, t->src, strlen(t->src));
 	for (i = 0; i < t->nseg; i++) {
 		if (!t->seg[i].ref) {
 			fr_buf_add(&b, t->seg[i].text, t->seg[i].len);
@@ -345,6 +350,8 @@ fr_tmpl_text(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg, struct f
 	if (!fr_tmpl_has_refs(t)) {
 		struct fr_buf b = {0};
 		size_t i;
+		if (t->nseg == 0)
+			return fr_xstrdup(t->src);
 		for (i = 0; i < t->nseg; i++)
 			fr_buf_add(&b, t->seg[i].text, t->seg[i].len);
 		return fr_buf_steal(&b);

@@ -44,7 +44,7 @@ struct fr_tmpl_seg {
 struct fr_tmpl {
 	char *src;		/* the original text */
 	struct fr_mark mark;	/* of the scalar */
-	unsigned nseg;
+	unsigned nseg;		/* 0: the text is src as it is (no reference, no $${{) */
 	int whole;		/* exactly one reference and nothing else */
 	struct fr_tmpl_seg seg[];
 };

@@ -251,8 +251,7 @@ test_many(void)
 		snprintf(in, sizeof(in), "in/L%zu", i);
 		if (strcmp(d->name, name) || d->index != i || fr_pipeline_task(pipe_, name) != d ||
 		    d->ninput != 1 || strcmp(d->input[0]->src, in) || d->noutput != 1 ||
-		    d->input[0]->nseg != 1 || d->input[0]->seg[0].len != strlen(in) ||
-		    memcmp(d->input[0]->seg[0].text, in, strlen(in)) ||
+		    d->input[0]->nseg != 0 ||
 		    d->nneed != (i ? 1u : 0u) || (i && strcmp(d->need[0].name, "t0")) ||
 		    d->mark.line != (i ? 7 + 5 * (i - 1) : 3))
 			bad++;

@@ -120,8 +120,7 @@ test_literal(void)
 	ok(t != NULL, "literal: parses");
 	if (!t)
 		return;
-	is_int(t->nseg, 1, "literal: one segment");
-	ok(t->seg[0].ref == NULL && t->seg[0].len == 16, "literal: a text segment");
+	is_int(t->nseg, 0, "literal: no segment (the text is src)");
 	ok(!t->whole, "literal: not whole");
 	ok(!fr_tmpl_has_refs(t), "literal: no references");
 	is_str(t->src, "echo hello world", "literal: src kept");
@@ -236,12 +235,12 @@ parse_fails(const char *what, const struct fr_node *n, unsigned line, unsigned c
 }
 
 /* The segments of a template written back out: literal text as it is, a
- * reference as <kind:name>. New string. */
+ * reference as <kind:name>; src when there are none. New string. */
 static char *
 segtext(const struct fr_tmpl *t)
 {
 	static const char *const kinds[] = { "name", "env", "result", "outputs" };
-	char *out = fr_xstrdup(""), *o;
+	char *out = fr_xstrdup(t->nseg ? "" : t->src), *o;
 	unsigned i;
 
 	for (i = 0; i < t->nseg; i++) {
@@ -265,10 +264,11 @@ test_roundtrip(void)
 		const char *src, *segs;
 		unsigned nseg;
 	} cases[] = {
-		{ "in/L0", "in/L0", 1 },
+		{ "in/L0", "in/L0", 0 },
 		{ "", "", 0 },
-		{ "$", "$", 1 },
-		{ "a$b$", "a$b$", 1 },
+		{ "$", "$", 0 },
+		{ "a$b$", "a$b$", 0 },
+		{ "a\x01b", "a\x01b", 0 },
 		{ "${{ n }}", "<name:n>", 1 },
 		{ "x${{env.HOME}}y", "x<env:HOME>y", 3 },
 		{ "${{ tasks.a-b.result }}${{ tasks.c.outputs }}", "<result:a-b><outputs:c>", 2 },
@@ -286,7 +286,7 @@ test_roundtrip(void)
 
 	for (i = 0; i < FR_NELEM(cases); i++) {
 		struct fr_tmpl *t = parse(cases[i].src);
-		char *got;
+		char *got, *txt;
 		unsigned j;
 		int refsok = 1;
 
@@ -302,6 +302,24 @@ test_roundtrip(void)
 			    t->seg[j].text || t->seg[j].ref->mark.line != 1))
 				refsok = 0;
 		ok(refsok, "round trip '%s': references unresolved, with marks", cases[i].src);
+		if (!fr_tmpl_has_refs(t)) {
+			txt = fr_tmpl_text(t, NULL, NULL, &err);
+			is_str(txt, cases[i].segs, "round trip '%s': its text", cases[i].src);
+			free(txt);
+		}
+		fr_tmpl_free(t);
+	}
+	{
+		/* a NUL inside: its text is not src as a C string */
+		struct fr_node n = scalar("a\0b", FR_SCALAR_STR, 0, 1, 1);
+		struct fr_tmpl *t;
+		json_t *v;
+		n.len = 3;
+		t = fr_tmpl_parse(&n, &err);
+		v = t ? fr_tmpl_eval(t, lookup, NULL, &err) : NULL;
+		ok(v && json_string_length(v) == 3 && !memcmp(json_string_value(v), "a\0b", 3),
+		    "round trip: a NUL in plain text is kept");
+		json_decref(v);
 		fr_tmpl_free(t);
 	}
 }
