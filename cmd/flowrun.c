@@ -302,13 +302,13 @@ list(const struct fr_graph *g)
 			width = strlen(g->p->task[i]->name);
 	for (i = 0; i < g->p->ntask; i++) {
 		const struct fr_taskdecl *d = g->p->task[i];
-		if (d->desc || d->nforeach)
+		if (d->opt->desc || d->opt->nforeach)
 			printf("%-*s  ", (int)width, d->name);
 		else
 			fputs(d->name, stdout);
-		if (d->desc)
-			printf("%s%s", d->desc, d->nforeach ? " " : "");
-		if (d->nforeach)
+		if (d->opt->desc)
+			printf("%s%s", d->opt->desc, d->opt->nforeach ? " " : "");
+		if (d->opt->nforeach)
 			printf("(%zu instances)", g->count[d->index]);
 		putchar('\n');
 	}
@@ -681,7 +681,8 @@ uptodate(struct opts *o, const char *file, const struct fr_digest *inv, int *rc)
 	int here = -1, dry = o->dry, answered = 0;
 	struct fr_state *lock = NULL;
 	struct fr_stamp_view sv;
-	struct fr_taskdecl act = { .action = FR_ACT_RUN }, group = { .action = FR_ACT_NONE };
+	struct fr_taskdecl act = { .action = FR_ACT_RUN, .opt = &fr_taskopt_none },
+	    group = { .action = FR_ACT_NONE, .opt = &fr_taskopt_none };
 	struct fr_task task = { .needed = 1 };	/* each one in turn, for the events */
 	struct fr_error err = {0};
 	struct fr_event ev = {0};

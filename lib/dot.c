@@ -83,10 +83,10 @@ build(const struct fr_graph *g, const struct fr_dot_opts *o, struct fr_error *er
 			continue;
 		if (!o->groups) {
 			node[i] = agnode(dg, t->name, 1);
-			if (t->decl->desc)
-				agset(node[i], s("tooltip"), t->decl->desc);
+			if (t->decl->opt->desc)
+				agset(node[i], s("tooltip"), t->decl->opt->desc);
 			if (o->status)
-				colour(node[i], o->status[i], t->decl->desc);
+				colour(node[i], o->status[i], t->decl->opt->desc);
 			continue;
 		}
 		j = t->decl->index;
@@ -102,16 +102,16 @@ build(const struct fr_graph *g, const struct fr_dot_opts *o, struct fr_error *er
 		char *label;
 		if (!node[j])
 			continue;
-		if (p->task[j]->nforeach > 0) {
+		if (p->task[j]->opt->nforeach > 0) {
 			label = fr_xasprintf("%s\\n%zu instance%s", p->task[j]->name, count[j],
 			    count[j] == 1 ? "" : "s");
 			agset(node[j], s("label"), label);
 			free(label);
 		}
 		if (o->status)
-			colour(node[j], gst[j], p->task[j]->desc);
-		else if (p->task[j]->desc)
-			agset(node[j], s("tooltip"), p->task[j]->desc);
+			colour(node[j], gst[j], p->task[j]->opt->desc);
+		else if (p->task[j]->opt->desc)
+			agset(node[j], s("tooltip"), p->task[j]->opt->desc);
 	}
 	for (i = 0; i < g->ntask; i++) {
 		const struct fr_task *t = g->task[i];

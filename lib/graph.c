@@ -110,7 +110,7 @@ lookup(void *arg, const struct fr_ref *ref, struct fr_error *err)
 /* Evaluate path templates, appending to *tmp (n, cap): a whole list value
  * gives several paths. The paths are new strings. */
 static int
-evalpaths(struct evalctx *c, struct fr_tmpl **tm, size_t n, char ***tmp, size_t *ntmp,
+evalpaths(struct evalctx *c, struct fr_tmpl *const *tm, size_t n, char ***tmp, size_t *ntmp,
     size_t *cap, struct fr_error *err)
 {
 	size_t i, j;
@@ -201,9 +201,9 @@ instname(struct fr_graph *g, const struct fr_taskdecl *d, json_t **bind, struct 
 
 	fr_buf_reset(b);
 	fr_buf_addstr(b, d->name);
-	for (i = 0; bind && i < d->nforeach; i++) {
+	for (i = 0; bind && i < d->opt->nforeach; i++) {
 		fr_buf_addc(b, i ? ',' : '[');
-		fr_buf_addstr(b, d->foreach[i].name);
+		fr_buf_addstr(b, d->opt->foreach[i].name);
 		fr_buf_addc(b, '=');
 		if (json_is_string(bind[i]))
 			fr_buf_add(b, json_string_value(bind[i]), json_string_length(bind[i]));
@@ -219,12 +219,12 @@ instname(struct fr_graph *g, const struct fr_taskdecl *d, json_t **bind, struct 
 static json_t **
 foreachvalues(const struct fr_taskdecl *d, struct fr_seen *seen, size_t *total)
 {
-	json_t **vals = fr_xcalloc(d->nforeach, sizeof(*vals));
+	json_t **vals = fr_xcalloc(d->opt->nforeach, sizeof(*vals));
 	size_t i, k;
 
 	*total = 1;
-	for (i = 0; i < d->nforeach; i++) {
-		const struct fr_foreach *f = &d->foreach[i];
+	for (i = 0; i < d->opt->nforeach; i++) {
+		const struct fr_foreach *f = &d->opt->foreach[i];
 		if (f->kind == FR_FOREACH_LIST) {
 			vals[i] = json_incref(f->list);
 		} else if (f->kind == FR_FOREACH_RANGE) {
@@ -265,7 +265,7 @@ instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct f
 	json_t **vals = NULL;
 	size_t total = 1, i, k;
 
-	if (d->nforeach)
+	if (d->opt->nforeach)
 		vals = g->vals[d->index] = foreachvalues(d, g->p->seen, &total);
 	if (g->ntask + total > FR_MAX_INSTANCES)
 		return fr_error_set(err, FR_EPIPELINE, &d->mark, "more than %u task instances",
@@ -277,9 +277,9 @@ instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct f
 		struct fr_task *t = fr_arena_zalloc(&g->arena, sizeof(*t), _Alignof(struct fr_task));
 		if (vals) {
 			size_t rest = i;
-			t->bind = fr_arena_alloc(&g->arena, d->nforeach * sizeof(json_t *),
+			t->bind = fr_arena_alloc(&g->arena, d->opt->nforeach * sizeof(json_t *),
 			    _Alignof(json_t *));
-			for (k = d->nforeach; k-- > 0;) {	/* last varies fastest */
+			for (k = d->opt->nforeach; k-- > 0;) {	/* last varies fastest */
 				size_t n = json_array_size(vals[k]);
 				t->bind[k] = json_array_get(vals[k], rest % n);
 				rest /= n;
@@ -481,12 +481,12 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 		if (evalpaths(&c, t->decl->input, t->decl->ninput, &paths, &npath, &pathcap,
 		    err) < 0)
 			goto fail;
-		if (t->decl->library) {
+		if (t->decl->opt->library) {
 			size_t n = npath;
-			if (evalpaths(&c, &t->decl->library, 1, &paths, &npath, &pathcap, err) < 0)
+			if (evalpaths(&c, &t->decl->opt->library, 1, &paths, &npath, &pathcap, err) < 0)
 				goto fail;
 			if (npath != n + 1) {
-				fr_error_set(err, FR_EPIPELINE, &t->decl->library->mark,
+				fr_error_set(err, FR_EPIPELINE, &t->decl->opt->library->mark,
 				    "'library' must be one path");
 				goto fail;
 			}
@@ -494,7 +494,7 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 		keeppaths(g, paths, npath, sibling(g, t) ? sibling(g, t)->input : NULL,
 		    sibling(g, t) ? sibling(g, t)->ninput : 0, &t->input, &t->ninput);
 		npath = 0;
-		if (t->decl->library)
+		if (t->decl->opt->library)
 			t->library = t->input[t->ninput - 1];
 	}
 	for (i = 0; i < g->ntask; i++)
@@ -623,7 +623,7 @@ fr_graph_free(struct fr_graph *g)
 	}
 	for (i = 0; g->p && i < g->p->ntask; i++) {
 		json_decref(g->outputs[i]);
-		for (k = 0; g->vals && g->vals[i] && k < g->p->task[i]->nforeach; k++)
+		for (k = 0; g->vals && g->vals[i] && k < g->p->task[i]->opt->nforeach; k++)
 			json_decref(g->vals[i][k]);
 		if (g->vals)
 			free(g->vals[i]);

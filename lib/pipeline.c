@@ -40,7 +40,13 @@ struct ctx {
 	const struct fr_define *def;	/* -D */
 	size_t ndef;
 	size_t taskcap;			/* of p->task */
+	const struct fr_taskopt *dflt;	/* the defaults as options, or NULL when they
+					 * are checked task by task (one is bad) */
+	struct fr_taskopt *own;		/* the options of the task being loaded, once
+					 * it sets one */
 };
+
+const struct fr_taskopt fr_taskopt_none = { .pool = -1 };
 
 int
 fr_pipeline_valid_name(const char *s)
@@ -53,25 +59,61 @@ fr_pipeline_valid_name(const char *s)
 	return 1;
 }
 
+/* A copy of v's string in the pipeline's arena. */
+static char *
+astr(struct ctx *c, const struct fr_node *v)
+{
+	return fr_arena_strndup(&c->p->arena, v->str, v->len);
+}
+
+/* n zeroed elements of sz bytes in the pipeline's arena (NULL when n is 0). */
+static void *
+aarray(struct ctx *c, size_t n, size_t sz, size_t align)
+{
+	return n ? fr_arena_zalloc(&c->p->arena, n * sz, align) : NULL;
+}
+#define AARRAY(c, n, type) ((type *)aarray((c), (n), sizeof(type), _Alignof(type)))
+
+/* A string, copied into the pipeline's arena. */
+static int
+wantstr(struct ctx *c, const struct fr_node *v, const char *key, char **out)
+{
+	if (!fr_check_isstr(v))
+		return fr_check_type(c->err, v, key, "a string");
+	*out = astr(c, v);
+	return 0;
+}
+
+/* The options of t, its own from now on: a copy, in the arena, of the shared
+ * ones it had. */
+static struct fr_taskopt *
+ownopt(struct ctx *c, struct fr_taskdecl *t)
+{
+	if (!c->own) {
+		c->own = fr_arena_alloc(&c->p->arena, sizeof(*c->own), _Alignof(struct fr_taskopt));
+		*c->own = *t->opt;
+		t->opt = c->own;
+	}
+	return c->own;
+}
+
 /* A name or a list of names. */
 static int
 wantnames(struct ctx *c, const struct fr_node *v, const char *key, struct fr_name **out,
-    size_t *n)
+    uint32_t *n)
 {
-	size_t i, cnt = v->kind == FR_NODE_SEQ ? v->nitem : 1, cap = 0;
+	size_t i, cnt = v->kind == FR_NODE_SEQ ? v->nitem : 1;
 
 	if (v->kind == FR_NODE_MAP)
 		return fr_check_type(c->err, v, key, "a task name or a list of task names");
-	*out = NULL;
+	*out = AARRAY(c, cnt, struct fr_name);
 	*n = 0;
 	for (i = 0; i < cnt; i++) {
 		const struct fr_node *it = v->kind == FR_NODE_SEQ ? v->item[i] : v;
-		struct fr_name nm;
 		if (it->kind != FR_NODE_SCALAR || it->type == FR_SCALAR_NULL)
 			return fr_check_type(c->err, it, key, "a task name or a list of task names");
-		nm.name = fr_xstrndup(it->str, it->len);
-		nm.mark = it->mark;
-		FR_PUSH(*out, *n, cap, nm);
+		(*out)[*n].name = astr(c, it);
+		(*out)[(*n)++].mark = it->mark;
 	}
 	return 0;
 }
@@ -79,47 +121,46 @@ wantnames(struct ctx *c, const struct fr_node *v, const char *key, struct fr_nam
 /* A string or a list of strings, each parsed as a template. */
 static int
 wanttmpls(struct ctx *c, const struct fr_node *v, const char *key, struct fr_tmpl ***out,
-    size_t *n)
+    uint32_t *n)
 {
-	size_t i, cnt = v->kind == FR_NODE_SEQ ? v->nitem : 1, cap = 0;
+	size_t i, cnt = v->kind == FR_NODE_SEQ ? v->nitem : 1;
 
 	if (v->kind == FR_NODE_MAP)
 		return fr_check_type(c->err, v, key, "a path or a list of paths");
+	*out = AARRAY(c, cnt, struct fr_tmpl *);
 	for (i = 0; i < cnt; i++) {
 		const struct fr_node *it = v->kind == FR_NODE_SEQ ? v->item[i] : v;
-		struct fr_tmpl *t;
 		if (it->kind != FR_NODE_SCALAR || it->type != FR_SCALAR_STR || it->len == 0)
 			return fr_check_type(c->err, it, key, "a path or a list of paths");
-		if (!(t = fr_tmpl_parse(it, c->err)))
+		if (!((*out)[*n] = fr_tmpl_parse_in(&c->p->arena, it, c->err)))
 			return -1;
-		FR_PUSH(*out, *n, cap, t);
+		++*n;
 	}
 	return 0;
 }
 
 /* A map of NAME: scalar, each value a template. */
 static int
-wantenv(struct ctx *c, const struct fr_node *v, struct fr_kv **out, size_t *n)
+wantenv(struct ctx *c, const struct fr_node *v, struct fr_kv **out, uint32_t *n)
 {
-	size_t i, cap = 0;
+	size_t i;
 
 	if (v->kind != FR_NODE_MAP)
 		return fr_check_type(c->err, v, "env", "a map of variable names to values");
+	*out = AARRAY(c, v->nitem / 2, struct fr_kv);
 	for (i = 0; i < v->nitem; i += 2) {
 		const struct fr_node *k = v->item[i], *val = v->item[i + 1];
-		struct fr_kv kv;
+		struct fr_kv *kv = &(*out)[*n];
 		if (k->len == 0 || strchr(k->str, '='))
 			return fr_error_set(c->err, FR_EPIPELINE, &k->mark,
 			    "'%s' is not a valid environment variable name", k->str);
 		if (val->kind != FR_NODE_SCALAR || val->type == FR_SCALAR_NULL)
 			return fr_check_type(c->err, val, k->str, "a string, number or boolean");
-		kv.name = fr_xstrndup(k->str, k->len);
-		kv.mark = k->mark;
-		if (!(kv.value = fr_tmpl_parse(val, c->err))) {
-			free(kv.name);
+		kv->name = astr(c, k);
+		kv->mark = k->mark;
+		if (!(kv->value = fr_tmpl_parse_in(&c->p->arena, val, c->err)))
 			return -1;
-		}
-		FR_PUSH(*out, *n, cap, kv);
+		++*n;
 	}
 	return 0;
 }
@@ -228,7 +269,8 @@ static int
 loadenv(struct ctx *c, const struct fr_node *env)
 {
 	struct fr_kv *kv = NULL;
-	size_t n = 0, i;
+	uint32_t n = 0;
+	size_t i;
 	int rc = 0;
 
 	if (!env)
@@ -237,19 +279,15 @@ loadenv(struct ctx *c, const struct fr_node *env)
 		rc = -1;
 	c->p->envname = fr_xcalloc(n, sizeof(char *));
 	c->p->envval = fr_xcalloc(n, sizeof(char *));
-	for (i = 0; i < n; i++) {
-		char *val = rc ? NULL : fr_tmpl_text(kv[i].value, loadlookup, c, c->err);
+	for (i = 0; i < n && rc == 0; i++) {
+		char *val = fr_tmpl_text(kv[i].value, loadlookup, c, c->err);
 		if (!val)
 			rc = -1;
 		else {
-			c->p->envname[c->p->nenv] = kv[i].name;
+			c->p->envname[c->p->nenv] = kv[i].name;	/* in the arena */
 			c->p->envval[c->p->nenv++] = val;
-			kv[i].name = NULL;
 		}
-		free(kv[i].name);
-		fr_tmpl_free(kv[i].value);
 	}
-	free(kv);
 	return rc;
 }
 
@@ -279,23 +317,25 @@ loadpools(struct ctx *c, const struct fr_node *pools)
 static int
 loadforeach(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *fe)
 {
+	struct fr_taskopt *o;
 	size_t i;
 	unsigned long long total = 1;
 
 	if (fe->kind != FR_NODE_MAP || fe->nitem == 0)
 		return fr_check_type(c->err, fe, "foreach", "a map of names to lists");
-	t->foreach = fr_xcalloc(fe->nitem / 2, sizeof(*t->foreach));
+	o = ownopt(c, t);
+	o->foreach = AARRAY(c, fe->nitem / 2, struct fr_foreach);
 	for (i = 0; i < fe->nitem; i += 2) {
 		const struct fr_node *k = fe->item[i], *v = fe->item[i + 1];
-		struct fr_foreach *f = &t->foreach[t->nforeach];
+		struct fr_foreach *f = &o->foreach[o->nforeach];
 		unsigned long long count;
 
 		if (!fr_pipeline_valid_name(k->str) || !strcmp(k->str, "env") || !strcmp(k->str, "tasks"))
 			return fr_error_set(c->err, FR_EPIPELINE, &k->mark,
 			    "'%s' is not a valid foreach name", k->str);
-		f->name = fr_xstrdup(k->str);
+		f->name = astr(c, k);
 		f->mark = k->mark;
-		t->nforeach++;
+		o->nforeach++;
 		if (v->kind == FR_NODE_SEQ) {
 			size_t j;
 			for (j = 0; j < v->nitem; j++)
@@ -308,7 +348,7 @@ loadforeach(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *fe)
 		} else if (v->kind == FR_NODE_MAP && v->nitem == 2 &&
 		    strcmp(v->item[0]->str, "glob") == 0) {
 			f->kind = FR_FOREACH_GLOB;
-			if (fr_check_str(c->err, v->item[1], "glob", &f->glob) < 0)
+			if (wantstr(c, v->item[1], "glob", &f->glob) < 0)
 				return -1;
 			count = 1;
 		} else if (v->kind == FR_NODE_MAP && v->nitem == 2 &&
@@ -376,10 +416,10 @@ resolve(struct ctx *c, struct fr_taskdecl *d, struct fr_tmpl *t, const char *wha
 			continue;
 		switch (r->kind) {
 		case FR_REF_NAME:
-			for (j = 0; j < d->nforeach; j++)
-				if (strcmp(d->foreach[j].name, r->name) == 0)
+			for (j = 0; j < d->opt->nforeach; j++)
+				if (strcmp(d->opt->foreach[j].name, r->name) == 0)
 					break;
-			if (j < d->nforeach) {
+			if (j < d->opt->nforeach) {
 				r->slot = (int)j;
 				break;
 			}
@@ -388,13 +428,13 @@ resolve(struct ctx *c, struct fr_taskdecl *d, struct fr_tmpl *t, const char *wha
 				break;
 			}
 			{
-				const char **cand = fr_xcalloc(d->nforeach + json_object_size(c->p->vars),
-				    sizeof(*cand));
+				const char **cand = fr_xcalloc(d->opt->nforeach +
+				    json_object_size(c->p->vars), sizeof(*cand));
 				const char *key, *hint;
 				json_t *val;
 				size_t n = 0;
-				for (j = 0; j < d->nforeach; j++)
-					cand[n++] = d->foreach[j].name;
+				for (j = 0; j < d->opt->nforeach; j++)
+					cand[n++] = d->opt->foreach[j].name;
 				json_object_foreach(c->p->vars, key, val)
 					cand[n++] = key;
 				hint = fr_didyoumean(r->name, cand, n);
@@ -430,7 +470,14 @@ resolve(struct ctx *c, struct fr_taskdecl *d, struct fr_tmpl *t, const char *wha
 				if (d->uses[j] == x)
 					break;
 			if (j == d->nuses) {
-				d->uses = fr_xrealloc(d->uses, (d->nuses + 1) * sizeof(*d->uses));
+				if ((d->nuses & (d->nuses - 1)) == 0) {
+					/* at a power of two: twice the room, in the arena */
+					struct fr_taskdecl **u = AARRAY(c, d->nuses ? 2 * d->nuses : 1,
+					    struct fr_taskdecl *);
+					if (d->nuses)
+						memcpy(u, d->uses, d->nuses * sizeof(*u));
+					d->uses = u;
+				}
 				d->uses[d->nuses++] = x;
 			}
 			break;
@@ -444,6 +491,7 @@ static int
 loadcall(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map, const struct fr_node *v)
 {
 	const struct fr_node *f, *iso;
+	struct fr_taskopt *o;
 	size_t i;
 
 	if (v->kind != FR_NODE_MAP)
@@ -453,35 +501,36 @@ loadcall(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map, const 
 	t->action = FR_ACT_CALL;
 	if (!(f = fr_node_get(v, "function")))
 		return fr_error_set(c->err, FR_EPIPELINE, &v->mark, "'call' needs a 'function'");
-	if (fr_check_str(c->err, f, "function", &t->function) < 0)
+	o = ownopt(c, t);
+	if (wantstr(c, f, "function", &o->function) < 0)
 		return -1;
 	if ((f = fr_node_get(v, "library"))) {
 		if (!fr_check_isstr(f) || f->len == 0)
 			return fr_check_type(c->err, f, "library", "a path to a shared library");
-		if (!(t->library = fr_tmpl_parse(f, c->err)))
+		if (!(o->library = fr_tmpl_parse_in(&c->p->arena, f, c->err)))
 			return -1;
 	} else {
 		for (i = 0; i < FR_NELEM(builtins); i++)
-			if (strcmp(t->function, builtins[i]) == 0)
+			if (strcmp(o->function, builtins[i]) == 0)
 				break;
 		if (i == FR_NELEM(builtins)) {
-			const char *hint = fr_didyoumean(t->function, builtins, FR_NELEM(builtins));
+			const char *hint = fr_didyoumean(o->function, builtins, FR_NELEM(builtins));
 			f = fr_node_get(v, "function");
 			return fr_error_set(c->err, FR_EPIPELINE, &f->mark,
 			    "'%s' is not a built-in function (%s%s%s); name a 'library' for it",
-			    t->function, hint ? "did you mean '" : "sum, min, max or len",
+			    o->function, hint ? "did you mean '" : "sum, min, max or len",
 			    hint ? hint : "", hint ? "'?" : "");
 		}
 	}
 	if ((f = fr_node_get(v, "args"))) {
 		if (f->kind != FR_NODE_MAP)
 			return fr_check_type(c->err, f, "args", "a map");
-		if (!(t->args = fr_tree_parse(f, c->err)))
+		if (!(o->args = fr_tree_parse(f, c->err)))
 			return -1;
 	}
 	if ((iso = fr_node_get(map, "isolation"))) {
 		if (fr_check_isstr(iso) && strcmp(iso->str, "process") == 0)
-			t->isolation = FR_ISO_PROCESS;
+			o->isolation = FR_ISO_PROCESS;
 		else if (!fr_check_isstr(iso) || strcmp(iso->str, "thread") != 0)
 			return fr_error_set(c->err, FR_EPIPELINE, &iso->mark,
 			    "'isolation' must be thread or process, not %s",
@@ -509,11 +558,11 @@ static int
 fetchrest(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 {
 	const struct fr_node *f = fr_node_get(map, "fetch"), *v;
-	struct fr_fetchspec *fs = t->fetch;
+	struct fr_fetchspec *fs = t->opt->fetch;
 
 	if (t->noutput != 1 && (v = fr_node_get(map, "outputs")))
 		return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
-		    "a fetch task downloads to exactly one output, not %zu", t->noutput);
+		    "a fetch task downloads to exactly one output, not %u", (unsigned)t->noutput);
 	if (t->noutput != 1)
 		return fr_error_set(c->err, FR_EPIPELINE, &keyof(map, f)->mark,
 		    "a fetch task needs 'outputs': the one file it downloads to");
@@ -524,19 +573,42 @@ fetchrest(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 		return fr_error_set(c->err, FR_EPIPELINE, &fs->retries_mark,
 		    "'retries' is given twice: in the task and in its fetch; keep one");
 	if (fs->has_timeout)
-		t->timeout_ns = fs->timeout_ns;
+		ownopt(c, t)->timeout_ns = fs->timeout_ns;
 	if (fs->has_retries)
-		t->retries = fs->retries;
+		ownopt(c, t)->retries = (int16_t)fs->retries;
 	return 0;
 }
 
+/* The node of key in the task map, else (when the defaults are not taken
+ * as one set of options, being bad) in the defaults. */
+static const struct fr_node *
+optnode(struct ctx *c, const struct fr_node *map, const char *key)
+{
+	const struct fr_node *v = fr_node_get(map, key);
+
+	if (!v && c->defaults && !c->dflt)
+		v = fr_node_get(c->defaults, key);
+	return v;
+}
+
+/* Set an option of t to val: in t's own options, unless it has that value already. */
+#define SETOPT(c, t, field, val) do { \
+	if ((t)->opt->field != (val)) \
+		ownopt((c), (t))->field = (val); \
+} while (0)
+
+/* Task t declared as map. Options start as the defaults' and become the
+ * task's own (ownopt) only when it sets one. */
 static int
 loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 {
-	const struct fr_node *v, *dflt = c->defaults;
+	const struct fr_node *v;
 	long long n;
+	int64_t ns;
 	size_t i;
 
+	c->own = NULL;
+	t->opt = c->dflt ? c->dflt : &fr_taskopt_none;
 	if (map->kind != FR_NODE_MAP)
 		return fr_error_set(c->err, FR_EPIPELINE, &map->mark,
 		    "task '%s' must be a map of keys such as run, needs, inputs, outputs, not %s",
@@ -550,8 +622,7 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 				return fr_error_set(c->err, FR_EPIPELINE, &map->item[i]->mark,
 				    "'%s' is not supported by this build of flowrun yet", laterkeys[j]);
 	}
-	t->pool = -1;
-	if ((v = fr_node_get(map, "desc")) && fr_check_str(c->err, v, "desc", &t->desc) < 0)
+	if ((v = fr_node_get(map, "desc")) && wantstr(c, v, "desc", &ownopt(c, t)->desc) < 0)
 		return -1;
 	if ((v = fr_node_get(map, "call")) && loadcall(c, t, map, v) < 0)
 		return -1;
@@ -559,7 +630,7 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 		if (t->action != FR_ACT_NONE)
 			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
 			    "a task has one action: 'call' or 'fetch', not both");
-		if (!(t->fetch = fr_fetchspec_load(v, c->err)))
+		if (!(ownopt(c, t)->fetch = fr_fetchspec_load(v, c->err)))
 			return -1;
 		t->action = FR_ACT_FETCH;
 	}
@@ -570,13 +641,12 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 			    t->action == FR_ACT_CALL ? "call" : "fetch");
 		if (!fr_check_isstr(v) || v->len == 0)
 			return fr_check_type(c->err, v, "run", "a command string");
-		if (!(t->run = fr_tmpl_parse(v, c->err)))
+		if (!(t->run = fr_tmpl_parse_in(&c->p->arena, v, c->err)))
 			return -1;
 		t->action = FR_ACT_RUN;
 	}
-	if ((v = fr_node_get(map, "shell")) || (dflt && (v = fr_node_get(dflt, "shell"))))
-		if (fr_check_str(c->err, v, "shell", &t->shell) < 0)
-			return -1;
+	if ((v = optnode(c, map, "shell")) && wantstr(c, v, "shell", &ownopt(c, t)->shell) < 0)
+		return -1;
 	if ((v = fr_node_get(map, "needs")) && wantnames(c, v, "needs", &t->need, &t->nneed) < 0)
 		return -1;
 	if ((v = fr_node_get(map, "inputs")) && wanttmpls(c, v, "inputs", &t->input, &t->ninput) < 0)
@@ -584,44 +654,55 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 	if ((v = fr_node_get(map, "outputs")) &&
 	    wanttmpls(c, v, "outputs", &t->output, &t->noutput) < 0)
 		return -1;
-	if ((v = fr_node_get(map, "env")) && wantenv(c, v, &t->env, &t->nenv) < 0)
-		return -1;
+	if ((v = fr_node_get(map, "env"))) {
+		struct fr_taskopt *o = ownopt(c, t);
+		if (wantenv(c, v, &o->env, &o->nenv) < 0)
+			return -1;
+	}
 	if ((v = fr_node_get(map, "dir"))) {
 		if (!fr_check_isstr(v) || v->len == 0)
 			return fr_check_type(c->err, v, "dir", "a directory path");
-		if (!(t->dir = fr_tmpl_parse(v, c->err)))
+		if (!(ownopt(c, t)->dir = fr_tmpl_parse_in(&c->p->arena, v, c->err)))
 			return -1;
 	}
-	if (((v = fr_node_get(map, "timeout")) || (dflt && (v = fr_node_get(dflt, "timeout")))) &&
-	    fr_check_duration(c->err, v, "timeout", &t->timeout_ns) < 0)
-		return -1;
-	if ((v = fr_node_get(map, "retries")) || (dflt && (v = fr_node_get(dflt, "retries")))) {
+	if ((v = optnode(c, map, "timeout"))) {
+		if (fr_check_duration(c->err, v, "timeout", &ns) < 0)
+			return -1;
+		SETOPT(c, t, timeout_ns, ns);
+	}
+	if ((v = optnode(c, map, "retries"))) {
 		if (fr_check_int(c->err, v, "retries", 0, 1000, &n) < 0)
 			return -1;
-		t->retries = (int)n;
+		SETOPT(c, t, retries, (int16_t)n);
 	}
-	if ((v = fr_node_get(map, "always")) && fr_check_bool(c->err, v, "always", &t->always) < 0)
-		return -1;
+	if ((v = fr_node_get(map, "always"))) {
+		int always;
+		if (fr_check_bool(c->err, v, "always", &always) < 0)
+			return -1;
+		t->always = (unsigned char)always;
+	}
 	if ((v = fr_node_get(map, "priority"))) {
 		if (fr_check_int(c->err, v, "priority", INT_MIN, INT_MAX, &n) < 0)
 			return -1;
-		t->priority = (int)n;
+		SETOPT(c, t, priority, (int)n);
 	}
 	if ((v = fr_node_get(map, "result"))) {
+		unsigned char res;
 		if (fr_check_isstr(v) && strcmp(v->str, "stdout") == 0)
-			t->result = FR_RESULT_STDOUT;
+			res = FR_RESULT_STDOUT;
 		else if (fr_check_isstr(v) && strcmp(v->str, "none") == 0)
-			t->result = FR_RESULT_NONE;
+			res = FR_RESULT_NONE;
 		else
 			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
 			    "'result' must be stdout or none, not %s",
 			    v->kind == FR_NODE_SCALAR ? v->str : fr_node_describe(v));
-		if (t->result == FR_RESULT_STDOUT && t->action != FR_ACT_RUN)
+		if (res == FR_RESULT_STDOUT && t->action != FR_ACT_RUN)
 			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
 			    t->action == FR_ACT_CALL ? "a call task's result is its return value" :
 			    t->action == FR_ACT_FETCH ? "a fetch task's result is what it downloaded "
 			    "(url, status, bytes, sha256, etag, last_modified, seconds)" :
 			    "'result: stdout' needs a 'run' command");
+		SETOPT(c, t, result, res);
 	}
 	if ((v = fr_node_get(map, "isolation")) && t->action != FR_ACT_CALL)
 		return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
@@ -634,7 +715,7 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
 			    "unknown pool '%s' (declare it under the top-level 'pools')",
 			    v->kind == FR_NODE_SCALAR ? v->str : "?");
-		t->pool = (int)i;
+		SETOPT(c, t, pool, (int)i);
 	}
 	if ((v = fr_node_get(map, "foreach")) && loadforeach(c, t, v) < 0)
 		return -1;
@@ -647,6 +728,7 @@ loadtask(struct ctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 static int
 linktask(struct ctx *c, struct fr_taskdecl *t)
 {
+	const struct fr_taskopt *o = t->opt;
 	size_t i;
 
 	for (i = 0; i < t->nneed; i++)
@@ -654,8 +736,8 @@ linktask(struct ctx *c, struct fr_taskdecl *t)
 			return unknowntask(c, t->need[i].name, &t->need[i].mark);
 	if (t->run && resolve(c, t, t->run, "run", 1, 1) < 0)
 		return -1;
-	for (i = 0; i < t->nenv; i++)
-		if (resolve(c, t, t->env[i].value, "env", 1, 1) < 0)
+	for (i = 0; i < o->nenv; i++)
+		if (resolve(c, t, o->env[i].value, "env", 1, 1) < 0)
 			return -1;
 	for (i = 0; i < t->noutput; i++)
 		if (resolve(c, t, t->output[i], "outputs", 0, 0) < 0)
@@ -663,19 +745,19 @@ linktask(struct ctx *c, struct fr_taskdecl *t)
 	for (i = 0; i < t->ninput; i++)
 		if (resolve(c, t, t->input[i], "inputs", 1, 0) < 0)
 			return -1;
-	if (t->dir && resolve(c, t, t->dir, "dir", 0, 0) < 0)
+	if (o->dir && resolve(c, t, o->dir, "dir", 0, 0) < 0)
 		return -1;
-	if (t->library && resolve(c, t, t->library, "library", 0, 0) < 0)
+	if (o->library && resolve(c, t, o->library, "library", 0, 0) < 0)
 		return -1;
-	for (i = 0; t->args && i < t->args->ntmpl; i++)
-		if (resolve(c, t, t->args->tmpl[i], "args", 1, 1) < 0)
+	for (i = 0; o->args && i < o->args->ntmpl; i++)
+		if (resolve(c, t, o->args->tmpl[i], "args", 1, 1) < 0)
 			return -1;
-	if (t->fetch && resolve(c, t, t->fetch->url, "url", 1, 1) < 0)
+	if (o->fetch && resolve(c, t, o->fetch->url, "url", 1, 1) < 0)
 		return -1;
-	for (i = 0; t->fetch && i < t->fetch->nheader; i++)
-		if (resolve(c, t, t->fetch->header[i].value, "headers", 1, 1) < 0)
+	for (i = 0; o->fetch && i < o->fetch->nheader; i++)
+		if (resolve(c, t, o->fetch->header[i].value, "headers", 1, 1) < 0)
 			return -1;
-	if (t->fetch && t->fetch->cacert && resolve(c, t, t->fetch->cacert, "cacert", 0, 0) < 0)
+	if (o->fetch && o->fetch->cacert && resolve(c, t, o->fetch->cacert, "cacert", 0, 0) < 0)
 		return -1;
 	return 0;
 }
@@ -693,6 +775,35 @@ dirof(const char *path)
 	d = slash ? fr_xasprintf("%s/%.*s", cwd, (int)(slash - path), path) : fr_xstrdup(cwd);
 	free(cwd);
 	return d;
+}
+
+/* The defaults as the options of a task that sets none; NULL when one of
+ * them is bad, for each task to check them as its own and so say what is
+ * wrong where and when a task meets it. */
+static const struct fr_taskopt *
+dfltopt(struct ctx *c, const struct fr_node *d)
+{
+	struct fr_taskopt o = fr_taskopt_none, *r;
+	struct fr_error scratch = {0};
+	const struct fr_node *v;
+	long long n;
+
+	if ((v = fr_node_get(d, "shell"))) {
+		if (!fr_check_isstr(v))
+			return NULL;
+		o.shell = astr(c, v);
+	}
+	if ((v = fr_node_get(d, "timeout")) &&
+	    fr_check_duration(&scratch, v, "timeout", &o.timeout_ns) < 0)
+		return NULL;
+	if ((v = fr_node_get(d, "retries"))) {
+		if (fr_check_int(&scratch, v, "retries", 0, 1000, &n) < 0)
+			return NULL;
+		o.retries = (int16_t)n;
+	}
+	r = fr_arena_alloc(&c->p->arena, sizeof(*r), _Alignof(struct fr_taskopt));
+	*r = o;
+	return r;
 }
 
 /* The root keys that loading a task depends on: a streamed load has them all
@@ -726,7 +837,7 @@ loadhead(struct ctx *c, const struct fr_node *root)
 		return fr_error_set(err, FR_EPIPELINE, &v->mark,
 		    "unsupported format version '%s' (this flowrun reads version 1)",
 		    v->kind == FR_NODE_SCALAR ? v->str : fr_node_describe(v));
-	if ((v = fr_node_get(root, "name")) && fr_check_str(c->err, v, "name", &p->name) < 0)
+	if ((v = fr_node_get(root, "name")) && wantstr(c, v, "name", &p->name) < 0)
 		return -1;
 	if ((v = fr_node_get(root, "defaults"))) {
 		if (v->kind != FR_NODE_MAP)
@@ -734,6 +845,7 @@ loadhead(struct ctx *c, const struct fr_node *root)
 		if (fr_check_keys(c->err, v, "defaults", defaultkeys, FR_NELEM(defaultkeys)) < 0)
 			return -1;
 		c->defaults = v;
+		c->dflt = dfltopt(c, v);
 	}
 	/* vars may use flowrun's environment; the pipeline env may use vars */
 	if (loadvars(c, fr_node_get(root, "vars"), c->def, c->ndef) < 0 ||
@@ -743,17 +855,29 @@ loadhead(struct ctx *c, const struct fr_node *root)
 	return 0;
 }
 
+/* A new declaration named k, in the arena, appended to p->task (which
+ * doubles as it fills: a streamed load does not know how many will come). */
+static struct fr_taskdecl *
+newtask(struct ctx *c, const struct fr_node *k)
+{
+	struct fr_pipeline *p = c->p;
+	struct fr_taskdecl *t = fr_arena_zalloc(&p->arena, sizeof(*t), _Alignof(struct fr_taskdecl));
+
+	t->name = astr(c, k);
+	t->mark = k->mark;
+	t->opt = &fr_taskopt_none;
+	t->index = (uint32_t)p->ntask;
+	FR_PUSH(p->task, p->ntask, c->taskcap, t);
+	return t;
+}
+
 /* Task k (its name) declared as v. 0, or -1 with the error set. */
 static int
 addtask(struct ctx *c, const struct fr_node *k, const struct fr_node *v)
 {
 	struct fr_pipeline *p = c->p;
-	struct fr_taskdecl *t = fr_xcalloc(1, sizeof(*t));
+	struct fr_taskdecl *t = newtask(c, k);
 
-	t->name = fr_xstrndup(k->str, k->len);
-	t->mark = k->mark;
-	t->index = p->ntask;
-	FR_PUSH(p->task, p->ntask, c->taskcap, t);
 	if (!fr_pipeline_valid_name(t->name))
 		return fr_error_set(c->err, FR_EPIPELINE, &k->mark,
 		    "'%s' is not a valid task name (letters, digits, _ and -)", t->name);
@@ -804,7 +928,7 @@ load(const char *path, const struct fr_define *def, size_t ndef, enum fr_cache_m
     int stream, int *again, struct fr_error *err)
 {
 	struct fr_pipeline *p = fr_xcalloc(1, sizeof(*p));
-	struct ctx c = { p, err, NULL, NULL, 0, def, ndef, 0 };
+	struct ctx c = { .p = p, .err = err, .def = def, .ndef = ndef };
 	struct fr_load_hook hook = { streamhead, streamtask, &c, 0 };
 	const struct fr_node *root, *v, *tasks;
 	struct fr_doc *doc = NULL;
@@ -859,8 +983,10 @@ load(const char *path, const struct fr_define *def, size_t ndef, enum fr_cache_m
 		if (linktask(&c, p->task[i]) < 0)
 			goto fail;
 	if ((v = fr_node_get(root, "default"))) {
-		if (wantnames(&c, v, "default", &p->deflt, &p->ndeflt) < 0)
+		uint32_t n = 0;
+		if (wantnames(&c, v, "default", &p->deflt, &n) < 0)
 			goto fail;
+		p->ndeflt = n;
 		for (i = 0; i < p->ndeflt; i++) {
 			const char *nm = p->deflt[i].name, *br = strchr(nm, '[');
 			size_t len = br ? (size_t)(br - nm) : strlen(nm);
@@ -932,48 +1058,18 @@ fr_pipeline_task(const struct fr_pipeline *p, const char *name)
 	return fr_htab_get(p->bytask, name);
 }
 
-static void
-freetmpls(struct fr_tmpl **t, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		fr_tmpl_free(t[i]);
-	free(t);
-}
-
+/* Free what of t is not in the arena. Shared options hold none of it (the
+ * defaults are only shell, timeout and retries), so this frees only a task's own. */
 static void
 freetask(struct fr_taskdecl *t)
 {
+	const struct fr_taskopt *o = t->opt;
 	size_t i;
 
-	free(t->name);
-	free(t->desc);
-	fr_tmpl_free(t->run);
-	free(t->shell);
-	fr_tmpl_free(t->library);
-	free(t->function);
-	fr_tree_free(t->args);
-	fr_fetchspec_free(t->fetch);
-	for (i = 0; i < t->nneed; i++)
-		free(t->need[i].name);
-	free(t->need);
-	freetmpls(t->input, t->ninput);
-	freetmpls(t->output, t->noutput);
-	for (i = 0; i < t->nenv; i++) {
-		free(t->env[i].name);
-		fr_tmpl_free(t->env[i].value);
-	}
-	free(t->env);
-	fr_tmpl_free(t->dir);
-	for (i = 0; i < t->nforeach; i++) {
-		free(t->foreach[i].name);
-		json_decref(t->foreach[i].list);
-		free(t->foreach[i].glob);
-	}
-	free(t->foreach);
-	free(t->uses);
-	free(t);
+	fr_tree_free(o->args);
+	fr_fetchspec_free(o->fetch);
+	for (i = 0; i < o->nforeach; i++)
+		json_decref(o->foreach[i].list);
 }
 
 void
@@ -991,21 +1087,16 @@ fr_pipeline_free(struct fr_pipeline *p)
 	if (p->unsaved.fd >= 0)
 		close(p->unsaved.fd);
 	free(p->unsaved_path);
-	for (i = 0; i < p->ndeflt; i++)
-		free(p->deflt[i].name);
-	free(p->deflt);
 	json_decref(p->vars);
-	for (i = 0; i < p->nenv; i++) {
-		free(p->envname[i]);
+	for (i = 0; i < p->nenv; i++)
 		free(p->envval[i]);
-	}
 	free(p->envname);
 	free(p->envval);
 	for (i = 0; i < p->npool; i++)
 		free(p->pool[i].name);
 	free(p->pool);
-	free(p->name);
 	free(p->file);
 	free(p->dir);
+	fr_arena_free(&p->arena);
 	free(p);
 }

@@ -17,6 +17,7 @@
 #include "stamp.h"
 #include "template.h"
 #include "treecache.h"
+#include "util.h"
 
 /* Most instances all foreach expansions together may make. */
 #define FR_MAX_INSTANCES 10000000u
@@ -47,38 +48,47 @@ enum fr_action { FR_ACT_NONE, FR_ACT_RUN, FR_ACT_CALL, FR_ACT_FETCH };
 enum fr_isolation { FR_ISO_THREAD, FR_ISO_PROCESS };
 enum fr_result_mode { FR_RESULT_NONE, FR_RESULT_STDOUT };
 
-struct fr_taskdecl {
-	char *name;
-	struct fr_mark mark;
-	size_t index;			/* position in the file */
+/* What few tasks set. Tasks that set none of it share one: fr_taskopt_none,
+ * or one made from the pipeline's defaults. */
+struct fr_taskopt {
 	char *desc;
-	enum fr_action action;
-	struct fr_tmpl *run;
 	char *shell;			/* NULL: /bin/sh -c */
 	struct fr_tmpl *library;	/* call: the shared library, or NULL for a built-in */
 	char *function;			/* call: the function */
 	struct fr_tree *args;		/* call: its args, templated */
 	struct fr_fetchspec *fetch;	/* fetch: the download, or NULL */
-	enum fr_isolation isolation;
-	struct fr_name *need;
-	size_t nneed;
-	struct fr_tmpl **input;
-	size_t ninput;
-	struct fr_tmpl **output;
-	size_t noutput;
-	struct fr_kv *env;
-	size_t nenv;
 	struct fr_tmpl *dir;
-	int64_t timeout_ns;		/* 0: none */
-	int retries;
-	int always;
+	struct fr_kv *env;
 	struct fr_foreach *foreach;
-	size_t nforeach;
-	enum fr_result_mode result;
+	int64_t timeout_ns;		/* 0: none */
+	uint32_t nenv, nforeach;
 	int priority;
 	int pool;			/* index in pipeline->pool, or -1 */
+	int16_t retries;		/* 0 to 1000 */
+	unsigned char isolation;	/* enum fr_isolation */
+	unsigned char result;		/* enum fr_result_mode */
+};
+
+/* The options of a task that sets none (no pool, no timeout, ...). */
+extern const struct fr_taskopt fr_taskopt_none;
+
+/* A task as declared. There is one for every task of a pipeline, so it holds
+ * what most tasks have (the rest is behind opt), its fields as narrow as their
+ * values allow and ordered to leave no padding; the counts of the arrays are
+ * together after the arrays. */
+struct fr_taskdecl {
+	char *name;
+	struct fr_mark mark;
+	const struct fr_taskopt *opt;	/* never NULL; shared by tasks that set nothing */
+	struct fr_tmpl *run;
+	struct fr_name *need;
+	struct fr_tmpl **input;
+	struct fr_tmpl **output;
 	struct fr_taskdecl **uses;	/* tasks named by tasks.X templates, once each */
-	size_t nuses;
+	uint32_t nneed, ninput, noutput, nuses;
+	uint32_t index;			/* position in the file */
+	unsigned char action;		/* enum fr_action */
+	unsigned char always;
 };
 
 struct fr_pool {
@@ -86,7 +96,10 @@ struct fr_pool {
 	int limit;
 };
 
+/* The declarations, their strings, arrays and templates (not args, fetch or
+ * a foreach list) and the names of the pipeline live in p->arena. */
 struct fr_pipeline {
+	struct fr_arena arena;		/* what the declarations hold */
 	char *file;			/* the path as given; marks point here */
 	char *dir;			/* its directory, absolute */
 	char *name;

@@ -187,7 +187,7 @@ fr_plan_result(struct fr_plan *pl, const char *name)
 				x->resultv = x->result ? json_loads(x->result, JSON_DECODE_ANY, NULL) : NULL;
 			json_array_append(a, x->resultv ? x->resultv : json_null());
 		}
-		if (d->nforeach == 0) {
+		if (d->opt->nforeach == 0) {
 			json_t *one = json_incref(json_array_get(a, 0) ? json_array_get(a, 0) : json_null());
 			json_decref(a);
 			a = one;
@@ -215,7 +215,7 @@ lookup(void *arg, const struct fr_ref *ref, struct fr_error *err)
 static int
 fetchaction(struct fr_job *job, struct lookctx *lc, struct fr_hasher *h, struct fr_error *err)
 {
-	const struct fr_fetchspec *fs = job->task->decl->fetch;
+	const struct fr_fetchspec *fs = job->task->decl->opt->fetch;
 	char *val, *shown;
 	size_t i;
 
@@ -258,7 +258,7 @@ static int
 pinmatch(const struct fr_job *job, const struct fr_state_rec *old, const struct fr_digest *d,
     struct fr_error *err)
 {
-	const struct fr_pin *pin = &job->task->decl->fetch->pin;
+	const struct fr_pin *pin = &job->task->decl->opt->fetch->pin;
 	struct fr_pin got;
 
 	if (pin->algo == FR_PIN_SHA256)
@@ -280,7 +280,7 @@ fetchverdict(struct fr_plan *pl, struct fr_job *job, const struct fr_state_rec *
     struct fr_error *err)
 {
 	struct fr_task *t = job->task;
-	const struct fr_fetchspec *fs = t->decl->fetch;
+	const struct fr_fetchspec *fs = t->decl->opt->fetch;
 	json_t *res, *v;
 	struct fr_digest cur;
 	int rc;
@@ -465,7 +465,7 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 	if (d->action == FR_ACT_CALL) {
 		struct fr_buf cmd = {0};
 		size_t at;
-		if (d->args && !(job->args = fr_tree_eval(d->args, lookup, &lc, err))) {
+		if (d->opt->args && !(job->args = fr_tree_eval(d->opt->args, lookup, &lc, err))) {
 			fr_hasher_final(&h, &job->rec.cmd);
 			goto out;
 		}
@@ -475,7 +475,7 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 			fr_buf_addstr(&cmd, t->library);
 			fr_buf_addc(&cmd, ':');
 		}
-		fr_buf_addstr(&cmd, d->function);
+		fr_buf_addstr(&cmd, d->opt->function);
 		fr_buf_addc(&cmd, '(');
 		at = cmd.len;
 		if (job->args)
@@ -483,7 +483,7 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 		fr_buf_addc(&cmd, ')');
 		fr_hasher_addstr(&h, "call");
 		fr_hasher_addstr(&h, t->library ? t->library : "");
-		fr_hasher_addstr(&h, d->function);
+		fr_hasher_addstr(&h, d->opt->function);
 		cmd.data[cmd.len - 1] = '\0';	/* the args alone, for a moment */
 		fr_hasher_addstr(&h, cmd.data + at);
 		cmd.data[cmd.len - 1] = ')';
@@ -494,15 +494,15 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 		goto out;
 	}
 	fr_hasher_addstr(&h, job->cmd ? job->cmd : "");
-	fr_hasher_addstr(&h, d->shell ? d->shell : "");
-	fr_hasher_add(&h, &(int){ (int)d->result }, sizeof(int));
+	fr_hasher_addstr(&h, d->opt->shell ? d->opt->shell : "");
+	fr_hasher_add(&h, &(int){ (int)d->opt->result }, sizeof(int));
 	for (i = 0; i < t->noutput; i++)
 		fr_hasher_addstr(&h, t->output[i]);
 	fr_hasher_final(&h, &job->rec.cmd);
 	/* the environment: the pipeline's, the task's, and the directory; most
 	 * tasks have neither env nor dir, so theirs is hashed once a run */
 	job->envp = pl->baseenv;
-	if (!d->nenv && !d->dir && pl->baseenvh_set) {
+	if (!d->opt->nenv && !d->opt->dir && pl->baseenvh_set) {
 		job->rec.env = pl->baseenvh;
 		goto envdone;
 	}
@@ -512,35 +512,35 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 		fr_hasher_addstr(&h, pl->g->p->envval[i]);
 	}
 	fr_hasher_addstr(&h, "");
-	if (d->nenv) {
-		char **names = fr_xcalloc(d->nenv, sizeof(char *));
-		char **vals = fr_xcalloc(d->nenv, sizeof(char *));
+	if (d->opt->nenv) {
+		char **names = fr_xcalloc(d->opt->nenv, sizeof(char *));
+		char **vals = fr_xcalloc(d->opt->nenv, sizeof(char *));
 		size_t n, k;
-		for (i = 0; i < d->nenv; i++) {
-			names[i] = d->env[i].name;
-			if (!(vals[i] = fr_tmpl_text(d->env[i].value, lookup, &lc, err)))
+		for (i = 0; i < d->opt->nenv; i++) {
+			names[i] = d->opt->env[i].name;
+			if (!(vals[i] = fr_tmpl_text(d->opt->env[i].value, lookup, &lc, err)))
 				break;
 			fr_hasher_addstr(&h, names[i]);
 			fr_hasher_addstr(&h, vals[i]);
 		}
-		if (i == d->nenv)
-			job->envp = fr_env_make(pl->baseenv, pl->nbase, names, vals, d->nenv, &n);
+		if (i == d->opt->nenv)
+			job->envp = fr_env_make(pl->baseenv, pl->nbase, names, vals, d->opt->nenv, &n);
 		for (k = 0; k < i; k++)
 			free(vals[k]);
 		free(names);
 		free(vals);
-		if (i < d->nenv) {
+		if (i < d->opt->nenv) {
 			fr_hasher_final(&h, &job->rec.env);
 			goto out;
 		}
 	}
-	if (d->dir && !(job->dir = fr_tmpl_text(d->dir, lookup, &lc, err))) {
+	if (d->opt->dir && !(job->dir = fr_tmpl_text(d->opt->dir, lookup, &lc, err))) {
 		fr_hasher_final(&h, &job->rec.env);
 		goto out;
 	}
 	fr_hasher_addstr(&h, job->dir ? job->dir : "");
 	fr_hasher_final(&h, &job->rec.env);
-	if (!d->nenv && !d->dir) {
+	if (!d->opt->nenv && !d->opt->dir) {
 		pl->baseenvh = job->rec.env;
 		pl->baseenvh_set = 1;
 	}

@@ -541,7 +541,7 @@ handle(struct fr_term *t, const struct fr_event *ev)
 	case FR_EV_TASK_RETRY:
 		snprintf(head, sizeof(head), "[%zu/%zu]", ev->done, ev->total);
 		rest = fr_xasprintf(" %s failed (%s), retry %d of %d", name, ev->message,
-		    ev->attempt - 1, ev->task->decl->retries);
+		    ev->attempt - 1, ev->task->decl->opt->retries);
 		block(t, YELLOW, head, rest, ev->output, ev->outlen);
 		free(rest);
 		break;

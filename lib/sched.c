@@ -75,7 +75,7 @@ static void
 push(struct sched *s, struct fr_task *t)
 {
 	struct fr_event ev = {0};
-	struct hent e = {-(int64_t)t->decl->priority, t->id, t};
+	struct hent e = {-(int64_t)t->decl->opt->priority, t->id, t};
 	size_t i;
 
 	if (t->status == FR_TASK_PENDING)
@@ -221,7 +221,7 @@ static int
 threadcall(const struct fr_task *t)
 {
 	return t->decl->action == FR_ACT_CALL &&
-	    (t->decl->isolation == FR_ISO_THREAD || !t->library);
+	    (t->decl->opt->isolation == FR_ISO_THREAD || !t->library);
 }
 
 /* Take a token of the -j budget for a job that is not a thread call. */
@@ -259,16 +259,16 @@ startfetch(struct sched *s, struct slot *sl, struct fr_error *err)
 	f->nheader = sl->job.nheader;
 	f->output = sl->job.task->output[0];
 	f->cacert = sl->job.cacert;
-	f->pin = &d->fetch->pin;
-	f->pin_sri = d->fetch->pin_sri;
+	f->pin = &d->opt->fetch->pin;
+	f->pin_sri = d->opt->fetch->pin_sri;
 	f->etag = sl->job.etag;
 	f->last_modified = sl->job.last_modified;
 	f->current = sl->job.have_current ? &sl->job.current : NULL;
 	f->envp = sl->job.envp;
-	f->timeout_ns = d->timeout_ns;
-	f->connect_timeout_ns = d->fetch->connect_timeout_ns;
-	f->low_speed_limit = d->fetch->low_speed_limit;
-	f->low_speed_time_ns = d->fetch->low_speed_time_ns;
+	f->timeout_ns = d->opt->timeout_ns;
+	f->connect_timeout_ns = d->opt->fetch->connect_timeout_ns;
+	f->low_speed_limit = d->opt->fetch->low_speed_limit;
+	f->low_speed_time_ns = d->opt->fetch->low_speed_time_ns;
 	f->done = fetchdone;
 	f->arg = sl;
 	return fr_fetch_start(s->fetcher, f, err);
@@ -289,10 +289,10 @@ startjob(struct sched *s, struct slot *sl, struct fr_error *err)
 		memset(&sl->call, 0, sizeof(sl->call));
 		sl->call.task = t->name;
 		sl->call.library = t->library;
-		sl->call.function = d->function;
+		sl->call.function = d->opt->function;
 		sl->call.args = sl->job.args;
-		sl->call.isolation = d->isolation;
-		sl->call.timeout_ns = d->timeout_ns;
+		sl->call.isolation = d->opt->isolation;
+		sl->call.timeout_ns = d->opt->timeout_ns;
 		sl->call.done = calldone;
 		sl->call.started = threadcall(t) && sl->attempt == 1 ? callstarted : NULL;
 		sl->call.arg = sl;
@@ -303,11 +303,11 @@ startjob(struct sched *s, struct slot *sl, struct fr_error *err)
 	fr_shell_job_release(&sl->sh);
 	memset(&sl->sh, 0, sizeof(sl->sh));
 	sl->sh.cmd = sl->job.cmd;
-	sl->sh.shell = d->shell;
+	sl->sh.shell = d->opt->shell;
 	sl->sh.envp = sl->job.envp;
 	sl->sh.dir = sl->job.dir;
-	sl->sh.split_stdout = d->result == FR_RESULT_STDOUT;
-	sl->sh.timeout_ns = d->timeout_ns;
+	sl->sh.split_stdout = d->opt->result == FR_RESULT_STDOUT;
+	sl->sh.timeout_ns = d->opt->timeout_ns;
 	sl->sh.done = jobdone;
 	sl->sh.arg = sl;
 	return fr_shell_start(s->loop, &sl->sh, err);
@@ -320,8 +320,8 @@ unslot(struct sched *s, struct slot *sl)
 
 	s->slot[sl->index] = s->slot[--s->nslot];
 	s->slot[sl->index]->index = sl->index;
-	if (t->decl->pool >= 0)
-		s->poolrun[t->decl->pool]--;
+	if (t->decl->opt->pool >= 0)
+		s->poolrun[t->decl->opt->pool]--;
 	if (sl->token)
 		untoken(s);
 	else
@@ -406,7 +406,7 @@ finished(struct slot *sl, const char *msg, const json_t *result, const char *out
 		unslot(s, sl);
 		return;
 	}
-	if (sl->attempt <= t->decl->retries && !s->stopping && !sl->final) {
+	if (sl->attempt <= t->decl->opt->retries && !s->stopping && !sl->final) {
 		ev.message = msg;
 		ev.attempt = ++sl->attempt;
 		if (t->decl->action == FR_ACT_FETCH) {
@@ -427,7 +427,7 @@ describe(const struct fr_shell_job *sh, const struct fr_taskdecl *d)
 {
 	if (sh->timed_out)
 		return fr_xasprintf("timed out after %.3gs (process group killed)",
-		    (double)d->timeout_ns / 1e9);
+		    (double)d->opt->timeout_ns / 1e9);
 	if (WIFSIGNALED(sh->status))
 		return fr_xasprintf("killed by signal %d (%s)", WTERMSIG(sh->status),
 		    strsignal(WTERMSIG(sh->status)));
@@ -441,7 +441,7 @@ jobdone(struct fr_shell_job *sh, void *arg)
 	const struct fr_taskdecl *d = sl->job.task->decl;
 	int ok = !sh->timed_out && WIFEXITED(sh->status) && WEXITSTATUS(sh->status) == 0;
 	char *msg = ok ? NULL : describe(sh, d);
-	json_t *result = ok && d->result == FR_RESULT_STDOUT ?
+	json_t *result = ok && d->opt->result == FR_RESULT_STDOUT ?
 	    fr_json_from_output(fr_buf_str(&sh->out_stdout), sh->out_stdout.len) : NULL;
 
 	finished(sl, msg, result, sh->out.data, sh->out.len, sh->end_ns - sh->start_ns, &sh->ru,
@@ -586,8 +586,8 @@ consider(struct sched *s, struct fr_task *t, int tok)
 		if (!tok)
 			s->nthreadcall++;
 		FR_PUSH(s->slot, s->nslot, s->slotcap, sl);
-		if (t->decl->pool >= 0)
-			s->poolrun[t->decl->pool]++;
+		if (t->decl->opt->pool >= 0)
+			s->poolrun[t->decl->opt->pool]++;
 		t->status = FR_TASK_RUNNING;
 		ev.attempt = 1;
 		if (tok)	/* a thread call says so when a thread picks it up */
@@ -640,7 +640,7 @@ fill(struct sched *s)
 	do {
 		while (!s->stopping && s->nheap > 0) {
 			struct fr_task *t = s->heap[0].t;
-			int pool = t->decl->pool, tok = 0;
+			int pool = t->decl->opt->pool, tok = 0;
 			if (t->decl->action == FR_ACT_CALL && !s->calls && !s->o->dry)
 				s->calls = fr_callpool_new(s->loop, s->o->jobs, (unsigned)s->ntoken,
 				    s->o->worker ? s->o->worker : "/proc/self/exe");
@@ -667,7 +667,7 @@ fill(struct sched *s)
 		 * up, and start now: no other event may come to start them (a
 		 * fetch's completion is the last event of an idle loop) */
 		for (i = moved = 0; i < s->nwaiting; i++) {
-			int pool = s->waiting[i]->decl->pool;
+			int pool = s->waiting[i]->decl->opt->pool;
 			if (s->poolrun[pool] < (unsigned)s->g->p->pool[pool].limit) {
 				push(s, s->waiting[i]);
 				s->waiting[i--] = s->waiting[--s->nwaiting];

@@ -23,20 +23,24 @@ isname(int c, int first)
 	return c == '_' || isalpha(c) || (!first && (isdigit(c) || c == '-'));
 }
 
-static void
-addseg(struct fr_tmpl *t, size_t *cap, char *text, size_t len, struct fr_ref *ref)
-{
-	struct fr_tmpl_seg seg = {text, len, ref};
-	FR_PUSH(t->seg, t->nseg, *cap, seg);
-}
+/* What the first pass of parse finds: a run of literal text (source bytes
+ * [a, b), len bytes once each $${{ is unescaped) or a reference. */
+struct pseg {
+	size_t a, b, len;
+	const char *name;	/* a reference's name in the source, or NULL */
+	size_t namelen;
+	enum fr_ref_kind kind;
+	struct fr_mark mark;
+};
 
-/* Parse the expression between ${{ and }}: NAME, env.NAME, tasks.NAME.result|outputs. */
-static struct fr_ref *
-parseexpr(const char *e, size_t n, const struct fr_mark *m, struct fr_error *err)
+/* Parse the expression between ${{ and }}: NAME, env.NAME, tasks.NAME.result|outputs.
+ * Fills ps's reference (its name pointing into e); 0, or -1 with err set. */
+static int
+parseexpr(const char *e, size_t n, const struct fr_mark *m, struct pseg *ps,
+    struct fr_error *err)
 {
 	const char *parts[4];
 	size_t plen[4], np = 0, i = 0;
-	struct fr_ref *ref;
 
 	while (n > 0 && isspace((unsigned char)*e)) {
 		e++;
@@ -44,10 +48,8 @@ parseexpr(const char *e, size_t n, const struct fr_mark *m, struct fr_error *err
 	}
 	while (n > 0 && isspace((unsigned char)e[n - 1]))
 		n--;
-	if (n == 0) {
-		fr_error_set(err, FR_EPIPELINE, m, "empty template expression");
-		return NULL;
-	}
+	if (n == 0)
+		return fr_error_set(err, FR_EPIPELINE, m, "empty template expression");
 	while (i < n) {
 		size_t start = i;
 		if (np == FR_NELEM(parts))
@@ -64,55 +66,93 @@ parseexpr(const char *e, size_t n, const struct fr_mark *m, struct fr_error *err
 			i++;
 		}
 	}
-	ref = fr_xcalloc(1, sizeof(*ref));
-	ref->mark = *m;
-	ref->slot = -1;
+	ps->mark = *m;
 	if (np == 1) {
 		if ((plen[0] == 3 && memcmp(parts[0], "env", 3) == 0) ||
-		    (plen[0] == 5 && memcmp(parts[0], "tasks", 5) == 0)) {
-			free(ref);
-			fr_error_set(err, FR_EPIPELINE, m, "'%.*s' needs a name after it, as in %s",
-			    (int)plen[0], parts[0], parts[0][0] == 'e' ? "env.HOME" : "tasks.NAME.result");
-			return NULL;
-		}
-		ref->kind = FR_REF_NAME;
-		ref->name = fr_xstrndup(parts[0], plen[0]);
+		    (plen[0] == 5 && memcmp(parts[0], "tasks", 5) == 0))
+			return fr_error_set(err, FR_EPIPELINE, m,
+			    "'%.*s' needs a name after it, as in %s", (int)plen[0], parts[0],
+			    parts[0][0] == 'e' ? "env.HOME" : "tasks.NAME.result");
+		ps->kind = FR_REF_NAME;
+		ps->name = parts[0];
+		ps->namelen = plen[0];
 	} else if (np == 2 && plen[0] == 3 && memcmp(parts[0], "env", 3) == 0) {
-		ref->kind = FR_REF_ENV;
-		ref->name = fr_xstrndup(parts[1], plen[1]);
+		ps->kind = FR_REF_ENV;
+		ps->name = parts[1];
+		ps->namelen = plen[1];
 	} else if (np == 3 && plen[0] == 5 && memcmp(parts[0], "tasks", 5) == 0 &&
 	    ((plen[2] == 6 && memcmp(parts[2], "result", 6) == 0) ||
 	    (plen[2] == 7 && memcmp(parts[2], "outputs", 7) == 0))) {
-		ref->kind = parts[2][0] == 'r' ? FR_REF_RESULT : FR_REF_OUTPUTS;
-		ref->name = fr_xstrndup(parts[1], plen[1]);
+		ps->kind = parts[2][0] == 'r' ? FR_REF_RESULT : FR_REF_OUTPUTS;
+		ps->name = parts[1];
+		ps->namelen = plen[1];
 	} else {
-		free(ref);
-		fr_error_set(err, FR_EPIPELINE, m,
+		return fr_error_set(err, FR_EPIPELINE, m,
 		    "unknown template expression '%.*s' (expected NAME, env.NAME, "
 		    "tasks.NAME.result or tasks.NAME.outputs)", (int)n, e);
-		return NULL;
 	}
-	return ref;
+	return 0;
 bad:
-	fr_error_set(err, FR_EPIPELINE, m, "malformed template expression '%.*s'", (int)n, e);
-	return NULL;
+	return fr_error_set(err, FR_EPIPELINE, m, "malformed template expression '%.*s'", (int)n, e);
 }
 
-static struct fr_tmpl *
-parse(const char *s, size_t len, const struct fr_mark *base, const struct fr_node *node,
-    struct fr_error *err)
+/* Append a pseg to *ps (count *n, capacity *cap; *ps starts as the caller's
+ * stack array local, moved to the heap when it fills). */
+static struct pseg *
+newpseg(struct pseg **ps, size_t *n, size_t *cap, struct pseg *local)
 {
-	struct fr_tmpl *t = fr_xcalloc(1, sizeof(*t));
-	struct fr_buf lit = {0};
-	size_t cap = 0, i = 0;
+	if (*n == *cap) {
+		size_t c = *cap * 2;
+		if (*ps == local) {
+			*ps = fr_xcalloc(c, sizeof(**ps));
+			memcpy(*ps, local, *n * sizeof(**ps));
+		} else {
+			*ps = fr_xrealloc(*ps, c * sizeof(**ps));
+		}
+		*cap = c;
+	}
+	memset(&(*ps)[*n], 0, sizeof(**ps));
+	return &(*ps)[(*n)++];
+}
 
-	t->src = fr_xstrndup(s, len);
-	t->mark = *base;
+/* Copy the literal source bytes [a, b) of s to out, each $${{ as ${{. */
+static void
+unescape(char *out, const char *s, size_t a, size_t b)
+{
+	while (a < b) {
+		if (s[a] == '$' && a + 3 < b && s[a + 1] == '$' && s[a + 2] == '{' &&
+		    s[a + 3] == '{') {
+			memcpy(out, "${{", 3);
+			out += 3;
+			a += 4;
+		} else {
+			*out++ = s[a++];
+		}
+	}
+}
+
+/* Templates live as long as the pipeline and there are a few per task, so
+ * each is one block: the header, its segments, its references, the source,
+ * then the literal texts that differ from the source (those with a $${{) and
+ * the reference names; plain text has no segment at all. A first pass finds the segments, a second fills the block. */
+static struct fr_tmpl *
+parse(struct fr_arena *a, const char *s, size_t len, const struct fr_mark *base,
+    const struct fr_node *node, struct fr_error *err)
+{
+	struct pseg local[8], *ps = local, *cur = NULL;
+	size_t n = 0, cap = FR_NELEM(local), i = 0, nref = 0, chars, k;
+	struct fr_tmpl *t = NULL;
+	struct fr_ref *ref;
+	char *text;
+
 	while (i < len) {
 		if (s[i] == '$' && i + 3 < len && s[i + 1] == '$' && s[i + 2] == '{' &&
 		    s[i + 3] == '{') {
-			fr_buf_add(&lit, "${{", 3);	/* $${{ is a literal ${{ */
+			if (!cur)	/* $${{ is a literal ${{ */
+				(cur = newpseg(&ps, &n, &cap, local))->a = i;
+			cur->len += 3;
 			i += 4;
+			cur->b = i;
 			continue;
 		}
 		if (s[i] == '$' && i + 2 < len && s[i + 1] == '{' && s[i + 2] == '{') {
@@ -122,7 +162,6 @@ parse(const char *s, size_t len, const struct fr_mark *base, const struct fr_nod
 			else
 				m.col += (unsigned)i;
 			const char *end = NULL;
-			struct fr_ref *ref;
 			size_t j;
 
 			for (j = i + 3; j + 1 < len; j++) {
@@ -133,69 +172,100 @@ parse(const char *s, size_t len, const struct fr_mark *base, const struct fr_nod
 			}
 			if (!end) {
 				fr_error_set(err, FR_EPIPELINE, &m, "unterminated '${{' (no closing '}}')");
-				goto fail;
+				goto out;
 			}
-			ref = parseexpr(s + i + 3, (size_t)(end - (s + i + 3)), &m, err);
-			if (!ref)
-				goto fail;
-			if (lit.len) {
-				addseg(t, &cap, fr_xstrndup(lit.data, lit.len), lit.len, NULL);
-				fr_buf_reset(&lit);
-			}
-			addseg(t, &cap, NULL, 0, ref);
+			cur = newpseg(&ps, &n, &cap, local);
+			if (parseexpr(s + i + 3, (size_t)(end - (s + i + 3)), &m, cur, err) < 0)
+				goto out;
+			nref++;
+			cur = NULL;
 			i = (size_t)(end - s) + 2;
 			continue;
 		}
 		{
-			/* copy the run of text up to the next '$' at once */
+			/* take the run of text up to the next '$' at once */
 			const char *dollar = memchr(s + i + 1, '$', len - i - 1);
-			size_t n = dollar ? (size_t)(dollar - (s + i)) : len - i;
-			fr_buf_add(&lit, s + i, n);
-			i += n;
+			size_t r = dollar ? (size_t)(dollar - (s + i)) : len - i;
+			if (!cur)
+				(cur = newpseg(&ps, &n, &cap, local))->a = i;
+			cur->len += r;
+			i += r;
+			cur->b = i;
 		}
 	}
-	if (lit.len)
-		addseg(t, &cap, fr_xstrndup(lit.data, lit.len), lit.len, NULL);
-	fr_buf_free(&lit);
-	if (cap > t->nseg)	/* templates live as long as the pipeline: no slack */
-		t->seg = fr_xrealloc(t->seg, t->nseg * sizeof(*t->seg));
-	t->whole = t->nseg == 1 && t->seg[0].ref != NULL;
+	/* plain text (the most common template: a path) needs no segment */
+	if (nref == 0 && n == 1 && ps[0].len == len && !memchr(s, '\0', len))
+		n = 0;
+	chars = len + 1;
+	for (k = 0; k < n; k++) {
+		if (ps[k].name)
+			chars += ps[k].namelen + 1;
+		else if (ps[k].len != ps[k].b - ps[k].a)
+			chars += ps[k].len;
+	}
+	k = sizeof(*t) + n * sizeof(t->seg[0]) + nref * sizeof(*ref) + chars;
+	t = a ? fr_arena_alloc(a, k, _Alignof(struct fr_tmpl)) : fr_xmalloc(k);
+	ref = (struct fr_ref *)(t->seg + n);
+	text = (char *)(ref + nref);
+	t->src = memcpy(text, s, len);
+	text[len] = '\0';
+	text += len + 1;
+	t->mark = *base;
+	t->nseg = (unsigned)n;
+	t->whole = n == 1 && ps[0].name != NULL;
+	for (k = 0; k < n; k++) {
+		struct fr_tmpl_seg *sg = &t->seg[k];
+		if (ps[k].name) {
+			ref->kind = ps[k].kind;
+			ref->name = memcpy(text, ps[k].name, ps[k].namelen);
+			text[ps[k].namelen] = '\0';
+			text += ps[k].namelen + 1;
+			ref->mark = ps[k].mark;
+			ref->slot = -1;
+			ref->target = NULL;
+			sg->text = NULL;
+			sg->len = 0;
+			sg->ref = ref++;
+			continue;
+		}
+		sg->ref = NULL;
+		sg->len = ps[k].len;
+		if (ps[k].len == ps[k].b - ps[k].a) {
+			sg->text = t->src + ps[k].a;	/* as in the source: share it */
+		} else {
+			unescape(text, s, ps[k].a, ps[k].b);
+			sg->text = text;
+			text += ps[k].len;
+		}
+	}
+out:
+	if (ps != local)
+		free(ps);
 	return t;
-fail:
-	fr_buf_free(&lit);
-	fr_tmpl_free(t);
-	return NULL;
 }
 
 struct fr_tmpl *
 fr_tmpl_parse(const struct fr_node *node, struct fr_error *err)
 {
-	return parse(node->str, node->len, &node->mark, node, err);
+	return parse(NULL, node->str, node->len, &node->mark, node, err);
+}
+
+struct fr_tmpl *
+fr_tmpl_parse_in(struct fr_arena *a, const struct fr_node *node, struct fr_error *err)
+{
+	return parse(a, node->str, node->len, &node->mark, node, err);
 }
 
 struct fr_tmpl *
 fr_tmpl_parse_str(const char *s, const struct fr_mark *m, struct fr_error *err)
 {
 	static const struct fr_mark none;
-	return parse(s, strlen(s), m ? m : &none, NULL, err);
+	return parse(NULL, s, strlen(s), m ? m : &none, NULL, err);
 }
 
 void
 fr_tmpl_free(struct fr_tmpl *t)
 {
-	size_t i;
-
-	if (!t)
-		return;
-	for (i = 0; i < t->nseg; i++) {
-		free(t->seg[i].text);
-		if (t->seg[i].ref) {
-			free(t->seg[i].ref->name);
-			free(t->seg[i].ref);
-		}
-	}
-	free(t->seg);
-	free(t->src);
 	free(t);
 }
 
@@ -245,6 +315,8 @@ fr_tmpl_eval(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg, struct f
 		v = lookup(arg, t->seg[0].ref, err);
 		return v ? json_incref(v) : NULL;
 	}
+	if (t->nseg == 0)
+		fr_buf_add(&b, t->src, strlen(t->src));
 	for (i = 0; i < t->nseg; i++) {
 		if (!t->seg[i].ref) {
 			fr_buf_add(&b, t->seg[i].text, t->seg[i].len);
@@ -278,6 +350,8 @@ fr_tmpl_text(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg, struct f
 	if (!fr_tmpl_has_refs(t)) {
 		struct fr_buf b = {0};
 		size_t i;
+		if (t->nseg == 0)
+			return fr_xstrdup(t->src);
 		for (i = 0; i < t->nseg; i++)
 			fr_buf_add(&b, t->seg[i].text, t->seg[i].len);
 		return fr_buf_steal(&b);

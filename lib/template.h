@@ -13,6 +13,8 @@
 #include "error.h"
 #include "load.h"
 
+struct fr_arena;
+
 enum fr_ref_kind {
 	FR_REF_NAME,		/* a foreach variable or a var */
 	FR_REF_ENV,		/* env.NAME */
@@ -29,7 +31,7 @@ struct fr_ref {
 };
 
 struct fr_tmpl_seg {
-	char *text;		/* literal text (NULL for a reference) */
+	const char *text;	/* literal text, len bytes, not terminated (NULL for a reference) */
 	size_t len;
 	struct fr_ref *ref;	/* or a reference */
 };
@@ -38,17 +40,22 @@ struct fr_tmpl_seg {
  * templates feeding each other cannot double their way through memory. */
 #define FR_TMPL_MAX_TEXT (16u << 20)
 
+/* One allocation holds a template, its segments, references and strings. */
 struct fr_tmpl {
 	char *src;		/* the original text */
 	struct fr_mark mark;	/* of the scalar */
-	struct fr_tmpl_seg *seg;
-	size_t nseg;
+	unsigned nseg;		/* 0: the text is src as it is (no reference, no $${{) */
 	int whole;		/* exactly one reference and nothing else */
+	struct fr_tmpl_seg seg[];
 };
 
 /* Parse node (a scalar) into a template. NULL with err set on a syntax error
  * (unterminated ${{, an empty or malformed expression). Caller frees. */
 struct fr_tmpl *fr_tmpl_parse(const struct fr_node *node, struct fr_error *err);
+/* The same, the template allocated in a (it goes with the arena: never
+ * fr_tmpl_free it). */
+struct fr_tmpl *fr_tmpl_parse_in(struct fr_arena *a, const struct fr_node *node,
+    struct fr_error *err);
 /* Parse a plain string with no position (for -D and internal use). */
 struct fr_tmpl *fr_tmpl_parse_str(const char *s, const struct fr_mark *m, struct fr_error *err);
 /* Free t; NULL is a no-op. */

@@ -120,16 +120,16 @@ expand(struct fr_graph *g, struct fr_task *t, json_t *result)
 	} while (0)
 	if (d->run)
 		TEXT(d->run);
-	if (d->library)
-		TEXT(d->library);
-	if (d->dir)
-		TEXT(d->dir);
-	for (i = 0; i < d->nenv; i++)
-		TEXT(d->env[i].value);
+	if (d->opt->library)
+		TEXT(d->opt->library);
+	if (d->opt->dir)
+		TEXT(d->opt->dir);
+	for (i = 0; i < d->opt->nenv; i++)
+		TEXT(d->opt->env[i].value);
 #undef TEXT
-	if (d->args) {
+	if (d->opt->args) {
 		fr_error_clear(&err);
-		if ((v = fr_tree_eval(d->args, lookup, &c, &err)))
+		if ((v = fr_tree_eval(d->opt->args, lookup, &c, &err)))
 			json_decref(v);
 		else if (!err.text[0])
 			abort();

@@ -120,8 +120,7 @@ test_literal(void)
 	ok(t != NULL, "literal: parses");
 	if (!t)
 		return;
-	is_int(t->nseg, 1, "literal: one segment");
-	ok(t->seg[0].ref == NULL && t->seg[0].len == 16, "literal: a text segment");
+	is_int(t->nseg, 0, "literal: no segment (the text is src)");
 	ok(!t->whole, "literal: not whole");
 	ok(!fr_tmpl_has_refs(t), "literal: no references");
 	is_str(t->src, "echo hello world", "literal: src kept");
@@ -233,6 +232,96 @@ parse_fails(const char *what, const struct fr_node *n, unsigned line, unsigned c
 	ok(err.line == line && err.col == col, "%s: at %u:%u (got %u:%u)", what, line, col,
 	    err.line, err.col);
 	fr_tmpl_free(t);
+}
+
+/* The segments of a template written back out: literal text as it is, a
+ * reference as <kind:name>; src when there are none. New string. */
+static char *
+segtext(const struct fr_tmpl *t)
+{
+	static const char *const kinds[] = { "name", "env", "result", "outputs" };
+	char *out = fr_xstrdup(t->nseg ? "" : t->src), *o;
+	unsigned i;
+
+	for (i = 0; i < t->nseg; i++) {
+		o = out;
+		if (t->seg[i].ref)
+			out = fr_xasprintf("%s<%s:%s>", o, kinds[t->seg[i].ref->kind],
+			    t->seg[i].ref->name);
+		else
+			out = fr_xasprintf("%s%.*s", o, (int)t->seg[i].len, t->seg[i].text);
+		free(o);
+	}
+	return out;
+}
+
+/* Each template is one block: what it holds must come back whole, however
+ * its literal text, escapes and references interleave. */
+static void
+test_roundtrip(void)
+{
+	static const struct {
+		const char *src, *segs;
+		unsigned nseg;
+	} cases[] = {
+		{ "in/L0", "in/L0", 0 },
+		{ "", "", 0 },
+		{ "$", "$", 0 },
+		{ "a$b$", "a$b$", 0 },
+		{ "a\x01b", "a\x01b", 0 },
+		{ "${{ n }}", "<name:n>", 1 },
+		{ "x${{env.HOME}}y", "x<env:HOME>y", 3 },
+		{ "${{ tasks.a-b.result }}${{ tasks.c.outputs }}", "<result:a-b><outputs:c>", 2 },
+		{ "$${{ n }}", "${{ n }}", 1 },
+		{ "$$${{ n }}", "$${{ n }}", 1 },
+		{ "p $${{ q }} ${{ s }} $${{r}}$${{", "p ${{ q }} <name:s> ${{r}}${{", 3 },
+		{ "${{ s }}$${{ t }}${{ s }}", "<name:s>${{ t }}<name:s>", 3 },
+		{ "é${{ s }}ü", "é<name:s>ü", 3 },
+		/* more segments than parse keeps on its stack */
+		{ "0${{a}}1${{b}}2${{c}}3${{d}}4${{e}}5${{f}}6${{g}}7${{h}}8$${{i}}9${{j}}",
+		  "0<name:a>1<name:b>2<name:c>3<name:d>4<name:e>5<name:f>6<name:g>7<name:h>"
+		  "8${{i}}9<name:j>", 18 },
+	};
+	size_t i;
+
+	for (i = 0; i < FR_NELEM(cases); i++) {
+		struct fr_tmpl *t = parse(cases[i].src);
+		char *got, *txt;
+		unsigned j;
+		int refsok = 1;
+
+		if (!ok(t != NULL, "round trip '%s': parses", cases[i].src))
+			continue;
+		is_str(t->src, cases[i].src, "round trip '%s': src kept", cases[i].src);
+		is_int(t->nseg, cases[i].nseg, "round trip '%s': segments", cases[i].src);
+		got = segtext(t);
+		is_str(got, cases[i].segs, "round trip '%s': segments hold it", cases[i].src);
+		free(got);
+		for (j = 0; j < t->nseg; j++)
+			if (t->seg[j].ref && (t->seg[j].ref->slot != -1 || t->seg[j].ref->target ||
+			    t->seg[j].text || t->seg[j].ref->mark.line != 1))
+				refsok = 0;
+		ok(refsok, "round trip '%s': references unresolved, with marks", cases[i].src);
+		if (!fr_tmpl_has_refs(t)) {
+			txt = fr_tmpl_text(t, NULL, NULL, &err);
+			is_str(txt, cases[i].segs, "round trip '%s': its text", cases[i].src);
+			free(txt);
+		}
+		fr_tmpl_free(t);
+	}
+	{
+		/* a NUL inside: its text is not src as a C string */
+		struct fr_node n = scalar("a\0b", FR_SCALAR_STR, 0, 1, 1);
+		struct fr_tmpl *t;
+		json_t *v;
+		n.len = 3;
+		t = fr_tmpl_parse(&n, &err);
+		v = t ? fr_tmpl_eval(t, lookup, NULL, &err) : NULL;
+		ok(v && json_string_length(v) == 3 && !memcmp(json_string_value(v), "a\0b", 3),
+		    "round trip: a NUL in plain text is kept");
+		json_decref(v);
+		fr_tmpl_free(t);
+	}
 }
 
 static void
@@ -679,6 +768,7 @@ main(void)
 	test_whole();
 	test_interpolation();
 	test_literal_dollars();
+	test_roundtrip();
 	test_marks();
 	test_marks_loaded();
 	test_kinds();
