@@ -1152,6 +1152,7 @@ test_bigrecord(void)
 #endif
 #endif
 
+#ifndef ASAN
 /* The process's address space now, in bytes (VmSize), or 0. */
 static size_t
 vmsize(void)
@@ -1167,6 +1168,7 @@ vmsize(void)
 		fclose(f);
 	return kb * 1024;
 }
+#endif
 
 /* A record of 11 MB is written by a process allowed 4 MB more address space
  * than it has: it is never held whole. */
