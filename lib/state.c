@@ -1193,6 +1193,7 @@ static int
 putbig(struct fr_state *s, const struct fr_state_rec *rec, uint64_t len, struct fr_error *err)
 {
 	struct out o = { .fd = -1, .crc = ~0u, .total = len };
+	unsigned char *chunk;
 	struct stat sb;
 
 	if (s->npendrec > 0 && flush(s, err) < 0)
@@ -1204,9 +1205,9 @@ putbig(struct fr_state *s, const struct fr_state_rec *rec, uint64_t len, struct 
 	if (s->torn)
 		s->wsize = (int64_t)sb.st_size;
 	o.fd = s->wfd;
-	o.chunk = fr_xmalloc(CHUNK);
+	o.chunk = chunk = fr_xmalloc(CHUNK);
 	addtask(&o, rec);
-	free(o.chunk);
+	free(chunk);		/* finish() let go of o.chunk */
 	if (o.failed || o.len != len) {
 		if (!o.failed)
 			errno = EIO;	/* the record changed under us: never */
