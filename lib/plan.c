@@ -925,6 +925,11 @@ fr_plan_prestat(struct fr_plan *pl)
 	if (pl->prestat)
 		return;
 	ps = pl->prestat = fr_xcalloc(1, sizeof(*ps));
+	for (i = 0, cap = 0; i < g->ntask; i++)	/* an upper bound: size the table once */
+		if (g->task[i]->needed)
+			cap += g->task[i]->ninput + g->task[i]->noutput;
+	fr_htab_reserve(pl->files, fr_htab_count(pl->files) + cap);
+	cap = 0;
 	for (i = 0; i < g->ntask; i++) {
 		struct fr_task *t = g->task[i];
 		if (!t->needed)
