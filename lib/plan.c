@@ -19,21 +19,21 @@
 
 extern char **environ;
 
-/* What this run knows of a file; in the plan's arena with its path. Until
- * the first look, a prestat'd memo holds the stat data taken ahead (pre). */
+/* What this run knows of a file; in the plan's arena. Its path is the
+ * graph's string when the graph names the file (nearly always), else a copy
+ * in the arena. One stat data: until the first look, a prestat'd memo holds
+ * the stat data taken ahead (pre); afterwards, the data the file had then. */
 struct memo {
-	char *path;
-	union {
-		struct fr_digest d;	/* once looked at: its digest, if it exists */
-		struct fr_stat st;	/* pre: the stat data taken ahead */
-	} u;
-	struct fr_stat seen;	/* once looked at: the stat data it had then */
+	const char *path;
+	struct fr_digest d;	/* once looked at: its digest, if it exists */
+	struct fr_stat st;	/* pre: taken ahead; once looked at: seen then */
 	int preerr;		/* pre: 0, or stat's errno */
 	unsigned char exists;
 	unsigned char looked;	/* a decision used it */
 	unsigned char hinted;	/* just written by flowrun, which said its digest */
 	unsigned char pre;	/* stat data taken ahead, not yet looked at */
 };
+_Static_assert(sizeof(struct memo) <= 88, "a memo per file: keep it small");
 
 /* Stat ahead: a memo's pre goes PENDING -> BUSY (a thread claimed it) ->
  * DONE; whoever claims it stats it. The loop claims the ones the helpers have
@@ -114,22 +114,41 @@ fr_plan_free(struct fr_plan *pl)
 	free(pl);
 }
 
-/* The memo of path, new and empty. */
+/* A string equal to path that lives as long as the plan: path itself when
+ * kept (it is the graph's), else the graph's copy of an output, else a copy
+ * in the plan's arena. */
+static const char *
+keep(struct fr_plan *pl, const char *path, int kept)
+{
+	const struct fr_task *t;
+	size_t i;
+
+	if (kept)
+		return path;
+	if ((t = fr_htab_get(pl->g->byoutput, path)))
+		for (i = 0; i < t->noutput; i++)
+			if (strcmp(t->output[i], path) == 0)
+				return t->output[i];
+	return fr_arena_strndup(&pl->arena, path, strlen(path));
+}
+
+/* The memo of path, new and empty; kept: path lives as long as the plan. */
 static struct memo *
-memo(struct fr_plan *pl, const char *path)
+memo(struct fr_plan *pl, const char *path, int kept)
 {
 	struct memo *m = fr_arena_zalloc(&pl->arena, sizeof(*m), _Alignof(struct memo));
 
-	m->path = fr_arena_strndup(&pl->arena, path, strlen(path));
+	m->path = keep(pl, path, kept);
 	fr_htab_put(pl->files, m->path, m);
 	return m;
 }
 
 /* The digest of path: from this run's memo, else from the state's stat cache
  * when the stat data match, else by reading it. fresh: ignore the memo (the
- * file was just written). Returns 1 found, 0 missing, -1 error. */
+ * file was just written). kept: path lives as long as the plan (the graph's).
+ * Returns 1 found, 0 missing, -1 error. */
 static int
-filedigest(struct fr_plan *pl, const char *path, int fresh, struct fr_digest *d,
+filedigest(struct fr_plan *pl, const char *path, int kept, int fresh, struct fr_digest *d,
     struct fr_error *err)
 {
 	struct memo *m = fr_htab_get(pl->files, path);
@@ -139,11 +158,11 @@ filedigest(struct fr_plan *pl, const char *path, int fresh, struct fr_digest *d,
 
 	if (m && __atomic_load_n(&m->pre, __ATOMIC_ACQUIRE) == PRE_NONE && (!fresh || m->hinted)) {
 		m->hinted = 0;
-		*d = m->u.d;
+		*d = m->d;
 		return m->exists;
 	}
 	if (!m)
-		m = memo(pl, path);
+		m = memo(pl, path, kept);
 	m->exists = 0;
 	m->looked = 1;
 	if (takepre(pl, m, &st, &errnum) && !fresh && pl->ahead) {
@@ -158,15 +177,15 @@ filedigest(struct fr_plan *pl, const char *path, int fresh, struct fr_digest *d,
 		return fr_error_set(err, FR_ESYS, NULL, "cannot stat %s:", path);
 	}
 	if (fr_state_file_get(pl->s, path, &cst, &cd) == 0 && fr_stat_equal(&st, &cst)) {
-		m->u.d = cd;
+		m->d = cd;
 	} else {
-		if (fr_digest_file(path, &m->u.d, &st, err) < 0)
+		if (fr_digest_file(path, &m->d, &st, err) < 0)
 			return -1;
-		fr_state_file_set(pl->s, path, &st, &m->u.d);
+		fr_state_file_set(pl->s, path, &st, &m->d);
 	}
-	m->seen = st;
+	m->st = st;
 	m->exists = 1;
-	*d = m->u.d;
+	*d = m->d;
 	return 1;
 }
 
@@ -287,7 +306,7 @@ fetchverdict(struct fr_plan *pl, struct fr_job *job, const struct fr_state_rec *
 
 	if (!job->run || pl->force || (!old && fs->pin.algo == FR_PIN_NONE))
 		return 0;
-	if ((rc = filedigest(pl, t->output[0], 0, &cur, err)) <= 0)
+	if ((rc = filedigest(pl, t->output[0], 1, 0, &cur, err)) <= 0)
 		return rc;
 	if (fs->pin.algo != FR_PIN_NONE) {
 		if ((rc = pinmatch(job, old, &cur, err)) <= 0)
@@ -328,7 +347,7 @@ hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, stru
 		int rc;
 
 		if (!fr_path_isglob(t->input[i])) {
-			rc = filedigest(pl, t->input[i], 0, &it.digest, err);
+			rc = filedigest(pl, t->input[i], 1, 0, &it.digest, err);
 			if (rc < 0)
 				return -1;
 			if (rc == 0)
@@ -346,7 +365,7 @@ hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, stru
 		}
 		for (j = 0; j < gl.gl_pathc; j++) {
 			struct memo *m;
-			rc = filedigest(pl, gl.gl_pathv[j], 0, &it.digest, err);
+			rc = filedigest(pl, gl.gl_pathv[j], 0, 0, &it.digest, err);
 			if (rc < 0) {
 				globfree(&gl);
 				return -1;
@@ -583,7 +602,7 @@ envdone:
 	} else {
 		for (i = 0; i < old->noutput; i++) {
 			struct fr_digest od;
-			int found = filedigest(pl, old->output[i].name, 0, &od, err);
+			int found = filedigest(pl, old->output[i].name, 0, 0, &od, err);
 			if (found < 0) {
 				rc = -1;
 				goto out;
@@ -692,7 +711,7 @@ fr_plan_done(struct fr_plan *pl, struct fr_job *job, const json_t *result, int64
 	job->rec.output = fr_xcalloc(t->noutput, sizeof(*job->rec.output));
 	for (i = 0; i < t->noutput; i++) {
 		job->rec.output[i].name = t->output[i];
-		rc = filedigest(pl, t->output[i], 1, &job->rec.output[i].digest, err);
+		rc = filedigest(pl, t->output[i], 1, 1, &job->rec.output[i].digest, err);
 		if (rc < 0)
 			return -1;
 		if (rc == 0)
@@ -758,7 +777,7 @@ fr_plan_stamp(struct fr_plan *pl, struct fr_stamp *stamp)
 		for (pos = 0; fr_htab_next(pl->files, &pos, &path, &v);) {
 			const struct memo *m = v;
 			if (m->looked && !fr_htab_get(pl->g->byoutput, m->path) == !outputs)
-				fr_stamp_file(stamp, m->path, m->exists ? &m->seen : NULL, &m->u.d);
+				fr_stamp_file(stamp, m->path, m->exists ? &m->st : NULL, &m->d);
 		}
 	}
 }
@@ -772,11 +791,11 @@ fr_plan_hint(struct fr_plan *pl, const char *path, const struct fr_stat *st,
 	int errnum;
 
 	if (!m)
-		m = memo(pl, path);
+		m = memo(pl, path, 0);
 	takepre(pl, m, &ignored, &errnum);
 	m->exists = m->hinted = m->looked = 1;
-	m->u.d = *d;
-	m->seen = *st;
+	m->d = *d;
+	m->st = *st;
 	fr_state_file_set(pl->s, path, st, d);
 }
 
@@ -840,7 +859,7 @@ fr_cpu_relax(void)
 static void
 statmemo(struct memo *m)
 {
-	m->preerr = fr_stat_path(m->path, &m->u.st) < 0 ? errno : 0;
+	m->preerr = fr_stat_path(m->path, &m->st) < 0 ? errno : 0;
 	__atomic_store_n(&m->pre, PRE_DONE, __ATOMIC_RELEASE);
 }
 
@@ -905,7 +924,7 @@ takepre(struct fr_plan *pl, struct memo *m, struct fr_stat *st, int *errnum)
 		else
 			sched_yield();
 	}
-	*st = m->u.st;
+	*st = m->st;
 	*errnum = m->preerr;
 	__atomic_store_n(&m->pre, PRE_NONE, __ATOMIC_RELAXED);
 	return 1;
@@ -939,7 +958,7 @@ fr_plan_prestat(struct fr_plan *pl)
 			struct memo *m;
 			if ((j < t->ninput && fr_path_isglob(p)) || fr_htab_get(pl->files, p))
 				continue;
-			m = memo(pl, p);
+			m = memo(pl, p, 1);
 			m->pre = PRE_PENDING;
 			FR_PUSH(ps->m, ps->n, cap, m);
 		}
