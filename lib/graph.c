@@ -12,6 +12,8 @@
 #include "json.h"
 #include "util.h"
 
+_Static_assert(sizeof(struct fr_task) <= 128, "a task per instance: keep it small");
+
 struct evalctx {
 	struct fr_graph *g;
 	struct fr_task *t;
@@ -142,11 +144,11 @@ evalpaths(struct evalctx *c, struct fr_tmpl **tm, size_t n, char ***tmp, size_t 
  * the same task) is shared with it: a library or a fixed input is kept once. */
 static void
 keeppaths(struct fr_graph *g, char **tmp, size_t n, char **prev, size_t nprev, char ***out,
-    size_t *nout)
+    uint32_t *nout)
 {
 	size_t i;
 
-	*nout = n;
+	*nout = (uint32_t)n;
 	*out = n ? fr_arena_alloc(&g->arena, n * sizeof(char *), _Alignof(char *)) : NULL;
 	for (i = 0; i < n; i++) {
 		if (i < nprev && strcmp(prev[i], tmp[i]) == 0)
@@ -247,14 +249,22 @@ foreachvalues(const struct fr_taskdecl *d, struct fr_seen *seen, size_t *total)
 	return vals;
 }
 
-/* Add dep to the needs of t being collected in *tmp (once each). */
+/* The scratch of connect: the needs of one task being collected, and per
+ * task the last task (id + 1) that collected it, to take each once. */
+struct edges {
+	struct fr_task **tmp;
+	size_t n, cap;
+	uint32_t *stamp;
+};
+
+/* Add dep to the needs of t being collected in e (once each). */
 static void
-addedge(struct fr_task *t, struct fr_task *dep, struct fr_task ***tmp, size_t *n, size_t *cap)
+addedge(struct fr_task *t, struct fr_task *dep, struct edges *e)
 {
-	if (dep->stamp == t->id + 1)
+	if (e->stamp[dep->id] == t->id + 1)
 		return;
-	dep->stamp = (unsigned)(t->id + 1);
-	FR_PUSH(*tmp, *n, *cap, dep);
+	e->stamp[dep->id] = t->id + 1;
+	FR_PUSH(e->tmp, e->n, e->cap, dep);
 	dep->nrdep++;
 }
 
@@ -270,6 +280,8 @@ instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct f
 	if (g->ntask + total > FR_MAX_INSTANCES)
 		return fr_error_set(err, FR_EPIPELINE, &d->mark, "more than %u task instances",
 		    FR_MAX_INSTANCES);
+	if (vals)
+		fr_htab_reserve(g->byinst, fr_htab_count(g->byinst) + total);
 	g->first[d->index] = g->ntask;
 	g->count[d->index] = total;
 	fr_grow(&g->task, g->ntask + total, cap, sizeof(*g->task));
@@ -286,10 +298,14 @@ instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct f
 			}
 		}
 		t->decl = (struct fr_taskdecl *)d;
-		t->id = g->ntask;
-		t->name = instname(g, d, t->bind, name);
+		t->id = (uint32_t)g->ntask;
 		g->task[g->ntask++] = t;
-		if (fr_htab_put(g->byname, t->name, t))
+		if (!vals) {
+			t->name = d->name;	/* found through the pipeline */
+			continue;
+		}
+		t->name = instname(g, d, t->bind, name);
+		if (fr_htab_put(g->byinst, t->name, t))
 			return fr_error_set(err, FR_EPIPELINE, &d->mark,
 			    "foreach of task '%s' makes the instance %s twice", d->name, t->name);
 	}
@@ -298,30 +314,30 @@ instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct f
 
 /* Edges of t: needs, tasks.X references, inputs that are other tasks' outputs. */
 static int
-connect(struct fr_graph *g, struct fr_task *t, struct fr_task ***tmp, size_t *cap,
-    struct fr_error *err)
+connect(struct fr_graph *g, struct fr_task *t, struct edges *e, struct fr_error *err)
 {
 	const struct fr_taskdecl *d = t->decl;
-	size_t n = 0, i, j;
+	size_t i, j;
 
+	e->n = 0;
 	for (i = 0; i < d->nneed; i++) {
 		const struct fr_taskdecl *x = fr_pipeline_task(g->p, d->need[i].name);
 		if (x == d)
 			return fr_error_set(err, FR_EPIPELINE, &d->need[i].mark,
 			    "dependency cycle: %s -> %s (a task cannot need itself)", d->name, d->name);
 		for (j = 0; j < g->count[x->index]; j++)
-			addedge(t, g->task[g->first[x->index] + j], tmp, &n, cap);
+			addedge(t, g->task[g->first[x->index] + j], e);
 	}
 	for (i = 0; i < d->nuses; i++)
 		for (j = 0; j < g->count[d->uses[i]->index]; j++)
-			addedge(t, g->task[g->first[d->uses[i]->index] + j], tmp, &n, cap);
+			addedge(t, g->task[g->first[d->uses[i]->index] + j], e);
 	for (i = 0; i < t->ninput; i++) {
 		struct fr_task *x;
 		if (!fr_path_isglob(t->input[i])) {
 			if ((x = fr_htab_get(g->byoutput, t->input[i]))) {
 				if (x == t)
 					goto self;
-				addedge(t, x, tmp, &n, cap);
+				addedge(t, x, e);
 			}
 			continue;
 		}
@@ -332,15 +348,16 @@ connect(struct fr_graph *g, struct fr_task *t, struct fr_task ***tmp, size_t *ca
 				if (fnmatch(t->input[i], x->output[o], FNM_PATHNAME | FNM_PERIOD) == 0) {
 					if (x == t)
 						goto self;
-					addedge(t, x, tmp, &n, cap);
+					addedge(t, x, e);
 				}
 			}
 		}
 	}
-	t->ndep = n;
-	if (n) {
-		t->dep = fr_arena_alloc(&g->arena, n * sizeof(*t->dep), _Alignof(struct fr_task *));
-		memcpy(t->dep, *tmp, n * sizeof(*t->dep));
+	t->ndep = (uint32_t)e->n;
+	if (e->n) {
+		t->dep = fr_arena_alloc(&g->arena, e->n * sizeof(*t->dep),
+		    _Alignof(struct fr_task *));
+		memcpy(t->dep, e->tmp, e->n * sizeof(*t->dep));
 	}
 	return 0;
 self:
@@ -432,16 +449,17 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 	struct fr_graph *g = fr_xcalloc(1, sizeof(*g));
 	struct evalctx c = { g, NULL, NULL };
 	struct fr_buf name = {0};
-	struct fr_task **deps = NULL;
+	struct edges e = {0};
 	char **paths = NULL;
-	size_t cap = 0, npath = 0, pathcap = 0, depcap = 0, i, j;
+	size_t cap = 0, npath = 0, pathcap = 0, i, j;
+	uint32_t n32;
 
 	g->p = p;
 	g->first = fr_xcalloc(p->ntask, sizeof(*g->first));
 	g->count = fr_xcalloc(p->ntask, sizeof(*g->count));
 	g->outputs = fr_xcalloc(p->ntask, sizeof(*g->outputs));
 	g->vals = fr_xcalloc(p->ntask, sizeof(*g->vals));
-	g->byname = fr_htab_new(p->ntask);
+	g->byinst = fr_htab_new(0);
 	for (i = 0; i < p->ntask; i++)
 		if (instances(g, p->task[i], &cap, &name, err) < 0)
 			goto fail;
@@ -455,12 +473,13 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 		if (evalpaths(&c, t->decl->output, t->decl->noutput, &paths, &npath, &pathcap,
 		    err) < 0)
 			goto fail;
-		keeppaths(g, paths, npath, NULL, 0, &t->output, &t->noutput);
+		keeppaths(g, paths, npath, NULL, 0, &t->output, &n32);
+		t->noutput = n32;
 		npath = 0;
 		if (t->decl->action == FR_ACT_FETCH && t->noutput != 1) {
 			fr_error_set(err, FR_EPIPELINE, &t->decl->output[0]->mark,
 			    "a fetch task downloads to exactly one output, but %s has %zu",
-			    t->name, t->noutput);
+			    t->name, (size_t)t->noutput);
 			goto fail;
 		}
 		for (j = 0; j < t->noutput; j++) {
@@ -492,13 +511,13 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 			}
 		}
 		keeppaths(g, paths, npath, sibling(g, t) ? sibling(g, t)->input : NULL,
-		    sibling(g, t) ? sibling(g, t)->ninput : 0, &t->input, &t->ninput);
+		    sibling(g, t) ? sibling(g, t)->ninput : 0, &t->input, &n32);
+		t->ninput = n32;
 		npath = 0;
-		if (t->decl->library)
-			t->library = t->input[t->ninput - 1];
 	}
+	e.stamp = fr_xcalloc(g->ntask ? g->ntask : 1, sizeof(*e.stamp));
 	for (i = 0; i < g->ntask; i++)
-		if (connect(g, g->task[i], &deps, &depcap, err) < 0)
+		if (connect(g, g->task[i], &e, err) < 0)
 			goto fail;
 	reverse(g);
 	if (order(g, err) < 0)
@@ -506,16 +525,37 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 	json_decref(c.scratch);
 	fr_buf_free(&name);
 	free(paths);
-	free(deps);
+	free(e.tmp);
+	free(e.stamp);
 	return g;
 fail:
 	json_decref(c.scratch);
 	fr_buf_free(&name);
 	droppaths(paths, npath);
 	free(paths);
-	free(deps);
+	free(e.tmp);
+	free(e.stamp);
 	fr_graph_free(g);
 	return NULL;
+}
+
+struct fr_task *
+fr_graph_task(const struct fr_graph *g, const char *name)
+{
+	const struct fr_taskdecl *d;
+	struct fr_task *t;
+
+	if ((t = fr_htab_get(g->byinst, name)))
+		return t;
+	d = fr_pipeline_task(g->p, name);
+	return d && d->nforeach == 0 && g->count[d->index] == 1 ? g->task[g->first[d->index]] :
+	    NULL;
+}
+
+const char *
+fr_task_library(const struct fr_task *t)
+{
+	return t->decl->library && t->ninput > 0 ? t->input[t->ninput - 1] : NULL;
 }
 
 struct fr_task **
@@ -537,7 +577,7 @@ selectone(struct fr_graph *g, const char *name, struct fr_task ***stack, size_t 
 	size_t ninst = 0, i;
 	char *clean;
 
-	if ((t = fr_htab_get(g->byname, name))) {
+	if ((t = fr_graph_task(g, name))) {
 		FR_PUSH(*stack, *n, *cap, t);
 		return 0;
 	}
@@ -634,7 +674,7 @@ fr_graph_free(struct fr_graph *g)
 	free(g->order);
 	free(g->first);
 	free(g->count);
-	fr_htab_free(g->byname);
+	fr_htab_free(g->byinst);
 	fr_htab_free(g->byoutput);
 	fr_arena_free(&g->arena);
 	free(g);

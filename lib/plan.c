@@ -490,8 +490,8 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 		}
 		/* "call LIBRARY:FUNCTION(ARGS)", ARGS canonical, empty without args */
 		fr_buf_add(&cmd, "call ", 5);
-		if (t->library) {
-			fr_buf_addstr(&cmd, t->library);
+		if (fr_task_library(t)) {
+			fr_buf_addstr(&cmd, fr_task_library(t));
 			fr_buf_addc(&cmd, ':');
 		}
 		fr_buf_addstr(&cmd, d->function);
@@ -501,7 +501,7 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 			fr_json_canon(&cmd, job->args);
 		fr_buf_addc(&cmd, ')');
 		fr_hasher_addstr(&h, "call");
-		fr_hasher_addstr(&h, t->library ? t->library : "");
+		fr_hasher_addstr(&h, fr_task_library(t) ? fr_task_library(t) : "");
 		fr_hasher_addstr(&h, d->function);
 		cmd.data[cmd.len - 1] = '\0';	/* the args alone, for a moment */
 		fr_hasher_addstr(&h, cmd.data + at);
