@@ -51,7 +51,8 @@ struct fr_plan {
 	char **baseenv;			/* flowrun's environment with the pipeline env */
 	size_t nbase;
 	struct fr_htab *files;		/* path -> struct memo */
-	struct fr_arena arena;		/* the memos */
+	struct fr_arena arena;		/* the memos made as needed, copied paths */
+	struct memo *premo;		/* the memos fr_plan_prestat made, at once */
 	json_t **results;		/* per declaration, made on first use */
 	struct fr_prestat *prestat;	/* stat ahead, or NULL */
 	int ahead;			/* the task being planned may use it */
@@ -107,6 +108,7 @@ fr_plan_free(struct fr_plan *pl)
 	prestatend(pl);
 	fr_htab_free(pl->files);
 	fr_arena_free(&pl->arena);
+	free(pl->premo);
 	for (i = 0; i < pl->g->p->ntask; i++)
 		json_decref(pl->results[i]);
 	free(pl->results);
@@ -132,12 +134,13 @@ keep(struct fr_plan *pl, const char *path, int kept)
 	return fr_arena_strndup(&pl->arena, path, strlen(path));
 }
 
-/* The memo of path, new and empty; kept: path lives as long as the plan. */
+/* The memo of path, new and empty (at m if not NULL); kept: path lives as
+ * long as the plan. */
 static struct memo *
-memo(struct fr_plan *pl, const char *path, int kept)
+memo(struct fr_plan *pl, const char *path, int kept, struct memo *m)
 {
-	struct memo *m = fr_arena_zalloc(&pl->arena, sizeof(*m), _Alignof(struct memo));
-
+	if (!m)
+		m = fr_arena_zalloc(&pl->arena, sizeof(*m), _Alignof(struct memo));
 	m->path = keep(pl, path, kept);
 	fr_htab_put(pl->files, m->path, m);
 	return m;
@@ -162,7 +165,7 @@ filedigest(struct fr_plan *pl, const char *path, int kept, int fresh, struct fr_
 		return m->exists;
 	}
 	if (!m)
-		m = memo(pl, path, kept);
+		m = memo(pl, path, kept, NULL);
 	m->exists = 0;
 	m->looked = 1;
 	if (takepre(pl, m, &st, &errnum) && !fresh && pl->ahead) {
@@ -181,7 +184,8 @@ filedigest(struct fr_plan *pl, const char *path, int kept, int fresh, struct fr_
 	} else {
 		if (fr_digest_file(path, &m->d, &st, err) < 0)
 			return -1;
-		fr_state_file_set(pl->s, path, &st, &m->d);
+		if (!pl->dry)	/* -n writes no state: keep nothing for it */
+			fr_state_file_set(pl->s, path, &st, &m->d);
 	}
 	m->st = st;
 	m->exists = 1;
@@ -791,12 +795,13 @@ fr_plan_hint(struct fr_plan *pl, const char *path, const struct fr_stat *st,
 	int errnum;
 
 	if (!m)
-		m = memo(pl, path, 0);
+		m = memo(pl, path, 0, NULL);
 	takepre(pl, m, &ignored, &errnum);
 	m->exists = m->hinted = m->looked = 1;
 	m->d = *d;
 	m->st = *st;
-	fr_state_file_set(pl->s, path, st, d);
+	if (!pl->dry)
+		fr_state_file_set(pl->s, path, st, d);
 }
 
 void
@@ -834,7 +839,8 @@ fr_job_release(struct fr_plan *pl, struct fr_job *job)
 #define PRESTAT_CHUNK 32
 
 struct fr_prestat {
-	struct memo **m;
+	struct memo *base;	/* the memos to stat, base[0 .. n), or else */
+	struct memo **m;	/* these */
 	size_t n;
 	size_t next;		/* the next index to take, taken atomically */
 	size_t taken;		/* how many the loop has taken (its place) */
@@ -888,13 +894,14 @@ prestatter(void *arg)
 		}
 		end = ps->n - i < PRESTAT_CHUNK ? ps->n : i + PRESTAT_CHUNK;
 		for (; i < end; i++) {
+			struct memo *m = ps->base ? &ps->base[i] : ps->m[i];
 			unsigned char want = PRE_PENDING;
 			if (ps->helped && i < __atomic_load_n(&ps->taken, __ATOMIC_RELAXED) +
 			    PRESTAT_NEAR)
 				break;
-			if (__atomic_compare_exchange_n(&ps->m[i]->pre, &want, PRE_BUSY, 0,
+			if (__atomic_compare_exchange_n(&m->pre, &want, PRE_BUSY, 0,
 			    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-				statmemo(ps->m[i]);
+				statmemo(m);
 		}
 	}
 	return NULL;
@@ -935,6 +942,7 @@ fr_plan_prestat(struct fr_plan *pl)
 {
 	struct fr_graph *g = pl->g;
 	struct fr_prestat *ps;
+	struct memo *premo;
 	pthread_attr_t attr;
 	sigset_t all, old;
 	size_t i, j, cap = 0;
@@ -948,6 +956,10 @@ fr_plan_prestat(struct fr_plan *pl)
 		if (g->task[i]->needed)
 			cap += g->task[i]->ninput + g->task[i]->noutput;
 	fr_htab_reserve(pl->files, fr_htab_count(pl->files) + cap);
+	/* one block, not arena blocks with slack: what a shared path leaves
+	 * of it at the end is never touched */
+	premo = pl->premo ? NULL : (pl->premo = fr_xcalloc(cap ? cap : 1, sizeof(*premo)));
+	ps->base = premo;
 	cap = 0;
 	for (i = 0; i < g->ntask; i++) {
 		struct fr_task *t = g->task[i];
@@ -958,9 +970,12 @@ fr_plan_prestat(struct fr_plan *pl)
 			struct memo *m;
 			if ((j < t->ninput && fr_path_isglob(p)) || fr_htab_get(pl->files, p))
 				continue;
-			m = memo(pl, p, 1);
+			m = memo(pl, p, 1, premo ? &premo[ps->n] : NULL);
 			m->pre = PRE_PENDING;
-			FR_PUSH(ps->m, ps->n, cap, m);
+			if (premo)
+				ps->n++;
+			else
+				FR_PUSH(ps->m, ps->n, cap, m);
 		}
 	}
 	/* the loop itself plans meanwhile: helpers on the other CPUs */
