@@ -18,6 +18,14 @@ struct evalctx {
 	struct fr_graph *g;
 	struct fr_task *t;
 	json_t *scratch;
+	struct fr_buf clean;	/* scratch of isclean */
+};
+
+/* A path made for an instance: a new string, or (lit) the text of a template
+ * that is a plain path, borrowed from the pipeline. */
+struct path {
+	char *s;
+	int lit;
 };
 
 int
@@ -109,17 +117,36 @@ lookup(void *arg, const struct fr_ref *ref, struct fr_error *err)
 	return fr_graph_lookup(c->g, c->t, ref, &c->scratch, err);
 }
 
-/* Evaluate path templates, appending to *tmp (n, cap): a whole list value
- * gives several paths. The paths are new strings. */
+/* Whether path is not empty and fr_path_clean would leave it as it is. */
 static int
-evalpaths(struct evalctx *c, struct fr_tmpl **tm, size_t n, char ***tmp, size_t *ntmp,
+isclean(struct evalctx *c, const char *path)
+{
+	if (*path == '\0')
+		return 0;
+	fr_buf_reset(&c->clean);
+	fr_buf_addstr(&c->clean, path);
+	fr_path_clean(c->clean.data);
+	return strcmp(c->clean.data, path) == 0;
+}
+
+/* Evaluate path templates, appending to *tmp (n, cap): a whole list value
+ * gives several paths. A template that is a plain, clean path (nearly all
+ * of those without references) is taken as it is, without the evaluator. */
+static int
+evalpaths(struct evalctx *c, struct fr_tmpl **tm, size_t n, struct path **tmp, size_t *ntmp,
     size_t *cap, struct fr_error *err)
 {
 	size_t i, j;
 
 	for (i = 0; i < n; i++) {
-		json_t *v = fr_tmpl_eval(tm[i], lookup, c, err);
-		if (!v)
+		json_t *v;
+		if (!fr_tmpl_has_refs(tm[i]) && !strstr(tm[i]->src, "${{") &&
+		    isclean(c, tm[i]->src)) {
+			struct path lit = { tm[i]->src, 1 };
+			FR_PUSH(*tmp, *ntmp, *cap, lit);
+			continue;
+		}
+		if (!(v = fr_tmpl_eval(tm[i], lookup, c, err)))
 			return -1;
 		for (j = 0; j < (json_is_array(v) ? json_array_size(v) : 1); j++) {
 			json_t *it = json_is_array(v) ? json_array_get(v, j) : v;
@@ -132,7 +159,7 @@ evalpaths(struct evalctx *c, struct fr_tmpl **tm, size_t n, char ***tmp, size_t 
 				    "path longer than %u MiB after templating", FR_TMPL_MAX_TEXT >> 20);
 			}
 			fr_path_clean(s);
-			FR_PUSH(*tmp, *ntmp, *cap, s);
+			FR_PUSH(*tmp, *ntmp, *cap, ((struct path){ s, 0 }));
 		}
 		json_decref(v);
 	}
@@ -141,21 +168,25 @@ evalpaths(struct evalctx *c, struct fr_tmpl **tm, size_t n, char ***tmp, size_t 
 
 /* Move the n paths of tmp into the graph's arena as *out (NULL when none).
  * A path equal to the one at the same place in prev (the instance before, of
- * the same task) is shared with it: a library or a fixed input is kept once. */
+ * the same task) is shared with it: a library or a fixed input is kept once;
+ * a template's own text stays the pipeline's. */
 static void
-keeppaths(struct fr_graph *g, char **tmp, size_t n, char **prev, size_t nprev, char ***out,
-    uint32_t *nout)
+keeppaths(struct fr_graph *g, struct path *tmp, size_t n, char **prev, size_t nprev,
+    char ***out, uint32_t *nout)
 {
 	size_t i;
 
 	*nout = (uint32_t)n;
 	*out = n ? fr_arena_alloc(&g->arena, n * sizeof(char *), _Alignof(char *)) : NULL;
 	for (i = 0; i < n; i++) {
-		if (i < nprev && strcmp(prev[i], tmp[i]) == 0)
+		if (i < nprev && strcmp(prev[i], tmp[i].s) == 0)
 			(*out)[i] = prev[i];
+		else if (tmp[i].lit)
+			(*out)[i] = tmp[i].s;
 		else
-			(*out)[i] = fr_arena_strndup(&g->arena, tmp[i], strlen(tmp[i]));
-		free(tmp[i]);
+			(*out)[i] = fr_arena_strndup(&g->arena, tmp[i].s, strlen(tmp[i].s));
+		if (!tmp[i].lit)
+			free(tmp[i].s);
 	}
 }
 
@@ -168,10 +199,11 @@ sibling(const struct fr_graph *g, const struct fr_task *t)
 
 /* Free the n paths of tmp (after a failure). */
 static void
-droppaths(char **tmp, size_t n)
+droppaths(struct path *tmp, size_t n)
 {
 	while (n > 0)
-		free(tmp[--n]);
+		if (!tmp[--n].lit)
+			free(tmp[n].s);
 }
 
 /* The mark of the template that gave path j of the n paths made from tm. */
@@ -447,10 +479,10 @@ struct fr_graph *
 fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 {
 	struct fr_graph *g = fr_xcalloc(1, sizeof(*g));
-	struct evalctx c = { g, NULL, NULL };
+	struct evalctx c = { g, NULL, NULL, {0} };
 	struct fr_buf name = {0};
 	struct edges e = {0};
-	char **paths = NULL;
+	struct path *paths = NULL;
 	size_t cap = 0, npath = 0, pathcap = 0, i, j;
 	uint32_t n32;
 
@@ -523,6 +555,7 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 	if (order(g, err) < 0)
 		goto fail;
 	json_decref(c.scratch);
+	fr_buf_free(&c.clean);
 	fr_buf_free(&name);
 	free(paths);
 	free(e.tmp);
@@ -530,6 +563,7 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 	return g;
 fail:
 	json_decref(c.scratch);
+	fr_buf_free(&c.clean);
 	fr_buf_free(&name);
 	droppaths(paths, npath);
 	free(paths);

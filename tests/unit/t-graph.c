@@ -374,6 +374,12 @@ test_edges(void)
 	ok(graph != NULL, "edges: the graph builds (%s)", err.text);
 	if (!graph)
 		return;
+	t = task("src");
+	ok(t && t->output[0] == t->decl->output[0]->src,
+	    "a plain clean path is the template's own text, not a copy");
+	t = task("one");
+	ok(t && t->input[0] != t->decl->input[0]->src && strcmp(t->input[0], "out/2.txt") == 0,
+	    "a plain path that needs cleaning is a cleaned copy");
 	is_deps("src", "");
 	is_deps("sq[x=2]", "src");
 	is_deps("one", "sq[x=2]");
