@@ -309,7 +309,7 @@ list(const struct fr_graph *g)
 		if (d->desc)
 			printf("%s%s", d->desc, d->nforeach ? " " : "");
 		if (d->nforeach)
-			printf("(%zu instances)", g->count[d->index]);
+			printf("(%zu instances)", fr_graph_count(g, d));
 		putchar('\n');
 	}
 }

@@ -67,9 +67,11 @@ outputsof(struct fr_graph *g, const struct fr_taskdecl *d)
 {
 	size_t i, j;
 
+	if (!g->outputs)
+		g->outputs = fr_xcalloc(g->p->ntask, sizeof(*g->outputs));
 	if (!g->outputs[d->index]) {
 		json_t *a = json_array();
-		for (i = 0; i < g->count[d->index]; i++) {
+		for (i = 0; i < fr_graph_count(g, d); i++) {
 			struct fr_task *x = g->task[g->first[d->index] + i];
 			for (j = 0; j < x->noutput; j++)
 				json_array_append_new(a, json_string(x->output[j]));
@@ -307,15 +309,18 @@ instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct f
 	json_t **vals = NULL;
 	size_t total = 1, i, k;
 
-	if (d->nforeach)
+	if (d->nforeach) {
+		if (!g->vals)
+			g->vals = fr_xcalloc(g->p->ntask, sizeof(*g->vals));
 		vals = g->vals[d->index] = foreachvalues(d, g->p->seen, &total);
+	}
 	if (g->ntask + total > FR_MAX_INSTANCES)
 		return fr_error_set(err, FR_EPIPELINE, &d->mark, "more than %u task instances",
 		    FR_MAX_INSTANCES);
 	if (vals)
 		fr_htab_reserve(g->byinst, fr_htab_count(g->byinst) + total);
-	g->first[d->index] = g->ntask;
-	g->count[d->index] = total;
+	g->first[d->index] = (uint32_t)g->ntask;
+	g->first[d->index + 1] = (uint32_t)(g->ntask + total);
 	fr_grow(&g->task, g->ntask + total, cap, sizeof(*g->task));
 	for (i = 0; i < total; i++) {
 		struct fr_task *t = fr_arena_zalloc(&g->arena, sizeof(*t), _Alignof(struct fr_task));
@@ -357,11 +362,11 @@ connect(struct fr_graph *g, struct fr_task *t, struct edges *e, struct fr_error 
 		if (x == d)
 			return fr_error_set(err, FR_EPIPELINE, &d->need[i].mark,
 			    "dependency cycle: %s -> %s (a task cannot need itself)", d->name, d->name);
-		for (j = 0; j < g->count[x->index]; j++)
+		for (j = 0; j < fr_graph_count(g, x); j++)
 			addedge(t, g->task[g->first[x->index] + j], e);
 	}
 	for (i = 0; i < d->nuses; i++)
-		for (j = 0; j < g->count[d->uses[i]->index]; j++)
+		for (j = 0; j < fr_graph_count(g, d->uses[i]); j++)
 			addedge(t, g->task[g->first[d->uses[i]->index] + j], e);
 	for (i = 0; i < t->ninput; i++) {
 		struct fr_task *x;
@@ -487,16 +492,13 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 	uint32_t n32;
 
 	g->p = p;
-	g->first = fr_xcalloc(p->ntask, sizeof(*g->first));
-	g->count = fr_xcalloc(p->ntask, sizeof(*g->count));
-	g->outputs = fr_xcalloc(p->ntask, sizeof(*g->outputs));
-	g->vals = fr_xcalloc(p->ntask, sizeof(*g->vals));
+	g->first = fr_xcalloc(p->ntask + 1, sizeof(*g->first));
 	g->byinst = fr_htab_new(0);
 	for (i = 0; i < p->ntask; i++)
 		if (instances(g, p->task[i], &cap, &name, err) < 0)
 			goto fail;
 	for (i = 0, j = 0; i < p->ntask; i++)	/* a guess: one path a template */
-		j += g->count[i] * p->task[i]->noutput;
+		j += fr_graph_count(g, p->task[i]) * p->task[i]->noutput;
 	g->byoutput = fr_htab_new(j);
 	for (i = 0; i < g->ntask; i++) {
 		struct fr_task *t = g->task[i];
@@ -573,6 +575,12 @@ fail:
 	return NULL;
 }
 
+size_t
+fr_graph_count(const struct fr_graph *g, const struct fr_taskdecl *d)
+{
+	return g->first[d->index + 1] - g->first[d->index];
+}
+
 struct fr_task *
 fr_graph_task(const struct fr_graph *g, const char *name)
 {
@@ -582,7 +590,7 @@ fr_graph_task(const struct fr_graph *g, const char *name)
 	if ((t = fr_htab_get(g->byinst, name)))
 		return t;
 	d = fr_pipeline_task(g->p, name);
-	return d && d->nforeach == 0 && g->count[d->index] == 1 ? g->task[g->first[d->index]] :
+	return d && d->nforeach == 0 && fr_graph_count(g, d) == 1 ? g->task[g->first[d->index]] :
 	    NULL;
 }
 
@@ -597,9 +605,9 @@ fr_graph_instances(const struct fr_graph *g, const char *name, size_t *n)
 {
 	const struct fr_taskdecl *d = fr_pipeline_task(g->p, name);
 
-	if (!d || g->count[d->index] == 0)
+	if (!d || fr_graph_count(g, d) == 0)
 		return NULL;
-	*n = g->count[d->index];
+	*n = fr_graph_count(g, d);
 	return &g->task[g->first[d->index]];
 }
 
@@ -696,7 +704,8 @@ fr_graph_free(struct fr_graph *g)
 		json_decref(g->task[i]->resultv);
 	}
 	for (i = 0; g->p && i < g->p->ntask; i++) {
-		json_decref(g->outputs[i]);
+		if (g->outputs)
+			json_decref(g->outputs[i]);
 		for (k = 0; g->vals && g->vals[i] && k < g->p->task[i]->nforeach; k++)
 			json_decref(g->vals[i][k]);
 		if (g->vals)
@@ -707,7 +716,6 @@ fr_graph_free(struct fr_graph *g)
 	free(g->task);
 	free(g->order);
 	free(g->first);
-	free(g->count);
 	fr_htab_free(g->byinst);
 	fr_htab_free(g->byoutput);
 	fr_arena_free(&g->arena);

@@ -49,12 +49,15 @@ struct fr_graph {
 	struct fr_task **task;		/* every instance, in declaration order */
 	size_t ntask;
 	struct fr_task **order;		/* topological: every task after what it needs */
-	size_t *first, *count;		/* per declaration (decl->index): its instances */
+	uint32_t *first;		/* per declaration (decl->index): its first
+					 * instance; one more at the end (ntask) */
 	struct fr_htab *byinst;		/* instance name -> task, foreach instances only
 					 * (the others are named as their declaration) */
 	struct fr_htab *byoutput;	/* output path -> task */
-	json_t **outputs;		/* per declaration, tasks.X.outputs, made lazily */
-	json_t ***vals;			/* per declaration, each foreach variable's values */
+	json_t **outputs;		/* per declaration, tasks.X.outputs, made lazily
+					 * (the array too) */
+	json_t ***vals;			/* per declaration, each foreach variable's values
+					 * (NULL: no foreach at all) */
 	size_t nneeded;
 	struct fr_arena arena;		/* the tasks, their names, paths and edges */
 };
@@ -70,6 +73,8 @@ void fr_graph_free(struct fr_graph *g);
  * none: the pipeline's default, else every task). Returns the number of
  * needed instances, or -1 with err set (FR_EUSAGE) for an unknown target. */
 long fr_graph_select(struct fr_graph *g, char *const *targets, size_t n, struct fr_error *err);
+/* The number of instances of declaration d. */
+size_t fr_graph_count(const struct fr_graph *g, const struct fr_taskdecl *d);
 /* The instance named name ("NAME" or "NAME[VAR=VALUE,...]"), or NULL. */
 struct fr_task *fr_graph_task(const struct fr_graph *g, const char *name);
 /* A call task's library path (its last input), or NULL. */

@@ -53,7 +53,7 @@ struct fr_plan {
 	struct fr_htab *files;		/* path -> struct memo */
 	struct fr_arena arena;		/* the memos made as needed, copied paths */
 	struct memo *premo;		/* the memos fr_plan_prestat made, at once */
-	json_t **results;		/* per declaration, made on first use */
+	json_t **results;		/* per declaration, made on first use (the array too) */
 	struct fr_prestat *prestat;	/* stat ahead, or NULL */
 	int ahead;			/* the task being planned may use it */
 	struct fr_digest baseenvh;	/* env digest of tasks with no env or dir */
@@ -80,7 +80,6 @@ fr_plan_new(struct fr_graph *g, struct fr_state *s, int force, int dry)
 		n++;
 	pl->baseenv = fr_env_make(environ, n, g->p->envname, g->p->envval, g->p->nenv, &pl->nbase);
 	pl->files = fr_htab_new(1024);
-	pl->results = fr_xcalloc(g->p->ntask, sizeof(*pl->results));
 	fr_state_batch(s, 1);
 	return pl;
 }
@@ -109,7 +108,7 @@ fr_plan_free(struct fr_plan *pl)
 	fr_htab_free(pl->files);
 	fr_arena_free(&pl->arena);
 	free(pl->premo);
-	for (i = 0; i < pl->g->p->ntask; i++)
+	for (i = 0; pl->results && i < pl->g->p->ntask; i++)
 		json_decref(pl->results[i]);
 	free(pl->results);
 	fr_env_free(pl->baseenv);
@@ -201,6 +200,8 @@ fr_plan_result(struct fr_plan *pl, const char *name)
 
 	if (!d)
 		return NULL;
+	if (!pl->results)
+		pl->results = fr_xcalloc(pl->g->p->ntask, sizeof(*pl->results));
 	if (!pl->results[d->index]) {
 		struct fr_task **inst = fr_graph_instances(pl->g, name, &n);
 		json_t *a = json_array();
