@@ -138,7 +138,9 @@ keep(struct fr_plan *pl, const char *path, int kept)
 static struct memo *
 memo(struct fr_plan *pl, const char *path, int kept, struct memo *m)
 {
-	if (!m)
+	if (m)
+		memset(m, 0, sizeof(*m));
+	else
 		m = fr_arena_zalloc(&pl->arena, sizeof(*m), _Alignof(struct memo));
 	m->path = keep(pl, path, kept);
 	fr_htab_put(pl->files, m->path, m);
@@ -946,22 +948,29 @@ fr_plan_prestat(struct fr_plan *pl)
 	struct memo *premo;
 	pthread_attr_t attr;
 	sigset_t all, old;
-	size_t i, j, cap = 0;
+	size_t i, j, k, n = 0, cap = 0;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	int k, want;
+	int want;
 
 	if (pl->prestat)
 		return;
 	ps = pl->prestat = fr_xcalloc(1, sizeof(*ps));
-	for (i = 0, cap = 0; i < g->ntask; i++)	/* an upper bound: size the table once */
-		if (g->task[i]->needed)
-			cap += g->task[i]->ninput + g->task[i]->noutput;
-	fr_htab_reserve(pl->files, fr_htab_count(pl->files) + cap);
-	/* one block, not arena blocks with slack: what a shared path leaves
-	 * of it at the end is never touched */
-	premo = pl->premo ? NULL : (pl->premo = fr_xcalloc(cap ? cap : 1, sizeof(*premo)));
+	/* size the table and the memos once: every output of a needed task, and
+	 * the inputs no needed task writes (those shared are counted more than
+	 * once: malloc, not calloc, so what stays unused is never touched) */
+	for (i = 0; i < g->ntask; i++) {
+		struct fr_task *t = g->task[i], *x;
+		if (!t->needed)
+			continue;
+		n += t->noutput;
+		for (j = 0; j < t->ninput; j++)
+			if (!fr_path_isglob(t->input[j]) &&
+			    (!(x = fr_htab_get(g->byoutput, t->input[j])) || !x->needed))
+				n++;
+	}
+	fr_htab_reserve(pl->files, fr_htab_count(pl->files) + n);
+	premo = pl->premo ? NULL : (pl->premo = fr_xmalloc((n ? n : 1) * sizeof(*premo)));
 	ps->base = premo;
-	cap = 0;
 	for (i = 0; i < g->ntask; i++) {
 		struct fr_task *t = g->task[i];
 		if (!t->needed)
@@ -971,12 +980,20 @@ fr_plan_prestat(struct fr_plan *pl)
 			struct memo *m;
 			if ((j < t->ninput && fr_path_isglob(p)) || fr_htab_get(pl->files, p))
 				continue;
-			m = memo(pl, p, 1, premo ? &premo[ps->n] : NULL);
+			m = memo(pl, p, 1, premo && ps->n < n ? &premo[ps->n] : NULL);
 			m->pre = PRE_PENDING;
-			if (premo)
+			if (premo && ps->n < n) {
 				ps->n++;
-			else
-				FR_PUSH(ps->m, ps->n, cap, m);
+				continue;
+			}
+			if (premo) {	/* cannot happen: the count is an upper bound */
+				ps->m = fr_xcalloc(ps->n, sizeof(*ps->m));
+				for (k = 0; k < ps->n; k++)
+					ps->m[k] = &premo[k];
+				cap = ps->n;
+				ps->base = premo = NULL;
+			}
+			FR_PUSH(ps->m, ps->n, cap, m);
 		}
 	}
 	/* the loop itself plans meanwhile: helpers on the other CPUs */
@@ -989,7 +1006,7 @@ fr_plan_prestat(struct fr_plan *pl)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);	/* signals stay the loop's */
 	ps->helped = 1;
-	for (k = 0; k < want; k++)
+	for (k = 0; k < (size_t)want; k++)
 		if (pthread_create(&ps->th[ps->nth], &attr, prestatter, ps) == 0)
 			ps->nth++;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
