@@ -18,12 +18,12 @@ struct entry {
 
 struct fr_htab {
 	uint64_t *slot;
-	size_t cap;		/* slots, a power of two, at most 3/4 full */
+	size_t cap;		/* slots, a power of two, at most 7/8 full */
 	struct entry *ent;	/* in insertion order */
 	size_t count, entcap;
 };
 
-#define MAXLOAD(cap) ((cap) / 4 * 3)
+#define MAXLOAD(cap) ((cap) - (cap) / 8)
 
 uint64_t
 fr_hash(const void *p, size_t n)
