@@ -494,6 +494,8 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 	g->p = p;
 	g->first = fr_xcalloc(p->ntask + 1, sizeof(*g->first));
 	g->byinst = fr_htab_new(0);
+	/* one instance a task unless it has foreach: then grown as needed */
+	fr_grow(&g->task, p->ntask, &cap, sizeof(*g->task));
 	for (i = 0; i < p->ntask; i++)
 		if (instances(g, p->task[i], &cap, &name, err) < 0)
 			goto fail;

@@ -348,6 +348,9 @@ hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, stru
 {
 	size_t i, j, cap = 0;
 
+	/* one item a declared input unless globs add more: a task reading the
+	 * outputs of 100k others holds them once, not in doubling copies */
+	fr_grow(&rec->input, t->ninput, &cap, sizeof(*rec->input));
 	for (i = 0; i < t->ninput; i++) {
 		struct fr_state_item it;
 		glob_t gl;
@@ -574,6 +577,7 @@ envdone:
 	/* inputs and what the needed tasks handed on */
 	if (hashinputs(pl, t, &job->rec, err) < 0)
 		goto out;
+	fr_grow(&job->rec.dep, t->ndep, &cap, sizeof(*job->rec.dep));
 	for (i = 0; i < t->ndep; i++) {
 		struct fr_state_item it = { t->dep[i]->name, t->dep[i]->handoff };
 		FR_PUSH(job->rec.dep, job->rec.ndep, cap, it);
