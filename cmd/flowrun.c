@@ -309,7 +309,7 @@ list(const struct fr_graph *g)
 		if (d->opt->desc)
 			printf("%s%s", d->opt->desc, d->opt->nforeach ? " " : "");
 		if (d->opt->nforeach)
-			printf("(%zu instances)", g->count[d->index]);
+			printf("(%zu instances)", fr_graph_count(g, d));
 		putchar('\n');
 	}
 }
@@ -331,7 +331,7 @@ printresults(struct fr_plan *pl, struct fr_graph *g, struct opts *o)
 
 	for (i = 0; i < o->nresult; i++) {
 		json_t *v = fr_plan_result(pl, o->result[i]);
-		struct fr_task *t = v ? NULL : fr_htab_get(g->byname, o->result[i]);
+		struct fr_task *t = v ? NULL : fr_graph_task(g, o->result[i]);
 		char *s;
 		if (t)
 			s = fr_xstrdup(t->result ? t->result : "null");

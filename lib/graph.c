@@ -12,10 +12,20 @@
 #include "json.h"
 #include "util.h"
 
+_Static_assert(sizeof(struct fr_task) <= 128, "a task per instance: keep it small");
+
 struct evalctx {
 	struct fr_graph *g;
 	struct fr_task *t;
 	json_t *scratch;
+	struct fr_buf clean;	/* scratch of isclean */
+};
+
+/* A path made for an instance: a new string, or (lit) the text of a template
+ * that is a plain path, borrowed from the pipeline. */
+struct path {
+	char *s;
+	int lit;
 };
 
 int
@@ -57,9 +67,11 @@ outputsof(struct fr_graph *g, const struct fr_taskdecl *d)
 {
 	size_t i, j;
 
+	if (!g->outputs)
+		g->outputs = fr_xcalloc(g->p->ntask, sizeof(*g->outputs));
 	if (!g->outputs[d->index]) {
 		json_t *a = json_array();
-		for (i = 0; i < g->count[d->index]; i++) {
+		for (i = 0; i < fr_graph_count(g, d); i++) {
 			struct fr_task *x = g->task[g->first[d->index] + i];
 			for (j = 0; j < x->noutput; j++)
 				json_array_append_new(a, json_string(x->output[j]));
@@ -107,17 +119,36 @@ lookup(void *arg, const struct fr_ref *ref, struct fr_error *err)
 	return fr_graph_lookup(c->g, c->t, ref, &c->scratch, err);
 }
 
-/* Evaluate path templates, appending to *tmp (n, cap): a whole list value
- * gives several paths. The paths are new strings. */
+/* Whether path is not empty and fr_path_clean would leave it as it is. */
 static int
-evalpaths(struct evalctx *c, struct fr_tmpl *const *tm, size_t n, char ***tmp, size_t *ntmp,
+isclean(struct evalctx *c, const char *path)
+{
+	if (*path == '\0')
+		return 0;
+	fr_buf_reset(&c->clean);
+	fr_buf_addstr(&c->clean, path);
+	fr_path_clean(c->clean.data);
+	return strcmp(c->clean.data, path) == 0;
+}
+
+/* Evaluate path templates, appending to *tmp (n, cap): a whole list value
+ * gives several paths. A template that is a plain, clean path (nearly all
+ * of those without references) is taken as it is, without the evaluator. */
+static int
+evalpaths(struct evalctx *c, struct fr_tmpl *const *tm, size_t n, struct path **tmp, size_t *ntmp,
     size_t *cap, struct fr_error *err)
 {
 	size_t i, j;
 
 	for (i = 0; i < n; i++) {
-		json_t *v = fr_tmpl_eval(tm[i], lookup, c, err);
-		if (!v)
+		json_t *v;
+		if (!fr_tmpl_has_refs(tm[i]) && !strstr(tm[i]->src, "${{") &&
+		    isclean(c, tm[i]->src)) {
+			struct path lit = { tm[i]->src, 1 };
+			FR_PUSH(*tmp, *ntmp, *cap, lit);
+			continue;
+		}
+		if (!(v = fr_tmpl_eval(tm[i], lookup, c, err)))
 			return -1;
 		for (j = 0; j < (json_is_array(v) ? json_array_size(v) : 1); j++) {
 			json_t *it = json_is_array(v) ? json_array_get(v, j) : v;
@@ -130,7 +161,7 @@ evalpaths(struct evalctx *c, struct fr_tmpl *const *tm, size_t n, char ***tmp, s
 				    "path longer than %u MiB after templating", FR_TMPL_MAX_TEXT >> 20);
 			}
 			fr_path_clean(s);
-			FR_PUSH(*tmp, *ntmp, *cap, s);
+			FR_PUSH(*tmp, *ntmp, *cap, ((struct path){ s, 0 }));
 		}
 		json_decref(v);
 	}
@@ -139,21 +170,25 @@ evalpaths(struct evalctx *c, struct fr_tmpl *const *tm, size_t n, char ***tmp, s
 
 /* Move the n paths of tmp into the graph's arena as *out (NULL when none).
  * A path equal to the one at the same place in prev (the instance before, of
- * the same task) is shared with it: a library or a fixed input is kept once. */
+ * the same task) is shared with it: a library or a fixed input is kept once;
+ * a template's own text stays the pipeline's. */
 static void
-keeppaths(struct fr_graph *g, char **tmp, size_t n, char **prev, size_t nprev, char ***out,
-    size_t *nout)
+keeppaths(struct fr_graph *g, struct path *tmp, size_t n, char **prev, size_t nprev,
+    char ***out, uint32_t *nout)
 {
 	size_t i;
 
-	*nout = n;
+	*nout = (uint32_t)n;
 	*out = n ? fr_arena_alloc(&g->arena, n * sizeof(char *), _Alignof(char *)) : NULL;
 	for (i = 0; i < n; i++) {
-		if (i < nprev && strcmp(prev[i], tmp[i]) == 0)
+		if (i < nprev && strcmp(prev[i], tmp[i].s) == 0)
 			(*out)[i] = prev[i];
+		else if (tmp[i].lit)
+			(*out)[i] = tmp[i].s;
 		else
-			(*out)[i] = fr_arena_strndup(&g->arena, tmp[i], strlen(tmp[i]));
-		free(tmp[i]);
+			(*out)[i] = fr_arena_strndup(&g->arena, tmp[i].s, strlen(tmp[i].s));
+		if (!tmp[i].lit)
+			free(tmp[i].s);
 	}
 }
 
@@ -166,10 +201,11 @@ sibling(const struct fr_graph *g, const struct fr_task *t)
 
 /* Free the n paths of tmp (after a failure). */
 static void
-droppaths(char **tmp, size_t n)
+droppaths(struct path *tmp, size_t n)
 {
 	while (n > 0)
-		free(tmp[--n]);
+		if (!tmp[--n].lit)
+			free(tmp[n].s);
 }
 
 /* The mark of the template that gave path j of the n paths made from tm. */
@@ -247,14 +283,22 @@ foreachvalues(const struct fr_taskdecl *d, struct fr_seen *seen, size_t *total)
 	return vals;
 }
 
-/* Add dep to the needs of t being collected in *tmp (once each). */
+/* The scratch of connect: the needs of one task being collected, and per
+ * task the last task (id + 1) that collected it, to take each once. */
+struct edges {
+	struct fr_task **tmp;
+	size_t n, cap;
+	uint32_t *stamp;
+};
+
+/* Add dep to the needs of t being collected in e (once each). */
 static void
-addedge(struct fr_task *t, struct fr_task *dep, struct fr_task ***tmp, size_t *n, size_t *cap)
+addedge(struct fr_task *t, struct fr_task *dep, struct edges *e)
 {
-	if (dep->stamp == t->id + 1)
+	if (e->stamp[dep->id] == t->id + 1)
 		return;
-	dep->stamp = (unsigned)(t->id + 1);
-	FR_PUSH(*tmp, *n, *cap, dep);
+	e->stamp[dep->id] = t->id + 1;
+	FR_PUSH(e->tmp, e->n, e->cap, dep);
 	dep->nrdep++;
 }
 
@@ -265,13 +309,18 @@ instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct f
 	json_t **vals = NULL;
 	size_t total = 1, i, k;
 
-	if (d->opt->nforeach)
+	if (d->opt->nforeach) {
+		if (!g->vals)
+			g->vals = fr_xcalloc(g->p->ntask, sizeof(*g->vals));
 		vals = g->vals[d->index] = foreachvalues(d, g->p->seen, &total);
+	}
 	if (g->ntask + total > FR_MAX_INSTANCES)
 		return fr_error_set(err, FR_EPIPELINE, &d->mark, "more than %u task instances",
 		    FR_MAX_INSTANCES);
-	g->first[d->index] = g->ntask;
-	g->count[d->index] = total;
+	if (vals)
+		fr_htab_reserve(g->byinst, fr_htab_count(g->byinst) + total);
+	g->first[d->index] = (uint32_t)g->ntask;
+	g->first[d->index + 1] = (uint32_t)(g->ntask + total);
 	fr_grow(&g->task, g->ntask + total, cap, sizeof(*g->task));
 	for (i = 0; i < total; i++) {
 		struct fr_task *t = fr_arena_zalloc(&g->arena, sizeof(*t), _Alignof(struct fr_task));
@@ -286,10 +335,14 @@ instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct f
 			}
 		}
 		t->decl = (struct fr_taskdecl *)d;
-		t->id = g->ntask;
-		t->name = instname(g, d, t->bind, name);
+		t->id = (uint32_t)g->ntask;
 		g->task[g->ntask++] = t;
-		if (fr_htab_put(g->byname, t->name, t))
+		if (!vals) {
+			t->name = d->name;	/* found through the pipeline */
+			continue;
+		}
+		t->name = instname(g, d, t->bind, name);
+		if (fr_htab_put(g->byinst, t->name, t))
 			return fr_error_set(err, FR_EPIPELINE, &d->mark,
 			    "foreach of task '%s' makes the instance %s twice", d->name, t->name);
 	}
@@ -298,30 +351,30 @@ instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct f
 
 /* Edges of t: needs, tasks.X references, inputs that are other tasks' outputs. */
 static int
-connect(struct fr_graph *g, struct fr_task *t, struct fr_task ***tmp, size_t *cap,
-    struct fr_error *err)
+connect(struct fr_graph *g, struct fr_task *t, struct edges *e, struct fr_error *err)
 {
 	const struct fr_taskdecl *d = t->decl;
-	size_t n = 0, i, j;
+	size_t i, j;
 
+	e->n = 0;
 	for (i = 0; i < d->nneed; i++) {
 		const struct fr_taskdecl *x = fr_pipeline_task(g->p, d->need[i].name);
 		if (x == d)
 			return fr_error_set(err, FR_EPIPELINE, &d->need[i].mark,
 			    "dependency cycle: %s -> %s (a task cannot need itself)", d->name, d->name);
-		for (j = 0; j < g->count[x->index]; j++)
-			addedge(t, g->task[g->first[x->index] + j], tmp, &n, cap);
+		for (j = 0; j < fr_graph_count(g, x); j++)
+			addedge(t, g->task[g->first[x->index] + j], e);
 	}
 	for (i = 0; i < d->nuses; i++)
-		for (j = 0; j < g->count[d->uses[i]->index]; j++)
-			addedge(t, g->task[g->first[d->uses[i]->index] + j], tmp, &n, cap);
+		for (j = 0; j < fr_graph_count(g, d->uses[i]); j++)
+			addedge(t, g->task[g->first[d->uses[i]->index] + j], e);
 	for (i = 0; i < t->ninput; i++) {
 		struct fr_task *x;
 		if (!fr_path_isglob(t->input[i])) {
 			if ((x = fr_htab_get(g->byoutput, t->input[i]))) {
 				if (x == t)
 					goto self;
-				addedge(t, x, tmp, &n, cap);
+				addedge(t, x, e);
 			}
 			continue;
 		}
@@ -332,15 +385,16 @@ connect(struct fr_graph *g, struct fr_task *t, struct fr_task ***tmp, size_t *ca
 				if (fnmatch(t->input[i], x->output[o], FNM_PATHNAME | FNM_PERIOD) == 0) {
 					if (x == t)
 						goto self;
-					addedge(t, x, tmp, &n, cap);
+					addedge(t, x, e);
 				}
 			}
 		}
 	}
-	t->ndep = n;
-	if (n) {
-		t->dep = fr_arena_alloc(&g->arena, n * sizeof(*t->dep), _Alignof(struct fr_task *));
-		memcpy(t->dep, *tmp, n * sizeof(*t->dep));
+	t->ndep = (uint32_t)e->n;
+	if (e->n) {
+		t->dep = fr_arena_alloc(&g->arena, e->n * sizeof(*t->dep),
+		    _Alignof(struct fr_task *));
+		memcpy(t->dep, e->tmp, e->n * sizeof(*t->dep));
 	}
 	return 0;
 self:
@@ -430,23 +484,23 @@ struct fr_graph *
 fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 {
 	struct fr_graph *g = fr_xcalloc(1, sizeof(*g));
-	struct evalctx c = { g, NULL, NULL };
+	struct evalctx c = { g, NULL, NULL, {0} };
 	struct fr_buf name = {0};
-	struct fr_task **deps = NULL;
-	char **paths = NULL;
-	size_t cap = 0, npath = 0, pathcap = 0, depcap = 0, i, j;
+	struct edges e = {0};
+	struct path *paths = NULL;
+	size_t cap = 0, npath = 0, pathcap = 0, i, j;
+	uint32_t n32;
 
 	g->p = p;
-	g->first = fr_xcalloc(p->ntask, sizeof(*g->first));
-	g->count = fr_xcalloc(p->ntask, sizeof(*g->count));
-	g->outputs = fr_xcalloc(p->ntask, sizeof(*g->outputs));
-	g->vals = fr_xcalloc(p->ntask, sizeof(*g->vals));
-	g->byname = fr_htab_new(p->ntask);
+	g->first = fr_xcalloc(p->ntask + 1, sizeof(*g->first));
+	g->byinst = fr_htab_new(0);
+	/* one instance a task unless it has foreach: then grown as needed */
+	fr_grow(&g->task, p->ntask, &cap, sizeof(*g->task));
 	for (i = 0; i < p->ntask; i++)
 		if (instances(g, p->task[i], &cap, &name, err) < 0)
 			goto fail;
 	for (i = 0, j = 0; i < p->ntask; i++)	/* a guess: one path a template */
-		j += g->count[i] * p->task[i]->noutput;
+		j += fr_graph_count(g, p->task[i]) * p->task[i]->noutput;
 	g->byoutput = fr_htab_new(j);
 	for (i = 0; i < g->ntask; i++) {
 		struct fr_task *t = g->task[i];
@@ -455,12 +509,13 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 		if (evalpaths(&c, t->decl->output, t->decl->noutput, &paths, &npath, &pathcap,
 		    err) < 0)
 			goto fail;
-		keeppaths(g, paths, npath, NULL, 0, &t->output, &t->noutput);
+		keeppaths(g, paths, npath, NULL, 0, &t->output, &n32);
+		t->noutput = n32;
 		npath = 0;
 		if (t->decl->action == FR_ACT_FETCH && t->noutput != 1) {
 			fr_error_set(err, FR_EPIPELINE, &t->decl->output[0]->mark,
 			    "a fetch task downloads to exactly one output, but %s has %zu",
-			    t->name, t->noutput);
+			    t->name, (size_t)t->noutput);
 			goto fail;
 		}
 		for (j = 0; j < t->noutput; j++) {
@@ -492,30 +547,59 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 			}
 		}
 		keeppaths(g, paths, npath, sibling(g, t) ? sibling(g, t)->input : NULL,
-		    sibling(g, t) ? sibling(g, t)->ninput : 0, &t->input, &t->ninput);
+		    sibling(g, t) ? sibling(g, t)->ninput : 0, &t->input, &n32);
+		t->ninput = n32;
 		npath = 0;
-		if (t->decl->opt->library)
-			t->library = t->input[t->ninput - 1];
 	}
+	e.stamp = fr_xcalloc(g->ntask ? g->ntask : 1, sizeof(*e.stamp));
 	for (i = 0; i < g->ntask; i++)
-		if (connect(g, g->task[i], &deps, &depcap, err) < 0)
+		if (connect(g, g->task[i], &e, err) < 0)
 			goto fail;
 	reverse(g);
 	if (order(g, err) < 0)
 		goto fail;
 	json_decref(c.scratch);
+	fr_buf_free(&c.clean);
 	fr_buf_free(&name);
 	free(paths);
-	free(deps);
+	free(e.tmp);
+	free(e.stamp);
 	return g;
 fail:
 	json_decref(c.scratch);
+	fr_buf_free(&c.clean);
 	fr_buf_free(&name);
 	droppaths(paths, npath);
 	free(paths);
-	free(deps);
+	free(e.tmp);
+	free(e.stamp);
 	fr_graph_free(g);
 	return NULL;
+}
+
+size_t
+fr_graph_count(const struct fr_graph *g, const struct fr_taskdecl *d)
+{
+	return g->first[d->index + 1] - g->first[d->index];
+}
+
+struct fr_task *
+fr_graph_task(const struct fr_graph *g, const char *name)
+{
+	const struct fr_taskdecl *d;
+	struct fr_task *t;
+
+	if ((t = fr_htab_get(g->byinst, name)))
+		return t;
+	d = fr_pipeline_task(g->p, name);
+	return d && d->opt->nforeach == 0 && fr_graph_count(g, d) == 1 ? g->task[g->first[d->index]] :
+	    NULL;
+}
+
+const char *
+fr_task_library(const struct fr_task *t)
+{
+	return t->decl->opt->library && t->ninput > 0 ? t->input[t->ninput - 1] : NULL;
 }
 
 struct fr_task **
@@ -523,9 +607,9 @@ fr_graph_instances(const struct fr_graph *g, const char *name, size_t *n)
 {
 	const struct fr_taskdecl *d = fr_pipeline_task(g->p, name);
 
-	if (!d || g->count[d->index] == 0)
+	if (!d || fr_graph_count(g, d) == 0)
 		return NULL;
-	*n = g->count[d->index];
+	*n = fr_graph_count(g, d);
 	return &g->task[g->first[d->index]];
 }
 
@@ -537,7 +621,7 @@ selectone(struct fr_graph *g, const char *name, struct fr_task ***stack, size_t 
 	size_t ninst = 0, i;
 	char *clean;
 
-	if ((t = fr_htab_get(g->byname, name))) {
+	if ((t = fr_graph_task(g, name))) {
 		FR_PUSH(*stack, *n, *cap, t);
 		return 0;
 	}
@@ -622,7 +706,8 @@ fr_graph_free(struct fr_graph *g)
 		json_decref(g->task[i]->resultv);
 	}
 	for (i = 0; g->p && i < g->p->ntask; i++) {
-		json_decref(g->outputs[i]);
+		if (g->outputs)
+			json_decref(g->outputs[i]);
 		for (k = 0; g->vals && g->vals[i] && k < g->p->task[i]->opt->nforeach; k++)
 			json_decref(g->vals[i][k]);
 		if (g->vals)
@@ -633,8 +718,7 @@ fr_graph_free(struct fr_graph *g)
 	free(g->task);
 	free(g->order);
 	free(g->first);
-	free(g->count);
-	fr_htab_free(g->byname);
+	fr_htab_free(g->byinst);
 	fr_htab_free(g->byoutput);
 	fr_arena_free(&g->arena);
 	free(g);

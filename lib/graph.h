@@ -23,30 +23,25 @@ enum fr_task_status {
 
 struct fr_task {
 	struct fr_taskdecl *decl;
-	char *name;			/* "split", "square[x=30]" */
-	size_t id;			/* index in graph->task */
+	const char *name;		/* "split" (the declaration's own string),
+					 * "square[x=30]" (the graph's) */
 	json_t **bind;			/* foreach values in slot order (borrowed), or NULL */
 	char **output;			/* paths relative to the pipeline directory */
-	size_t noutput;
 	char **input;			/* paths or glob patterns, as declared; a call
-					 * task's library is the last one */
-	size_t ninput;
-	const char *library;		/* call: the library path (in input), or NULL */
+					 * task's library is the last one (fr_task_library) */
 	struct fr_task **dep;		/* what this task needs, each once */
-	size_t ndep;
 	struct fr_task **rdep;		/* the tasks that need this one */
-	size_t nrdep;
+	char *result;			/* compact JSON text, or NULL (owned by sched) */
+	json_t *resultv;		/* parsed result, cached for templates */
+	struct fr_digest handoff;	/* digest of its outputs' content and result */
+	uint32_t id;			/* index in graph->task (< FR_MAX_INSTANCES) */
+	uint32_t noutput, ninput, ndep, nrdep;
 
 	/* run state, owned by the scheduler (the loop thread) */
-	int needed;			/* a target needs it */
-	unsigned nblock;		/* needed deps not finished yet */
-	enum fr_task_status status;
-	int changed;			/* it ran (or would run, with -n) this time */
-	int afterrun;			/* something it needs, or they need, ran this time */
-	struct fr_digest handoff;	/* digest of its outputs' content and result */
-	char *result;			/* compact JSON text, or NULL */
-	json_t *resultv;		/* parsed result, cached for templates */
-	unsigned stamp;			/* scratch for dedup during build */
+	unsigned char status;		/* enum fr_task_status */
+	unsigned char needed;		/* a target needs it */
+	unsigned char changed;		/* it ran (or would run, with -n) this time */
+	unsigned char afterrun;		/* something it needs, or they need, ran this time */
 };
 
 struct fr_graph {
@@ -54,11 +49,15 @@ struct fr_graph {
 	struct fr_task **task;		/* every instance, in declaration order */
 	size_t ntask;
 	struct fr_task **order;		/* topological: every task after what it needs */
-	size_t *first, *count;		/* per declaration (decl->index): its instances */
-	struct fr_htab *byname;		/* instance name -> task */
+	uint32_t *first;		/* per declaration (decl->index): its first
+					 * instance; one more at the end (ntask) */
+	struct fr_htab *byinst;		/* instance name -> task, foreach instances only
+					 * (the others are named as their declaration) */
 	struct fr_htab *byoutput;	/* output path -> task */
-	json_t **outputs;		/* per declaration, tasks.X.outputs, made lazily */
-	json_t ***vals;			/* per declaration, each foreach variable's values */
+	json_t **outputs;		/* per declaration, tasks.X.outputs, made lazily
+					 * (the array too) */
+	json_t ***vals;			/* per declaration, each foreach variable's values
+					 * (NULL: no foreach at all) */
 	size_t nneeded;
 	struct fr_arena arena;		/* the tasks, their names, paths and edges */
 };
@@ -74,6 +73,12 @@ void fr_graph_free(struct fr_graph *g);
  * none: the pipeline's default, else every task). Returns the number of
  * needed instances, or -1 with err set (FR_EUSAGE) for an unknown target. */
 long fr_graph_select(struct fr_graph *g, char *const *targets, size_t n, struct fr_error *err);
+/* The number of instances of declaration d. */
+size_t fr_graph_count(const struct fr_graph *g, const struct fr_taskdecl *d);
+/* The instance named name ("NAME" or "NAME[VAR=VALUE,...]"), or NULL. */
+struct fr_task *fr_graph_task(const struct fr_graph *g, const char *name);
+/* A call task's library path (its last input), or NULL. */
+const char *fr_task_library(const struct fr_task *t);
 /* The instances of the declaration named name, or NULL when there is none. */
 struct fr_task **fr_graph_instances(const struct fr_graph *g, const char *name, size_t *n);
 /* Look up a reference for task t that the graph can answer: a foreach

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* htab: a string-keyed hash table (open addressing, linear probing). */
+/* htab: a string-keyed hash table (open addressing, linear probing over
+ * 8-byte slots that point into a dense, insertion-ordered entry array). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
@@ -7,17 +8,22 @@
 #include "htab.h"
 #include "util.h"
 
-struct slot {
+/* A slot is 0 (empty) or (hash bits << 32 | entry index + 1): comparing the
+ * hash bits first keeps a probe from touching other entries' keys, and the
+ * key length need not be stored (the key ends where k does). */
+struct entry {
 	const char *key;
 	void *val;
-	uint32_t klen;		/* keys are shorter than 4 GiB */
-	uint32_t hash;		/* the low half of fr_hash */
 };
 
 struct fr_htab {
-	struct slot *slot;
-	size_t cap, count;	/* cap is a power of two */
+	uint64_t *slot;
+	size_t cap;		/* slots, a power of two, at most 7/8 full */
+	struct entry *ent;	/* in insertion order */
+	size_t count, entcap;
 };
+
+#define MAXLOAD(cap) ((cap) - (cap) / 8)
 
 uint64_t
 fr_hash(const void *p, size_t n)
@@ -33,16 +39,66 @@ fr_hash(const void *p, size_t n)
 	return h;
 }
 
+/* The slot holding key k (n bytes, hash bits hash), or the empty one where
+ * it would go. */
+static uint64_t *
+find(const struct fr_htab *h, const char *k, size_t n, uint32_t hash)
+{
+	size_t i = (size_t)hash & (h->cap - 1);
+
+	for (;;) {
+		uint64_t s = h->slot[i];
+		if (!s)
+			return &h->slot[i];
+		if ((uint32_t)(s >> 32) == hash) {
+			const char *key = h->ent[(uint32_t)s - 1].key;
+			if (strncmp(key, k, n) == 0 && key[n] == '\0')
+				return &h->slot[i];
+		}
+		i = (i + 1) & (h->cap - 1);
+	}
+}
+
+/* Spread the entries over cap slots. */
+static void
+rehash(struct fr_htab *h, size_t cap)
+{
+	size_t i;
+
+	free(h->slot);
+	h->slot = fr_xcalloc(cap, sizeof(*h->slot));
+	h->cap = cap;
+	for (i = 0; i < h->count; i++) {
+		const char *k = h->ent[i].key;
+		size_t n = strlen(k);
+		uint32_t hash = (uint32_t)fr_hash(k, n);
+		*find(h, k, n, hash) = (uint64_t)hash << 32 | (uint64_t)(i + 1);
+	}
+}
+
+void
+fr_htab_reserve(struct fr_htab *h, size_t n)
+{
+	size_t cap = h->cap ? h->cap : 8;
+
+	if (n > UINT32_MAX - 1)
+		abort();	/* entry indexes are 32 bits */
+	while (MAXLOAD(cap) < n)
+		cap *= 2;
+	if (cap != h->cap)
+		rehash(h, cap);
+	if (n > h->entcap) {
+		h->ent = fr_xrealloc(h->ent, n * sizeof(*h->ent));
+		h->entcap = n;
+	}
+}
+
 struct fr_htab *
 fr_htab_new(size_t hint)
 {
 	struct fr_htab *h = fr_xcalloc(1, sizeof(*h));
-	size_t cap = 16;
 
-	while (cap < hint * 2)
-		cap *= 2;
-	h->slot = fr_xcalloc(cap, sizeof(*h->slot));
-	h->cap = cap;
+	fr_htab_reserve(h, hint);
 	return h;
 }
 
@@ -52,29 +108,15 @@ fr_htab_free(struct fr_htab *h)
 	if (!h)
 		return;
 	free(h->slot);
+	free(h->ent);
 	free(h);
-}
-
-static struct slot *
-find(const struct fr_htab *h, const char *k, size_t n, uint32_t hash)
-{
-	size_t i = (size_t)hash & (h->cap - 1);
-
-	for (;;) {
-		struct slot *s = &h->slot[i];
-		if (!s->key)
-			return s;
-		if (s->hash == hash && s->klen == n && memcmp(s->key, k, n) == 0)
-			return s;
-		i = (i + 1) & (h->cap - 1);
-	}
 }
 
 void *
 fr_htab_getn(const struct fr_htab *h, const char *k, size_t n)
 {
-	struct slot *s = find(h, k, n, (uint32_t)fr_hash(k, n));
-	return s->key ? s->val : NULL;
+	uint64_t s = *find(h, k, n, (uint32_t)fr_hash(k, n));
+	return s ? h->ent[(uint32_t)s - 1].val : NULL;
 }
 
 void *
@@ -83,41 +125,29 @@ fr_htab_get(const struct fr_htab *h, const char *k)
 	return fr_htab_getn(h, k, strlen(k));
 }
 
-static void
-rehash(struct fr_htab *h)
-{
-	struct slot *old = h->slot;
-	size_t oldcap = h->cap, i;
-
-	h->cap *= 2;
-	h->slot = fr_xcalloc(h->cap, sizeof(*h->slot));
-	for (i = 0; i < oldcap; i++) {
-		if (old[i].key)
-			*find(h, old[i].key, old[i].klen, old[i].hash) = old[i];
-	}
-	free(old);
-}
-
 void *
 fr_htab_put(struct fr_htab *h, const char *k, void *v)
 {
 	size_t n = strlen(k);
 	uint32_t hash = (uint32_t)fr_hash(k, n);
-	struct slot *s;
+	uint64_t *s = find(h, k, n, hash);
 	void *prev;
 
-	if ((h->count + 1) * 4 > h->cap * 3)
-		rehash(h);
-	s = find(h, k, n, hash);
-	prev = s->key ? s->val : NULL;
-	if (!s->key) {
-		s->key = k;
-		s->klen = (uint32_t)n;
-		s->hash = hash;
-		h->count++;
+	if (*s) {
+		prev = h->ent[(uint32_t)*s - 1].val;
+		h->ent[(uint32_t)*s - 1].val = v;
+		return prev;
 	}
-	s->val = v;
-	return prev;
+	if (h->count + 1 > MAXLOAD(h->cap)) {
+		fr_htab_reserve(h, h->count + 1);
+		s = find(h, k, n, hash);
+	}
+	if (h->count == h->entcap)
+		fr_grow(&h->ent, h->count + 1, &h->entcap, sizeof(*h->ent));
+	h->ent[h->count].key = k;
+	h->ent[h->count].val = v;
+	*s = (uint64_t)hash << 32 | (uint64_t)(++h->count);
+	return NULL;
 }
 
 size_t
@@ -129,15 +159,12 @@ fr_htab_count(const struct fr_htab *h)
 int
 fr_htab_next(const struct fr_htab *h, size_t *pos, const char **k, void **v)
 {
-	while (*pos < h->cap) {
-		struct slot *s = &h->slot[(*pos)++];
-		if (s->key) {
-			if (k)
-				*k = s->key;
-			if (v)
-				*v = s->val;
-			return 1;
-		}
-	}
-	return 0;
+	if (*pos >= h->count)
+		return 0;
+	if (k)
+		*k = h->ent[*pos].key;
+	if (v)
+		*v = h->ent[*pos].val;
+	(*pos)++;
+	return 1;
 }

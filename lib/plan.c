@@ -19,21 +19,21 @@
 
 extern char **environ;
 
-/* What this run knows of a file; in the plan's arena with its path. Until
- * the first look, a prestat'd memo holds the stat data taken ahead (pre). */
+/* What this run knows of a file; in the plan's arena. Its path is the
+ * graph's string when the graph names the file (nearly always), else a copy
+ * in the arena. One stat data: until the first look, a prestat'd memo holds
+ * the stat data taken ahead (pre); afterwards, the data the file had then. */
 struct memo {
-	char *path;
-	union {
-		struct fr_digest d;	/* once looked at: its digest, if it exists */
-		struct fr_stat st;	/* pre: the stat data taken ahead */
-	} u;
-	struct fr_stat seen;	/* once looked at: the stat data it had then */
+	const char *path;
+	struct fr_digest d;	/* once looked at: its digest, if it exists */
+	struct fr_stat st;	/* pre: taken ahead; once looked at: seen then */
 	int preerr;		/* pre: 0, or stat's errno */
 	unsigned char exists;
 	unsigned char looked;	/* a decision used it */
 	unsigned char hinted;	/* just written by flowrun, which said its digest */
 	unsigned char pre;	/* stat data taken ahead, not yet looked at */
 };
+_Static_assert(sizeof(struct memo) <= 88, "a memo per file: keep it small");
 
 /* Stat ahead: a memo's pre goes PENDING -> BUSY (a thread claimed it) ->
  * DONE; whoever claims it stats it. The loop claims the ones the helpers have
@@ -51,8 +51,9 @@ struct fr_plan {
 	char **baseenv;			/* flowrun's environment with the pipeline env */
 	size_t nbase;
 	struct fr_htab *files;		/* path -> struct memo */
-	struct fr_arena arena;		/* the memos */
-	json_t **results;		/* per declaration, made on first use */
+	struct fr_arena arena;		/* the memos made as needed, copied paths */
+	struct memo *premo;		/* the memos fr_plan_prestat made, at once */
+	json_t **results;		/* per declaration, made on first use (the array too) */
 	struct fr_prestat *prestat;	/* stat ahead, or NULL */
 	int ahead;			/* the task being planned may use it */
 	struct fr_digest baseenvh;	/* env digest of tasks with no env or dir */
@@ -79,7 +80,6 @@ fr_plan_new(struct fr_graph *g, struct fr_state *s, int force, int dry)
 		n++;
 	pl->baseenv = fr_env_make(environ, n, g->p->envname, g->p->envval, g->p->nenv, &pl->nbase);
 	pl->files = fr_htab_new(1024);
-	pl->results = fr_xcalloc(g->p->ntask, sizeof(*pl->results));
 	fr_state_batch(s, 1);
 	return pl;
 }
@@ -107,29 +107,52 @@ fr_plan_free(struct fr_plan *pl)
 	prestatend(pl);
 	fr_htab_free(pl->files);
 	fr_arena_free(&pl->arena);
-	for (i = 0; i < pl->g->p->ntask; i++)
+	free(pl->premo);
+	for (i = 0; pl->results && i < pl->g->p->ntask; i++)
 		json_decref(pl->results[i]);
 	free(pl->results);
 	fr_env_free(pl->baseenv);
 	free(pl);
 }
 
-/* The memo of path, new and empty. */
-static struct memo *
-memo(struct fr_plan *pl, const char *path)
+/* A string equal to path that lives as long as the plan: path itself when
+ * kept (it is the graph's), else the graph's copy of an output, else a copy
+ * in the plan's arena. */
+static const char *
+keep(struct fr_plan *pl, const char *path, int kept)
 {
-	struct memo *m = fr_arena_zalloc(&pl->arena, sizeof(*m), _Alignof(struct memo));
+	const struct fr_task *t;
+	size_t i;
 
-	m->path = fr_arena_strndup(&pl->arena, path, strlen(path));
+	if (kept)
+		return path;
+	if ((t = fr_htab_get(pl->g->byoutput, path)))
+		for (i = 0; i < t->noutput; i++)
+			if (strcmp(t->output[i], path) == 0)
+				return t->output[i];
+	return fr_arena_strndup(&pl->arena, path, strlen(path));
+}
+
+/* The memo of path, new and empty (at m if not NULL); kept: path lives as
+ * long as the plan. */
+static struct memo *
+memo(struct fr_plan *pl, const char *path, int kept, struct memo *m)
+{
+	if (m)
+		memset(m, 0, sizeof(*m));
+	else
+		m = fr_arena_zalloc(&pl->arena, sizeof(*m), _Alignof(struct memo));
+	m->path = keep(pl, path, kept);
 	fr_htab_put(pl->files, m->path, m);
 	return m;
 }
 
 /* The digest of path: from this run's memo, else from the state's stat cache
  * when the stat data match, else by reading it. fresh: ignore the memo (the
- * file was just written). Returns 1 found, 0 missing, -1 error. */
+ * file was just written). kept: path lives as long as the plan (the graph's).
+ * Returns 1 found, 0 missing, -1 error. */
 static int
-filedigest(struct fr_plan *pl, const char *path, int fresh, struct fr_digest *d,
+filedigest(struct fr_plan *pl, const char *path, int kept, int fresh, struct fr_digest *d,
     struct fr_error *err)
 {
 	struct memo *m = fr_htab_get(pl->files, path);
@@ -139,11 +162,11 @@ filedigest(struct fr_plan *pl, const char *path, int fresh, struct fr_digest *d,
 
 	if (m && __atomic_load_n(&m->pre, __ATOMIC_ACQUIRE) == PRE_NONE && (!fresh || m->hinted)) {
 		m->hinted = 0;
-		*d = m->u.d;
+		*d = m->d;
 		return m->exists;
 	}
 	if (!m)
-		m = memo(pl, path);
+		m = memo(pl, path, kept, NULL);
 	m->exists = 0;
 	m->looked = 1;
 	if (takepre(pl, m, &st, &errnum) && !fresh && pl->ahead) {
@@ -158,15 +181,16 @@ filedigest(struct fr_plan *pl, const char *path, int fresh, struct fr_digest *d,
 		return fr_error_set(err, FR_ESYS, NULL, "cannot stat %s:", path);
 	}
 	if (fr_state_file_get(pl->s, path, &cst, &cd) == 0 && fr_stat_equal(&st, &cst)) {
-		m->u.d = cd;
+		m->d = cd;
 	} else {
-		if (fr_digest_file(path, &m->u.d, &st, err) < 0)
+		if (fr_digest_file(path, &m->d, &st, err) < 0)
 			return -1;
-		fr_state_file_set(pl->s, path, &st, &m->u.d);
+		if (!pl->dry)	/* -n writes no state: keep nothing for it */
+			fr_state_file_set(pl->s, path, &st, &m->d);
 	}
-	m->seen = st;
+	m->st = st;
 	m->exists = 1;
-	*d = m->u.d;
+	*d = m->d;
 	return 1;
 }
 
@@ -178,6 +202,8 @@ fr_plan_result(struct fr_plan *pl, const char *name)
 
 	if (!d)
 		return NULL;
+	if (!pl->results)
+		pl->results = fr_xcalloc(pl->g->p->ntask, sizeof(*pl->results));
 	if (!pl->results[d->index]) {
 		struct fr_task **inst = fr_graph_instances(pl->g, name, &n);
 		json_t *a = json_array();
@@ -287,7 +313,7 @@ fetchverdict(struct fr_plan *pl, struct fr_job *job, const struct fr_state_rec *
 
 	if (!job->run || pl->force || (!old && fs->pin.algo == FR_PIN_NONE))
 		return 0;
-	if ((rc = filedigest(pl, t->output[0], 0, &cur, err)) <= 0)
+	if ((rc = filedigest(pl, t->output[0], 1, 0, &cur, err)) <= 0)
 		return rc;
 	if (fs->pin.algo != FR_PIN_NONE) {
 		if ((rc = pinmatch(job, old, &cur, err)) <= 0)
@@ -322,13 +348,16 @@ hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, stru
 {
 	size_t i, j, cap = 0;
 
+	/* one item a declared input unless globs add more: a task reading the
+	 * outputs of 100k others holds them once, not in doubling copies */
+	fr_grow(&rec->input, t->ninput, &cap, sizeof(*rec->input));
 	for (i = 0; i < t->ninput; i++) {
 		struct fr_state_item it;
 		glob_t gl;
 		int rc;
 
 		if (!fr_path_isglob(t->input[i])) {
-			rc = filedigest(pl, t->input[i], 0, &it.digest, err);
+			rc = filedigest(pl, t->input[i], 1, 0, &it.digest, err);
 			if (rc < 0)
 				return -1;
 			if (rc == 0)
@@ -346,7 +375,7 @@ hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, stru
 		}
 		for (j = 0; j < gl.gl_pathc; j++) {
 			struct memo *m;
-			rc = filedigest(pl, gl.gl_pathv[j], 0, &it.digest, err);
+			rc = filedigest(pl, gl.gl_pathv[j], 0, 0, &it.digest, err);
 			if (rc < 0) {
 				globfree(&gl);
 				return -1;
@@ -471,8 +500,8 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 		}
 		/* "call LIBRARY:FUNCTION(ARGS)", ARGS canonical, empty without args */
 		fr_buf_add(&cmd, "call ", 5);
-		if (t->library) {
-			fr_buf_addstr(&cmd, t->library);
+		if (fr_task_library(t)) {
+			fr_buf_addstr(&cmd, fr_task_library(t));
 			fr_buf_addc(&cmd, ':');
 		}
 		fr_buf_addstr(&cmd, d->opt->function);
@@ -482,7 +511,7 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 			fr_json_canon(&cmd, job->args);
 		fr_buf_addc(&cmd, ')');
 		fr_hasher_addstr(&h, "call");
-		fr_hasher_addstr(&h, t->library ? t->library : "");
+		fr_hasher_addstr(&h, fr_task_library(t) ? fr_task_library(t) : "");
 		fr_hasher_addstr(&h, d->opt->function);
 		cmd.data[cmd.len - 1] = '\0';	/* the args alone, for a moment */
 		fr_hasher_addstr(&h, cmd.data + at);
@@ -548,6 +577,7 @@ envdone:
 	/* inputs and what the needed tasks handed on */
 	if (hashinputs(pl, t, &job->rec, err) < 0)
 		goto out;
+	fr_grow(&job->rec.dep, t->ndep, &cap, sizeof(*job->rec.dep));
 	for (i = 0; i < t->ndep; i++) {
 		struct fr_state_item it = { t->dep[i]->name, t->dep[i]->handoff };
 		FR_PUSH(job->rec.dep, job->rec.ndep, cap, it);
@@ -583,7 +613,7 @@ envdone:
 	} else {
 		for (i = 0; i < old->noutput; i++) {
 			struct fr_digest od;
-			int found = filedigest(pl, old->output[i].name, 0, &od, err);
+			int found = filedigest(pl, old->output[i].name, 0, 0, &od, err);
 			if (found < 0) {
 				rc = -1;
 				goto out;
@@ -692,7 +722,7 @@ fr_plan_done(struct fr_plan *pl, struct fr_job *job, const json_t *result, int64
 	job->rec.output = fr_xcalloc(t->noutput, sizeof(*job->rec.output));
 	for (i = 0; i < t->noutput; i++) {
 		job->rec.output[i].name = t->output[i];
-		rc = filedigest(pl, t->output[i], 1, &job->rec.output[i].digest, err);
+		rc = filedigest(pl, t->output[i], 1, 1, &job->rec.output[i].digest, err);
 		if (rc < 0)
 			return -1;
 		if (rc == 0)
@@ -758,7 +788,7 @@ fr_plan_stamp(struct fr_plan *pl, struct fr_stamp *stamp)
 		for (pos = 0; fr_htab_next(pl->files, &pos, &path, &v);) {
 			const struct memo *m = v;
 			if (m->looked && !fr_htab_get(pl->g->byoutput, m->path) == !outputs)
-				fr_stamp_file(stamp, m->path, m->exists ? &m->seen : NULL, &m->u.d);
+				fr_stamp_file(stamp, m->path, m->exists ? &m->st : NULL, &m->d);
 		}
 	}
 }
@@ -772,12 +802,13 @@ fr_plan_hint(struct fr_plan *pl, const char *path, const struct fr_stat *st,
 	int errnum;
 
 	if (!m)
-		m = memo(pl, path);
+		m = memo(pl, path, 0, NULL);
 	takepre(pl, m, &ignored, &errnum);
 	m->exists = m->hinted = m->looked = 1;
-	m->u.d = *d;
-	m->seen = *st;
-	fr_state_file_set(pl->s, path, st, d);
+	m->d = *d;
+	m->st = *st;
+	if (!pl->dry)
+		fr_state_file_set(pl->s, path, st, d);
 }
 
 void
@@ -815,7 +846,8 @@ fr_job_release(struct fr_plan *pl, struct fr_job *job)
 #define PRESTAT_CHUNK 32
 
 struct fr_prestat {
-	struct memo **m;
+	struct memo *base;	/* the memos to stat, base[0 .. n), or else */
+	struct memo **m;	/* these */
 	size_t n;
 	size_t next;		/* the next index to take, taken atomically */
 	size_t taken;		/* how many the loop has taken (its place) */
@@ -840,7 +872,7 @@ fr_cpu_relax(void)
 static void
 statmemo(struct memo *m)
 {
-	m->preerr = fr_stat_path(m->path, &m->u.st) < 0 ? errno : 0;
+	m->preerr = fr_stat_path(m->path, &m->st) < 0 ? errno : 0;
 	__atomic_store_n(&m->pre, PRE_DONE, __ATOMIC_RELEASE);
 }
 
@@ -869,13 +901,14 @@ prestatter(void *arg)
 		}
 		end = ps->n - i < PRESTAT_CHUNK ? ps->n : i + PRESTAT_CHUNK;
 		for (; i < end; i++) {
+			struct memo *m = ps->base ? &ps->base[i] : ps->m[i];
 			unsigned char want = PRE_PENDING;
 			if (ps->helped && i < __atomic_load_n(&ps->taken, __ATOMIC_RELAXED) +
 			    PRESTAT_NEAR)
 				break;
-			if (__atomic_compare_exchange_n(&ps->m[i]->pre, &want, PRE_BUSY, 0,
+			if (__atomic_compare_exchange_n(&m->pre, &want, PRE_BUSY, 0,
 			    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-				statmemo(ps->m[i]);
+				statmemo(m);
 		}
 	}
 	return NULL;
@@ -905,7 +938,7 @@ takepre(struct fr_plan *pl, struct memo *m, struct fr_stat *st, int *errnum)
 		else
 			sched_yield();
 	}
-	*st = m->u.st;
+	*st = m->st;
 	*errnum = m->preerr;
 	__atomic_store_n(&m->pre, PRE_NONE, __ATOMIC_RELAXED);
 	return 1;
@@ -916,15 +949,32 @@ fr_plan_prestat(struct fr_plan *pl)
 {
 	struct fr_graph *g = pl->g;
 	struct fr_prestat *ps;
+	struct memo *premo;
 	pthread_attr_t attr;
 	sigset_t all, old;
-	size_t i, j, cap = 0;
+	size_t i, j, k, n = 0, cap = 0;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	int k, want;
+	int want;
 
 	if (pl->prestat)
 		return;
 	ps = pl->prestat = fr_xcalloc(1, sizeof(*ps));
+	/* size the table and the memos once: every output of a needed task, and
+	 * the inputs no needed task writes (those shared are counted more than
+	 * once: malloc, not calloc, so what stays unused is never touched) */
+	for (i = 0; i < g->ntask; i++) {
+		struct fr_task *t = g->task[i], *x;
+		if (!t->needed)
+			continue;
+		n += t->noutput;
+		for (j = 0; j < t->ninput; j++)
+			if (!fr_path_isglob(t->input[j]) &&
+			    (!(x = fr_htab_get(g->byoutput, t->input[j])) || !x->needed))
+				n++;
+	}
+	fr_htab_reserve(pl->files, fr_htab_count(pl->files) + n);
+	premo = pl->premo ? NULL : (pl->premo = fr_xmalloc((n ? n : 1) * sizeof(*premo)));
+	ps->base = premo;
 	for (i = 0; i < g->ntask; i++) {
 		struct fr_task *t = g->task[i];
 		if (!t->needed)
@@ -934,8 +984,19 @@ fr_plan_prestat(struct fr_plan *pl)
 			struct memo *m;
 			if ((j < t->ninput && fr_path_isglob(p)) || fr_htab_get(pl->files, p))
 				continue;
-			m = memo(pl, p);
+			m = memo(pl, p, 1, premo && ps->n < n ? &premo[ps->n] : NULL);
 			m->pre = PRE_PENDING;
+			if (premo && ps->n < n) {
+				ps->n++;
+				continue;
+			}
+			if (premo) {	/* cannot happen: the count is an upper bound */
+				ps->m = fr_xcalloc(ps->n, sizeof(*ps->m));
+				for (k = 0; k < ps->n; k++)
+					ps->m[k] = &premo[k];
+				cap = ps->n;
+				ps->base = premo = NULL;
+			}
 			FR_PUSH(ps->m, ps->n, cap, m);
 		}
 	}
@@ -949,7 +1010,7 @@ fr_plan_prestat(struct fr_plan *pl)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);	/* signals stay the loop's */
 	ps->helped = 1;
-	for (k = 0; k < want; k++)
+	for (k = 0; k < (size_t)want; k++)
 		if (pthread_create(&ps->th[ps->nth], &attr, prestatter, ps) == 0)
 			ps->nth++;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

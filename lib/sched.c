@@ -40,6 +40,7 @@ struct sched {
 	struct fr_loop *loop;
 	struct hent *heap;
 	size_t nheap, heapcap;
+	uint32_t *nblock;		/* per task (id): needed deps not finished yet */
 	struct fr_task **waiting;	/* ready but their pool is full */
 	size_t nwaiting, waitcap;
 	unsigned *poolrun;
@@ -54,18 +55,18 @@ struct sched {
 	int stopping, sigcount;
 };
 
-/* A heap entry keeps its order key beside the task, so sifting compares
- * entries without touching the tasks (a cache miss each at 100k tasks). */
+/* A heap entry keeps its order key beside the task's id, so sifting
+ * compares entries without touching the tasks (a cache miss each at 100k
+ * tasks); 8 bytes, as every task of a wide graph may wait here at once. */
 struct hent {
-	int64_t prio;		/* -priority: smaller first */
-	size_t id;		/* then declaration order */
-	struct fr_task *t;
+	int32_t prio;		/* priority: larger first */
+	uint32_t id;		/* then declaration order; the task is g->task[id] */
 };
 
 static int
 before(const struct hent *a, const struct hent *b)
 {
-	return a->prio != b->prio ? a->prio < b->prio : a->id < b->id;
+	return a->prio != b->prio ? a->prio > b->prio : a->id < b->id;
 }
 
 static void emit(struct sched *s, enum fr_event_kind kind, const struct fr_task *t,
@@ -75,7 +76,7 @@ static void
 push(struct sched *s, struct fr_task *t)
 {
 	struct fr_event ev = {0};
-	struct hent e = {-(int64_t)t->decl->opt->priority, t->id, t};
+	struct hent e = {t->decl->opt->priority, t->id};
 	size_t i;
 
 	if (t->status == FR_TASK_PENDING)
@@ -90,7 +91,7 @@ push(struct sched *s, struct fr_task *t)
 static struct fr_task *
 pop(struct sched *s)
 {
-	struct fr_task *top = s->heap[0].t;
+	struct fr_task *top = s->g->task[s->heap[0].id];
 	struct hent last = s->heap[--s->nheap];
 	size_t i = 0, n = s->nheap;
 
@@ -128,7 +129,7 @@ release(struct sched *s, struct fr_task *t)
 
 	for (i = 0; i < t->nrdep; i++) {
 		struct fr_task *r = t->rdep[i];
-		if (r->needed && --r->nblock == 0)
+		if (r->needed && --s->nblock[r->id] == 0)
 			push(s, r);
 	}
 }
@@ -221,7 +222,7 @@ static int
 threadcall(const struct fr_task *t)
 {
 	return t->decl->action == FR_ACT_CALL &&
-	    (t->decl->opt->isolation == FR_ISO_THREAD || !t->library);
+	    (t->decl->opt->isolation == FR_ISO_THREAD || !fr_task_library(t));
 }
 
 /* Take a token of the -j budget for a job that is not a thread call. */
@@ -288,7 +289,7 @@ startjob(struct sched *s, struct slot *sl, struct fr_error *err)
 		json_decref(sl->call.result);
 		memset(&sl->call, 0, sizeof(sl->call));
 		sl->call.task = t->name;
-		sl->call.library = t->library;
+		sl->call.library = fr_task_library(t);
 		sl->call.function = d->opt->function;
 		sl->call.args = sl->job.args;
 		sl->call.isolation = d->opt->isolation;
@@ -639,7 +640,7 @@ fill(struct sched *s)
 
 	do {
 		while (!s->stopping && s->nheap > 0) {
-			struct fr_task *t = s->heap[0].t;
+			struct fr_task *t = s->g->task[s->heap[0].id];
 			int pool = t->decl->opt->pool, tok = 0;
 			if (t->decl->action == FR_ACT_CALL && !s->calls && !s->o->dry)
 				s->calls = fr_callpool_new(s->loop, s->o->jobs, (unsigned)s->ntoken,
@@ -688,7 +689,7 @@ fr_sched_run(struct fr_graph *g, struct fr_plan *pl, const struct fr_sched_opts 
 {
 	struct sched s = {0};
 	struct fr_event ev = {0};
-	size_t i;
+	size_t i, nsource;
 	int rc = 0;
 
 	memset(st, 0, sizeof(*st));
@@ -703,19 +704,21 @@ fr_sched_run(struct fr_graph *g, struct fr_plan *pl, const struct fr_sched_opts 
 		return -1;
 	}
 	fr_loop_on_signal(s.loop, onsignal, &s);
-	for (i = 0; i < g->ntask; i++) {
+	s.nblock = fr_xcalloc(g->ntask ? g->ntask : 1, sizeof(*s.nblock));
+	for (i = 0, nsource = 0; i < g->ntask; i++) {
 		struct fr_task *t = g->order[i];
 		t->status = FR_TASK_PENDING;
-		t->nblock = 0;
 		if (!t->needed)
 			continue;
 		s.total++;
-		t->nblock = (unsigned)t->ndep;	/* what a needed task needs is needed */
+		s.nblock[t->id] = t->ndep;	/* what a needed task needs is needed */
+		nsource += t->ndep == 0;
 	}
 	fr_plan_prestat(pl);
 	emit(&s, FR_EV_RUN_START, NULL, &ev);
+	fr_grow(&s.heap, nsource, &s.heapcap, sizeof(*s.heap));	/* they all wait at first */
 	for (i = 0; i < g->ntask; i++)
-		if (g->order[i]->needed && g->order[i]->nblock == 0)
+		if (g->order[i]->needed && s.nblock[g->order[i]->id] == 0)
 			push(&s, g->order[i]);
 	for (;;) {
 		fill(&s);
@@ -742,6 +745,7 @@ fr_sched_run(struct fr_graph *g, struct fr_plan *pl, const struct fr_sched_opts 
 	fr_fetcher_free(s.fetcher);
 	fr_loop_free(s.loop);
 	free(s.heap);
+	free(s.nblock);
 	free(s.waiting);
 	free(s.slot);
 	free(s.poolrun);

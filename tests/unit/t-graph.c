@@ -303,7 +303,13 @@ test_instances(void)
 	is_outputs("sq[x=1.5]", "out/sq-1.5.txt");
 	is_outputs("lists", "p.txt q/r.txt");
 	ok(fr_htab_get(graph->byoutput, "q/r.txt") == task("lists"), "byoutput knows cleaned paths");
-	ok(fr_htab_get(graph->byname, "sq[x=85]") == task("sq[x=85]"), "byname knows instances");
+	ok(fr_graph_task(graph, "sq[x=85]") == task("sq[x=85]"), "fr_graph_task knows instances");
+	ok(fr_graph_task(graph, "one") == task("one"), "fr_graph_task knows a task without foreach");
+	ok(task("one") && task("one")->name == task("one")->decl->name,
+	    "a task without foreach borrows its declaration's name");
+	ok(fr_graph_task(graph, "sq") == NULL, "fr_graph_task: a foreach task is not an instance");
+	ok(fr_graph_task(graph, "sq[x=86]") == NULL, "fr_graph_task: no such instance");
+	ok(fr_graph_task(graph, "nosuch") == NULL, "fr_graph_task: unknown task");
 	ok(ordered(), "instances: the order is topological");
 
 	builds_not("a foreach making one instance twice",
@@ -368,6 +374,12 @@ test_edges(void)
 	ok(graph != NULL, "edges: the graph builds (%s)", err.text);
 	if (!graph)
 		return;
+	t = task("src");
+	ok(t && t->output[0] == t->decl->output[0]->src,
+	    "a plain clean path is the template's own text, not a copy");
+	t = task("one");
+	ok(t && t->input[0] != t->decl->input[0]->src && strcmp(t->input[0], "out/2.txt") == 0,
+	    "a plain path that needs cleaning is a cleaned copy");
 	is_deps("src", "");
 	is_deps("sq[x=2]", "src");
 	is_deps("one", "sq[x=2]");
