@@ -14,22 +14,12 @@
 #include "buf.h"
 #include "graph.h"
 #include "pipeline.h"
+#include "scratch.h"
 #include "tap.h"
 
 static struct fr_error err;
 static struct fr_pipeline *pipe_;
 static struct fr_graph *graph;
-
-static void
-writefile(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f || fputs(text, f) == EOF || fclose(f) != 0) {
-		printf("Bail out! cannot write %s: %s\n", path, strerror(errno));
-		exit(1);
-	}
-}
 
 static void
 drop(void)
@@ -633,14 +623,9 @@ test_chain(void)
 int
 main(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	char dir[512], cmd[600];
+	char dir[512];
 
-	snprintf(dir, sizeof(dir), "%s/t-graph.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir) || chdir(dir) < 0) {
-		printf("Bail out! cannot make a temporary directory: %s\n", strerror(errno));
-		return 1;
-	}
+	scratch_enter("t-graph", dir, sizeof(dir));
 	test_paths();
 	test_instances();
 	test_edges();
@@ -649,8 +634,6 @@ main(void)
 	test_select();
 	test_chain();
 	drop();
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (chdir("/") < 0 || system(cmd) != 0)
-		printf("# could not remove %s\n", dir);
+	scratch_leave(dir);
 	return done_testing();
 }

@@ -12,21 +12,11 @@
 
 #include "buf.h"
 #include "pipeline.h"
+#include "scratch.h"
 #include "tap.h"
 
 static struct fr_error err;
 static struct fr_pipeline *pipe_;
-
-static void
-writefile(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f || fputs(text, f) == EOF || fclose(f) != 0) {
-		printf("Bail out! cannot write %s: %s\n", path, strerror(errno));
-		exit(1);
-	}
-}
 
 /* Load yaml as flowrun.yaml: the pipeline, or NULL with err set. */
 static struct fr_pipeline *
@@ -397,14 +387,9 @@ test_options(void)
 int
 main(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	char dir[512], cmd[600];
+	char dir[512];
 
-	snprintf(dir, sizeof(dir), "%s/t-pipeline.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir) || chdir(dir) < 0) {
-		printf("Bail out! cannot make a temporary directory: %s\n", strerror(errno));
-		return 1;
-	}
+	scratch_enter("t-pipeline", dir, sizeof(dir));
 	setenv("HOME", "/home/t", 1);
 	test_fields();
 	test_paths();
@@ -415,8 +400,6 @@ main(void)
 	test_errors();
 	fr_pipeline_free(pipe_);
 	fr_pipeline_free(NULL);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (chdir("/") < 0 || system(cmd) != 0)
-		printf("# could not remove %s\n", dir);
+	scratch_leave(dir);
 	return done_testing();
 }

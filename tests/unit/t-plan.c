@@ -15,6 +15,7 @@
 #include "pipeline.h"
 #include "plan.h"
 #include "state.h"
+#include "scratch.h"
 #include "tap.h"
 
 /* every stat made, by path, with the last string it was given */
@@ -58,17 +59,6 @@ statsof(const char *path, const char **ptr)
 			return stats[i].n;
 		}
 	return 0;
-}
-
-static void
-writefile(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f || fputs(text, f) == EOF || fclose(f) != 0) {
-		printf("Bail out! cannot write %s: %s\n", path, strerror(errno));
-		exit(1);
-	}
 }
 
 static struct fr_task *
@@ -153,17 +143,10 @@ test_stats(void)
 int
 main(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	char dir[512], cmd[600];
+	char dir[512];
 
-	snprintf(dir, sizeof(dir), "%s/t-plan.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir) || chdir(dir) < 0) {
-		printf("Bail out! cannot make a temporary directory: %s\n", strerror(errno));
-		return 1;
-	}
+	scratch_enter("t-plan", dir, sizeof(dir));
 	test_stats();
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (chdir("/") < 0 || system(cmd) != 0)
-		printf("# could not remove %s\n", dir);
+	scratch_leave(dir);
 	return done_testing();
 }
