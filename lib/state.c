@@ -968,29 +968,46 @@ squeeze(struct fr_state *s)
 	free(order);
 }
 
-/* Append the pending records with one write; from then on they are read
- * back from the file. */
+/* Open the state file for appending; after a write that could not be cut
+ * off, append after whatever it left. */
 static int
-flush(struct fr_state *s, struct fr_error *err)
+openappend(struct fr_state *s, struct fr_error *err)
 {
 	struct stat sb;
-	struct ent *e;
-	size_t i;
 
-	if (s->npendrec > s->npending)
-		squeeze(s);
 	if (openwriter(s, err) < 0)
 		return -1;
 	if (s->torn && fstat(s->wfd, &sb) < 0)
 		return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->shownpath);
 	if (s->torn)
 		s->wsize = (int64_t)sb.st_size;
-	if (fr_write_full(s->wfd, s->pend.data, s->pend.len) < 0) {
-		fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->shownpath);
-		if (ftruncate(s->wfd, (off_t)s->wsize) < 0)
-			s->torn = 1;
+	return 0;
+}
+
+/* A write failed (errno says why): cut off what it left, and say so. -1. */
+static int
+cutback(struct fr_state *s, struct fr_error *err)
+{
+	fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->shownpath);
+	if (ftruncate(s->wfd, (off_t)s->wsize) < 0)
+		s->torn = 1;
+	return -1;
+}
+
+/* Append the pending records with one write; from then on they are read
+ * back from the file. */
+static int
+flush(struct fr_state *s, struct fr_error *err)
+{
+	struct ent *e;
+	size_t i;
+
+	if (s->npendrec > s->npending)
+		squeeze(s);
+	if (openappend(s, err) < 0)
 		return -1;
-	}
+	if (fr_write_full(s->wfd, s->pend.data, s->pend.len) < 0)
+		return cutback(s, err);
 	for (i = 0; i < s->npending; i++) {
 		e = &s->ents[s->pending[i]];
 		e->pending = 0;
@@ -1194,16 +1211,11 @@ putbig(struct fr_state *s, const struct fr_state_rec *rec, uint64_t len, struct 
 {
 	struct out o = { .fd = -1, .crc = ~0u, .total = len };
 	unsigned char *chunk;
-	struct stat sb;
 
 	if (s->npendrec > 0 && flush(s, err) < 0)
 		return -1;
-	if (openwriter(s, err) < 0)
+	if (openappend(s, err) < 0)
 		return -1;
-	if (s->torn && fstat(s->wfd, &sb) < 0)
-		return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->shownpath);
-	if (s->torn)
-		s->wsize = (int64_t)sb.st_size;
 	o.fd = s->wfd;
 	o.chunk = chunk = fr_xmalloc(CHUNK);
 	addtask(&o, rec);
@@ -1211,10 +1223,7 @@ putbig(struct fr_state *s, const struct fr_state_rec *rec, uint64_t len, struct 
 	if (o.failed || o.len != len) {
 		if (!o.failed)
 			errno = EIO;	/* the record changed under us: never */
-		fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->shownpath);
-		if (ftruncate(s->wfd, (off_t)s->wsize) < 0)
-			s->torn = 1;
-		return -1;
+		return cutback(s, err);
 	}
 	entry(s, 'T', namehash('T', rec->name, strlen(rec->name)), SRC_WRITTEN,
 	    (uint64_t)s->wsize, len);
