@@ -700,7 +700,7 @@ fr_sched_run(struct fr_graph *g, struct fr_plan *pl, const struct fr_sched_opts 
 	s.poolrun = fr_xcalloc(g->p->npool + 1, sizeof(*s.poolrun));
 	if (!(s.loop = fr_loop_new(err))) {
 		free(s.poolrun);
-	fr_buf_free(&s.madedir);
+		fr_buf_free(&s.madedir);
 		return -1;
 	}
 	fr_loop_on_signal(s.loop, onsignal, &s);
