@@ -864,6 +864,8 @@ fr_load_file_with(const char *path, struct fr_load_hook *hook, struct fr_load_im
 		fr_error_set(err, FR_EPIPELINE, &m, "cannot read:");
 	else
 		doc = parse(path, text, (size_t)n, hook, img, err);
+	if (img && doc && !doc->root)
+		img->ok = 0;	/* an image holds one root: an empty file has none */
 	close(fd);
 	free(text);
 	return doc;

@@ -99,7 +99,8 @@ struct fr_load_image {
 	int fd;				/* where to write; -1: no image */
 	uint64_t len;			/* out: bytes written */
 	int ok;				/* out: the image is whole (no write failed, no
-					 * aliases: an image holds none) */
+					 * aliases: an image holds none; a root: an
+					 * empty document makes no image) */
 };
 
 /* Parse the file at path; on failure NULL with err set. The caller owns the doc. */

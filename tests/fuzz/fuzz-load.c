@@ -16,6 +16,7 @@
 
 #include "error.h"
 #include "graph.h"
+#include "load.h"
 #include "pipeline.h"
 #include "template.h"
 #include "treecache.h"
@@ -29,12 +30,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char scratch[4096];	/* the pipeline's directory, and the cwd */
 static char path[4096 + 32];	/* scratch/flowrun.yaml */
+static char imgpath[4096 + 32];	/* scratch/image: the parse's image */
 static int home = -1;		/* the starting directory, where libFuzzer's paths point */
 
 static void
 cleanup(void)
 {
 	unlink(path);
+	unlink(imgpath);
 	rmdir(scratch);
 }
 
@@ -56,6 +59,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (!mkdtemp(scratch))
 		die("mkdtemp");
 	snprintf(path, sizeof(path), "%s/flowrun.yaml", scratch);
+	snprintf(imgpath, sizeof(imgpath), "%s/image", scratch);
 	if ((home = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		die("cannot open the current directory");
 	atexit(cleanup);
@@ -137,6 +141,54 @@ expand(struct fr_graph *g, struct fr_task *t, json_t *result)
 	json_decref(c.scratch);
 }
 
+/* Whether two trees are the same, node by node: kinds, scalars with their
+ * type, style and source, and marks. */
+static int
+sametree(const struct fr_node *a, const struct fr_node *b)
+{
+	uint32_t i;
+
+	if (!a || !b)
+		return a == b;
+	if (a->kind != b->kind || a->mark.line != b->mark.line || a->mark.col != b->mark.col ||
+	    a->nitem != b->nitem)
+		return 0;
+	if (a->kind == FR_NODE_SCALAR)
+		return a->len == b->len && memcmp(a->str, b->str, a->len) == 0 &&
+		    a->type == b->type && a->plain == b->plain && a->style == b->style &&
+		    !a->src == !b->src && a->srclen == b->srclen &&
+		    (!a->src || memcmp(a->src, b->src, a->srclen) == 0);
+	for (i = 0; i < a->nitem; i++)
+		if (!sametree(a->item[i], b->item[i]))
+			return 0;
+	return 1;
+}
+
+/* The tree cache's way: a parse writes its image, and the image read back
+ * must be the tree the parse built. */
+static void
+imageroundtrip(void)
+{
+	struct fr_load_image img = { -1, 0, 0 };
+	struct fr_error err = {0};
+	struct fr_doc *doc, *back;
+
+	if ((img.fd = open(imgpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		die(imgpath);
+	doc = fr_load_file_with(path, NULL, &img, &err);
+	if (doc && img.ok) {
+		if (lseek(img.fd, 0, SEEK_SET) < 0)
+			die(imgpath);
+		fr_error_clear(&err);
+		back = fr_load_image(path, img.fd, img.len, NULL, &err);
+		if (!back || !sametree(doc->root, back->root))
+			abort();
+		fr_doc_free(back);
+	}
+	fr_doc_free(doc);
+	close(img.fd);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -145,6 +197,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fr_graph *g;
 
 	writeinput(data, size);
+	imageroundtrip();
 	p = fr_pipeline_load(path, NULL, 0, FR_CACHE_OFF, &err);
 	if (!p) {
 		/* every failure must say what is wrong */

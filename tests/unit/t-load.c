@@ -696,6 +696,17 @@ test_image(void)
 	close(fd);
 	unlink(ipath);
 
+	/* An empty document makes no image (an image holds one root). */
+	img.fd = fd = open("/dev/null", O_WRONLY);
+	ok(tmpfile_with(strcpy(ipath, "/tmp/t-load-img-XXXXXX"), "# nothing\n") == 0,
+	    "image: write an empty file");
+	fr_error_clear(&err);
+	doc = fr_load_file_with(ipath, NULL, &img, &err);
+	ok(doc && !doc->root && !img.ok, "image: an empty document is no whole image");
+	fr_doc_free(doc);
+	close(fd);
+	unlink(ipath);
+
 	/* A tree with aliases makes no image. */
 	img.fd = fd = open("/dev/null", O_WRONLY);
 	fr_error_clear(&err);
