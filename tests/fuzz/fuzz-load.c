@@ -189,6 +189,59 @@ imageroundtrip(void)
 	close(img.fd);
 }
 
+/* Streaming: each task a hook is handed must be the task a whole parse has
+ * at the same place, and a file a whole parse refuses is refused streamed. */
+struct stream {
+	const struct fr_node *tasks;	/* the whole parse's root 'tasks' map */
+	uint32_t n;			/* tasks handed over so far */
+};
+
+static int
+stream_head(void *arg, const struct fr_node *root, struct fr_error *err)
+{
+	(void)arg;
+	(void)root;
+	(void)err;
+	return 0;
+}
+
+static int
+stream_task(void *arg, const struct fr_node *key, const struct fr_node *value,
+    struct fr_error *err)
+{
+	struct stream *st = arg;
+	uint32_t i = 2 * st->n++;
+
+	(void)err;
+	if (!st->tasks)
+		return 0;	/* the whole parse failed further on: so must this one */
+	if (i + 1 >= st->tasks->nitem || !sametree(key, st->tasks->item[i]) ||
+	    !sametree(value, st->tasks->item[i + 1]))
+		abort();
+	return 0;
+}
+
+static void
+streamsame(void)
+{
+	struct fr_error err = {0};
+	struct stream st = { NULL, 0 };
+	struct fr_load_hook hook = { stream_head, stream_task, &st, 0 };
+	struct fr_doc *whole, *doc;
+
+	whole = fr_load_file(path, &err);
+	if (whole && whole->root && whole->root->kind == FR_NODE_MAP)
+		st.tasks = fr_node_get(whole->root, "tasks");
+	fr_error_clear(&err);
+	doc = fr_load_file_with(path, &hook, NULL, &err);
+	if (doc && !whole)
+		abort();
+	if (doc && doc->streamed && st.tasks && 2 * st.n != st.tasks->nitem)
+		abort();
+	fr_doc_free(doc);
+	fr_doc_free(whole);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -198,6 +251,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	writeinput(data, size);
 	imageroundtrip();
+	streamsame();
 	p = fr_pipeline_load(path, NULL, 0, FR_CACHE_OFF, &err);
 	if (!p) {
 		/* every failure must say what is wrong */
