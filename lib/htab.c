@@ -39,6 +39,19 @@ fr_hash(const void *p, size_t n)
 	return h;
 }
 
+/* Whether the string key is the n bytes at k (which may hold a NUL: then
+ * it is no string's, and never read past key's end). */
+static int
+keyeq(const char *key, const char *k, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (key[i] != k[i] || key[i] == '\0')
+			return 0;
+	return key[n] == '\0';
+}
+
 /* The slot holding key k (n bytes, hash bits hash), or the empty one where
  * it would go. */
 static uint64_t *
@@ -52,7 +65,7 @@ find(const struct fr_htab *h, const char *k, size_t n, uint32_t hash)
 			return &h->slot[i];
 		if ((uint32_t)(s >> 32) == hash) {
 			const char *key = h->ent[(uint32_t)s - 1].key;
-			if (strncmp(key, k, n) == 0 && key[n] == '\0')
+			if (keyeq(key, k, n))
 				return &h->slot[i];
 		}
 		i = (i + 1) & (h->cap - 1);
