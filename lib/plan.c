@@ -4,61 +4,18 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <glob.h>
-#include <pthread.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "env.h"
 #include "json.h"
 #include "log.h"
 #include "plan.h"
+#include "plan_int.h"
+#include "prestat.h"
 #include "util.h"
 
 extern char **environ;
-
-/* What this run knows of a file; in the plan's arena. Its path is the
- * graph's string when the graph names the file (nearly always), else a copy
- * in the arena. One stat data: until the first look, a prestat'd memo holds
- * the stat data taken ahead (pre); afterwards, the data the file had then. */
-struct memo {
-	const char *path;
-	struct fr_digest d;	/* once looked at: its digest, if it exists */
-	struct fr_stat st;	/* pre: taken ahead; once looked at: seen then */
-	int preerr;		/* pre: 0, or stat's errno */
-	unsigned char exists;
-	unsigned char looked;	/* a decision used it */
-	unsigned char hinted;	/* just written by flowrun, which said its digest */
-	unsigned char pre;	/* stat data taken ahead, not yet looked at */
-};
-_Static_assert(sizeof(struct memo) <= 88, "a memo per file: keep it small");
-
-/* Stat ahead: a memo's pre goes PENDING -> BUSY (a thread claimed it) ->
- * DONE; whoever claims it stats it. The loop claims the ones the helpers have
- * not reached when it needs them, and waits only for one a helper is statting. */
-enum { PRE_NONE, PRE_PENDING, PRE_BUSY, PRE_DONE };
-#define PRESTAT_THREADS 7		/* helpers at most */
-struct fr_prestat;
-static int takepre(struct fr_plan *pl, struct memo *m, struct fr_stat *st, int *errnum);
-static void prestatend(struct fr_plan *pl);
-
-struct fr_plan {
-	struct fr_graph *g;
-	struct fr_state *s;
-	int force, dry;
-	char **baseenv;			/* flowrun's environment with the pipeline env */
-	size_t nbase;
-	struct fr_htab *files;		/* path -> struct memo */
-	struct fr_arena arena;		/* the memos made as needed, copied paths */
-	struct memo *premo;		/* the memos fr_plan_prestat made, at once */
-	json_t **results;		/* per declaration, made on first use (the array too) */
-	struct fr_prestat *prestat;	/* stat ahead, or NULL */
-	int ahead;			/* the task being planned may use it */
-	struct fr_digest baseenvh;	/* env digest of tasks with no env or dir */
-	int baseenvh_set;
-};
 
 struct lookctx {
 	struct fr_plan *pl;
@@ -94,7 +51,7 @@ void
 fr_plan_stop(struct fr_plan *pl)
 {
 	if (pl)
-		prestatend(pl);
+		fr_prestat_end(pl);
 }
 
 void
@@ -104,7 +61,7 @@ fr_plan_free(struct fr_plan *pl)
 
 	if (!pl)
 		return;
-	prestatend(pl);
+	fr_prestat_end(pl);
 	fr_htab_free(pl->files);
 	fr_arena_free(&pl->arena);
 	free(pl->premo);
@@ -135,8 +92,8 @@ keep(struct fr_plan *pl, const char *path, int kept)
 
 /* The memo of path, new and empty (at m if not NULL); kept: path lives as
  * long as the plan. */
-static struct memo *
-memo(struct fr_plan *pl, const char *path, int kept, struct memo *m)
+struct memo *
+fr_plan_memo(struct fr_plan *pl, const char *path, int kept, struct memo *m)
 {
 	if (m)
 		memset(m, 0, sizeof(*m));
@@ -166,10 +123,10 @@ filedigest(struct fr_plan *pl, const char *path, int kept, int fresh, struct fr_
 		return m->exists;
 	}
 	if (!m)
-		m = memo(pl, path, kept, NULL);
+		m = fr_plan_memo(pl, path, kept, NULL);
 	m->exists = 0;
 	m->looked = 1;
-	if (takepre(pl, m, &st, &errnum) && !fresh && pl->ahead) {
+	if (fr_prestat_take(pl, m, &st, &errnum) && !fresh && pl->ahead) {
 		errno = errnum;
 		rc = errnum ? -1 : 0;
 	} else {
@@ -802,8 +759,8 @@ fr_plan_hint(struct fr_plan *pl, const char *path, const struct fr_stat *st,
 	int errnum;
 
 	if (!m)
-		m = memo(pl, path, 0, NULL);
-	takepre(pl, m, &ignored, &errnum);
+		m = fr_plan_memo(pl, path, 0, NULL);
+	fr_prestat_take(pl, m, &ignored, &errnum);
 	m->exists = m->hinted = m->looked = 1;
 	m->d = *d;
 	m->st = *st;
@@ -839,197 +796,4 @@ fr_job_release(struct fr_plan *pl, struct fr_job *job)
 	fr_buf_free(&job->why);
 	memset(&job->rec, 0, sizeof(job->rec));
 	job->cmd = job->dir = NULL;
-}
-
-/* Stat ahead (fr_plan_prestat). */
-#define PRESTAT_MIN 512		/* fewer paths: not worth a thread */
-#define PRESTAT_CHUNK 32
-
-struct fr_prestat {
-	struct memo *base;	/* the memos to stat, base[0 .. n), or else */
-	struct memo **m;	/* these */
-	size_t n;
-	size_t next;		/* the next index to take, taken atomically */
-	size_t taken;		/* how many the loop has taken (its place) */
-	int helped;		/* helpers run beside the loop */
-	int stop;		/* set (atomically) to make the helpers stop early */
-	pthread_t th[PRESTAT_THREADS];
-	int nth;
-};
-
-static inline void
-fr_cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#else
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-#endif
-}
-
-static void
-statmemo(struct memo *m)
-{
-	m->preerr = fr_stat_path(m->path, &m->st) < 0 ? errno : 0;
-	__atomic_store_n(&m->pre, PRE_DONE, __ATOMIC_RELEASE);
-}
-
-/* Helpers keep this far ahead of the loop, whose place is ps->taken: a
- * helper right where the loop is would make it wait for each stat. */
-#define PRESTAT_GAP 128
-#define PRESTAT_NEAR 16
-
-static void *
-prestatter(void *arg)
-{
-	struct fr_prestat *ps = arg;
-	size_t i, end, at, ahead;
-
-	while (!__atomic_load_n(&ps->stop, __ATOMIC_RELAXED) &&
-	    (i = __atomic_fetch_add(&ps->next, PRESTAT_CHUNK, __ATOMIC_RELAXED)) < ps->n) {
-		at = __atomic_load_n(&ps->taken, __ATOMIC_RELAXED);
-		if (ps->helped && i < at + PRESTAT_NEAR) {
-			/* the loop caught up: leave it these, go on ahead */
-			ahead = at + PRESTAT_GAP;
-			i = __atomic_load_n(&ps->next, __ATOMIC_RELAXED);
-			while (i < ahead && !__atomic_compare_exchange_n(&ps->next, &i, ahead, 0,
-			    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-				;
-			continue;
-		}
-		end = ps->n - i < PRESTAT_CHUNK ? ps->n : i + PRESTAT_CHUNK;
-		for (; i < end; i++) {
-			struct memo *m = ps->base ? &ps->base[i] : ps->m[i];
-			unsigned char want = PRE_PENDING;
-			if (ps->helped && i < __atomic_load_n(&ps->taken, __ATOMIC_RELAXED) +
-			    PRESTAT_NEAR)
-				break;
-			if (__atomic_compare_exchange_n(&m->pre, &want, PRE_BUSY, 0,
-			    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-				statmemo(m);
-		}
-	}
-	return NULL;
-}
-
-/* Take m's stat data taken ahead, statting it now if no helper has started
- * on it: 1 with *st and *errnum set, or 0 if m has none. Afterwards no other
- * thread touches m. */
-static int
-takepre(struct fr_plan *pl, struct memo *m, struct fr_stat *st, int *errnum)
-{
-	unsigned char want = PRE_PENDING;
-	unsigned spins;
-
-	if (__atomic_load_n(&m->pre, __ATOMIC_ACQUIRE) == PRE_NONE)
-		return 0;
-	if (pl->prestat)	/* only the loop writes it */
-		__atomic_store_n(&pl->prestat->taken, pl->prestat->taken + 1, __ATOMIC_RELAXED);
-	if (__atomic_compare_exchange_n(&m->pre, &want, PRE_BUSY, 0, __ATOMIC_ACQUIRE,
-	    __ATOMIC_ACQUIRE))
-		statmemo(m);
-	/* a helper is statting it: a stat takes about a microsecond, so spin
-	 * (and yield only if the helper seems not to be running at all) */
-	for (spins = 0; __atomic_load_n(&m->pre, __ATOMIC_ACQUIRE) != PRE_DONE; spins++) {
-		if (spins < 20000)
-			fr_cpu_relax();
-		else
-			sched_yield();
-	}
-	*st = m->st;
-	*errnum = m->preerr;
-	__atomic_store_n(&m->pre, PRE_NONE, __ATOMIC_RELAXED);
-	return 1;
-}
-
-void
-fr_plan_prestat(struct fr_plan *pl)
-{
-	struct fr_graph *g = pl->g;
-	struct fr_prestat *ps;
-	struct memo *premo;
-	pthread_attr_t attr;
-	sigset_t all, old;
-	size_t i, j, k, n = 0, cap = 0;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	int want;
-
-	if (pl->prestat)
-		return;
-	ps = pl->prestat = fr_xcalloc(1, sizeof(*ps));
-	/* size the table and the memos once: every output of a needed task, and
-	 * the inputs no needed task writes (those shared are counted more than
-	 * once: malloc, not calloc, so what stays unused is never touched) */
-	for (i = 0; i < g->ntask; i++) {
-		struct fr_task *t = g->task[i], *x;
-		if (!t->needed)
-			continue;
-		n += t->noutput;
-		for (j = 0; j < t->ninput; j++)
-			if (!fr_path_isglob(t->input[j]) &&
-			    (!(x = fr_htab_get(g->byoutput, t->input[j])) || !x->needed))
-				n++;
-	}
-	fr_htab_reserve(pl->files, fr_htab_count(pl->files) + n);
-	premo = pl->premo ? NULL : (pl->premo = fr_xmalloc((n ? n : 1) * sizeof(*premo)));
-	ps->base = premo;
-	for (i = 0; i < g->ntask; i++) {
-		struct fr_task *t = g->task[i];
-		if (!t->needed)
-			continue;
-		for (j = 0; j < t->ninput + t->noutput; j++) {
-			const char *p = j < t->ninput ? t->input[j] : t->output[j - t->ninput];
-			struct memo *m;
-			if ((j < t->ninput && fr_path_isglob(p)) || fr_htab_get(pl->files, p))
-				continue;
-			m = memo(pl, p, 1, premo && ps->n < n ? &premo[ps->n] : NULL);
-			m->pre = PRE_PENDING;
-			if (premo && ps->n < n) {
-				ps->n++;
-				continue;
-			}
-			if (premo) {	/* cannot happen: the count is an upper bound */
-				ps->m = fr_xcalloc(ps->n, sizeof(*ps->m));
-				for (k = 0; k < ps->n; k++)
-					ps->m[k] = &premo[k];
-				cap = ps->n;
-				ps->base = premo = NULL;
-			}
-			FR_PUSH(ps->m, ps->n, cap, m);
-		}
-	}
-	/* the loop itself plans meanwhile: helpers on the other CPUs */
-	want = ncpu <= 1 ? 0 : ncpu - 1 > PRESTAT_THREADS ? PRESTAT_THREADS : (int)ncpu - 1;
-	if (ps->n < PRESTAT_MIN || want == 0 || pthread_attr_init(&attr) != 0) {
-		prestatter(ps);
-		return;
-	}
-	pthread_attr_setstacksize(&attr, 64 * 1024);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);	/* signals stay the loop's */
-	ps->helped = 1;
-	for (k = 0; k < (size_t)want; k++)
-		if (pthread_create(&ps->th[ps->nth], &attr, prestatter, ps) == 0)
-			ps->nth++;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-}
-
-/* Stop and join the helpers. */
-static void
-prestatend(struct fr_plan *pl)
-{
-	struct fr_prestat *ps = pl->prestat;
-	int k;
-
-	if (!ps)
-		return;
-	__atomic_store_n(&ps->stop, 1, __ATOMIC_RELAXED);
-	for (k = 0; k < ps->nth; k++)
-		pthread_join(ps->th[k], NULL);
-	free(ps->m);
-	free(ps);
-	pl->prestat = NULL;
 }
