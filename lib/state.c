@@ -8,33 +8,11 @@
  *   DIR/lock       flock(2)ed by the running flowrun, which writes its pid into it
  *   DIR/state.tmp  a compacted copy of DIR/state being written, then renamed over it
  *
- * DIR/state is binary, in the byte order of the machine that wrote it (it is
- * machine-local). It starts with the 24-byte header
- *
- *   "flowrun-state 2\n"  u32 0x01020304  u32 0
- *
- * (u32 and the like are host-order integers at any alignment). Any other
- * start (version 1's text, the other byte order) is an unknown format: flowrun
- * warns, starts empty and rewrites the file at its first write. (An empty
- * file is silently empty.) Records follow:
- *
- *   offset  size
- *   0       4        tag: 0xF7 'R' TYPE 0x02 (TYPE 'T' or 'F'; 0xF7 is never in UTF-8)
- *   4       u32      len: the size of the whole record, a multiple of 8
- *   8       u32      namelen
- *   12      namelen  the task instance name or file path, then a NUL
- *   ...              the fields of TYPE (below), then 0 to 7 zero bytes
- *   len-4   u32      CRC32C (Castagnoli, as in iSCSI and ext4) of bytes 0..len-5
- *
- * F, the stat data and content digest of a file that was hashed: i64 size,
- *   i64 mtime_ns, i64 ctime_ns, u64 ino, u64 dev, digest[32] (raw SHA-256).
- * T, the last success of a task instance: i64 duration_ns, key[32], cmd[32],
- *   env[32], u32 ninput, u32 noutput, u32 ndep, u32 resultlen (0xFFFFFFFF: no
- *   result), u32 itemlen[n], digest[n][32] for the n = ninput + noutput + ndep
- *   items (input paths, output paths, needed tasks), the result (compact JSON)
- *   and a NUL unless there is none, then each item's name and a NUL.
- * Item names are inline, not references to F records: a damaged or
- * superseded F record must never take a T record with it.
+ * DIR/state starts with a 24-byte header naming its version and byte order;
+ * checksummed records follow, each a task's (T) or a file's (F). Their bytes
+ * are specified at the top of staterec.c, which encodes and decodes them
+ * (this module writes and checks the header); the checksum, CRC32C, is
+ * computed in crc32c.c.
  *
  * A later T record for the same name, or F record for the same path,
  * supersedes an earlier one. A record whose tag, length, name or checksum is
@@ -79,7 +57,6 @@
 #define _DEFAULT_SOURCE		/* flock */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,19 +65,13 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "crc32c.h"
 #include "log.h"
 #include "state.h"
+#include "staterec.h"
 #include "util.h"
 
 #define HDRLEN 24
-#define TAG0 0xf7
-#define TAG1 'R'
-#define TAG3 0x02
-#define NAMEOFF 12		/* where a record's name starts */
-#define FFIX 72			/* an F record's fields after the name */
-#define TFIX 120		/* a T record's fixed fields after the name */
-#define MINREC 96		/* the smallest record: F with an empty path */
-#define NORESULT 0xffffffffu
 #define COMPACT_MIN 1000	/* never compact a file of fewer records */
 #define COMPACT_MINLEN (1u << 20)	/* nor, by its size, one of fewer bytes */
 #define SCANAHEAD (1u << 20)	/* read at once when indexing or compacting */
@@ -165,107 +136,6 @@ struct fr_state {
 	int batch;		/* task records wait for fr_state_flush too */
 	int spillfail;		/* a spill failed: pend waits for fr_state_flush */
 };
-
-/* CRC32C: the SSE4.2 instruction where there is one, else slicing by 8. */
-static uint32_t crctab[8][256];
-static uint32_t (*crcfn)(uint32_t, const unsigned char *, size_t);
-static pthread_once_t crconce = PTHREAD_ONCE_INIT;
-
-static uint32_t
-crcsw(uint32_t c, const unsigned char *p, size_t n)
-{
-	for (; n >= 8; p += 8, n -= 8) {
-		c ^= (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-		    (uint32_t)p[3] << 24;
-		c = crctab[7][c & 0xff] ^ crctab[6][(c >> 8) & 0xff] ^
-		    crctab[5][(c >> 16) & 0xff] ^ crctab[4][c >> 24] ^
-		    crctab[3][p[4]] ^ crctab[2][p[5]] ^ crctab[1][p[6]] ^ crctab[0][p[7]];
-	}
-	for (; n > 0; p++, n--)
-		c = crctab[0][(c ^ *p) & 0xff] ^ (c >> 8);
-	return c;
-}
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(FR_STATE_SWCRC)
-__attribute__((target("sse4.2"))) static uint32_t
-crchw(uint32_t c, const unsigned char *p, size_t n)
-{
-	unsigned long long c64 = c, w[4];
-	uint32_t v;
-
-	for (; n >= 32; p += 32, n -= 32) {
-		memcpy(w, p, 32);
-		c64 = __builtin_ia32_crc32di(c64, w[0]);
-		c64 = __builtin_ia32_crc32di(c64, w[1]);
-		c64 = __builtin_ia32_crc32di(c64, w[2]);
-		c64 = __builtin_ia32_crc32di(c64, w[3]);
-	}
-	for (; n >= 8; p += 8, n -= 8) {
-		memcpy(w, p, 8);
-		c64 = __builtin_ia32_crc32di(c64, w[0]);
-	}
-	c = (uint32_t)c64;
-	if (n >= 4) {	/* a record's last word, or most of a short name */
-		memcpy(&v, p, 4);
-		c = __builtin_ia32_crc32si(c, v);
-		p += 4, n -= 4;
-	}
-	for (; n > 0; p++, n--)
-		c = __builtin_ia32_crc32qi(c, *p);
-	return c;
-}
-#define HAVE_CRCHW() __builtin_cpu_supports("sse4.2")
-#else
-#define crchw crcsw
-#define HAVE_CRCHW() 0
-#endif
-
-static void
-crcinit(void)
-{
-	uint32_t c;
-	int i, k;
-
-	if (HAVE_CRCHW()) {
-		crcfn = crchw;
-		return;
-	}
-	for (i = 0; i < 256; i++) {
-		for (c = (uint32_t)i, k = 0; k < 8; k++)
-			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-		crctab[0][i] = c;
-	}
-	for (i = 0; i < 256; i++) {
-		for (k = 1; k < 8; k++)
-			crctab[k][i] = (crctab[k - 1][i] >> 8) ^ crctab[0][crctab[k - 1][i] & 0xff];
-	}
-	crcfn = crcsw;
-}
-
-static uint32_t
-crc32c(const unsigned char *p, size_t n)
-{
-	return ~crcfn(~0u, p, n);
-}
-
-static uint32_t
-rd32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static uint64_t
-rd64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
 /* The hash of type and the n bytes of name: FNV-1a, then mixed (MurmurHash3's
  * finalizer) so that every bit of it can index the table. */
 static uint64_t
@@ -355,42 +225,6 @@ entry(struct fr_state *s, char type, uint64_t hash, int src, uint64_t off, size_
 	return e;
 }
 
-static int
-tagged(const unsigned char *p, size_t avail)
-{
-	return avail >= 4 && p[0] == TAG0 && p[1] == TAG1 && (p[2] == 'T' || p[2] == 'F') &&
-	    p[3] == TAG3;
-}
-
-/* The length of the record at p, with avail bytes from p to the end of its
- * file, if its tag and length are plausible, else 0. */
-static size_t
-framed(const unsigned char *p, uint64_t avail)
-{
-	uint32_t len;
-
-	if (avail < MINREC || !tagged(p, 4))
-		return 0;
-	len = rd32(p + 4);
-	return len % 8 || len < MINREC || len > avail ? 0 : len;
-}
-
-/* The length of the record at p, whole in the avail bytes there, if its
- * name and fixed fields are in it and its checksum is right, else 0. */
-static size_t
-valid(const unsigned char *p, uint64_t avail)
-{
-	size_t len = framed(p, avail), nl;
-
-	if (!len)
-		return 0;
-	nl = rd32(p + 8);
-	if ((uint64_t)nl + NAMEOFF + 1 + (p[2] == 'T' ? TFIX : FFIX) + 4 > len ||
-	    p[NAMEOFF + nl] != '\0' || crc32c(p, len - 4) != rd32(p + len - 4))
-		return 0;
-	return len;
-}
-
 /* Bytes [off, off + len) of fd through w, reading at least ahead bytes
  * when it must read; NULL if the file ends first or cannot be read. Valid
  * until the next read through w. */
@@ -475,7 +309,7 @@ fetch(struct fr_state *s, const struct ent *e)
 		p = winread(w, e->src == SRC_LOADED ? s->rfd : s->wfd, e->off, e->len,
 		    w->ahead);
 	}
-	return p && valid(p, e->len) == e->len ? p : NULL;
+	return p && fr_staterec_valid(p, e->len) == e->len ? p : NULL;
 }
 
 /* Drop e's record as damaged, naming name. */
@@ -505,7 +339,7 @@ named(struct fr_state *s, struct ent *e, const char *name)
 		return NULL;
 	}
 	/* another name of the same hash: this one is unknown */
-	return strcmp((const char *)p + NAMEOFF, name) == 0 ? p : NULL;
+	return strcmp((const char *)p + FR_STATEREC_NAMEOFF, name) == 0 ? p : NULL;
 }
 
 /* The length of the good record at pos in the loaded file, else 0. */
@@ -516,13 +350,16 @@ recat(struct fr_state *s, uint64_t pos)
 	const unsigned char *p;
 	size_t len;
 
-	if (s->len - pos < MINREC || !(p = winread(w, s->rfd, pos, MINREC, SCANAHEAD)) ||
-	    !(len = framed(p, s->len - pos)) || !(p = winread(w, s->rfd, pos, len, SCANAHEAD)))
+	if (s->len - pos < FR_STATEREC_MINREC ||
+	    !(p = winread(w, s->rfd, pos, FR_STATEREC_MINREC, SCANAHEAD)) ||
+	    !(len = fr_staterec_framed(p, s->len - pos)) ||
+	    !(p = winread(w, s->rfd, pos, len, SCANAHEAD)))
 		return 0;
-	return valid(p, len);
+	return fr_staterec_valid(p, len);
 }
 
-/* The first offset from pos on of a byte TAG0 in the loaded file, or its length. */
+/* The first offset from pos on of a byte FR_STATEREC_TAG0 in the loaded file,
+ * or its length. */
 static uint64_t
 nexttag(struct fr_state *s, uint64_t pos)
 {
@@ -533,7 +370,7 @@ nexttag(struct fr_state *s, uint64_t pos)
 		n = s->len - pos < SCANAHEAD ? (size_t)(s->len - pos) : SCANAHEAD;
 		if (!(p = winread(&s->win[SRC_LOADED], s->rfd, pos, n, SCANAHEAD)))
 			break;
-		if ((q = memchr(p, TAG0, n)))
+		if ((q = memchr(p, FR_STATEREC_TAG0, n)))
 			return pos + (uint64_t)(q - p);
 	}
 	return s->len;
@@ -562,8 +399,8 @@ index_file(struct fr_state *s)
 	for (pos = HDRLEN; pos < s->len; ) {
 		if ((len = recat(s, pos)) > 0) {
 			p = w->buf + (pos - w->base);
-			entry(s, (char)p[2], namehash((char)p[2], (const char *)p + NAMEOFF,
-			    rd32(p + 8)), SRC_LOADED, pos, len);
+			entry(s, (char)p[2], namehash((char)p[2], (const char *)p + FR_STATEREC_NAMEOFF,
+			    fr_staterec_rd32(p + 8)), SRC_LOADED, pos, len);
 			s->nrec++;
 			pos += len;
 			s->goodlen = pos;
@@ -575,7 +412,7 @@ index_file(struct fr_state *s)
 				break;
 			p = winread(w, s->rfd, q, s->len - q < 4 ? (size_t)(s->len - q) : 4,
 			    SCANAHEAD);
-			k += p && tagged(p, s->len - q);
+			k += p && fr_staterec_tagged(p, s->len - q);
 		}
 		k = k > 0 ? k : 1;
 		damaged += k;
@@ -602,7 +439,7 @@ load(struct fr_state *s, struct fr_error *err)
 {
 	struct stat sb;
 
-	pthread_once(&crconce, crcinit);
+	fr_crc32c_init();
 	s->rfd = open(s->path, O_RDONLY | O_CLOEXEC);
 	if (s->rfd < 0 && errno == ENOENT) {
 		index_file(s);
@@ -613,222 +450,6 @@ load(struct fr_state *s, struct fr_error *err)
 	s->len = (uint64_t)sb.st_size;
 	index_file(s);
 	return 0;
-}
-
-/* Parse the T record at p into s->rec. */
-static int
-tparse(struct fr_state *s, const unsigned char *p)
-{
-	const unsigned char *end = p + rd32(p + 4) - 4, *q, *lens, *digs;
-	struct fr_state_item *it;
-	struct fr_state_rec *r;
-	const char *str;
-	size_t cnt[3], nitem, i, l;
-	uint32_t rlen;
-
-	q = p + NAMEOFF + rd32(p + 8) + 1;	/* valid() saw TFIX bytes here */
-	for (i = 0; i < 3; i++)
-		cnt[i] = rd32(q + 104 + 4 * i);
-	rlen = rd32(q + 116);
-	if ((uint64_t)cnt[0] + cnt[1] + cnt[2] > (size_t)(end - q - TFIX) / 36)
-		return -1;	/* before allocating for absurd counts */
-	nitem = cnt[0] + cnt[1] + cnt[2];
-	lens = q + TFIX;
-	digs = lens + 4 * nitem;
-	str = (const char *)(digs + FR_DIGEST_LEN * nitem);
-	if (s->reccap < sizeof(*r) + nitem * sizeof(*it)) {
-		s->reccap = sizeof(*r) + nitem * sizeof(*it);
-		s->rec = fr_xrealloc(s->rec, s->reccap);
-	}
-	r = s->rec;
-	it = (struct fr_state_item *)(r + 1);
-	r->name = (const char *)p + NAMEOFF;
-	r->duration_ns = (int64_t)rd64(q);
-	memcpy(r->key.b, q + 8, FR_DIGEST_LEN);
-	memcpy(r->cmd.b, q + 40, FR_DIGEST_LEN);
-	memcpy(r->env.b, q + 72, FR_DIGEST_LEN);
-	r->result = NULL;
-	if (rlen != NORESULT) {
-		if (rlen >= (size_t)((const char *)end - str) || str[rlen] != '\0')
-			return -1;
-		r->result = str;
-		str += rlen + 1;
-	}
-	for (i = 0; i < nitem; i++) {
-		l = rd32(lens + 4 * i);
-		if (l >= (size_t)((const char *)end - str) || str[l] != '\0')
-			return -1;
-		it[i].name = str;
-		memcpy(it[i].digest.b, digs + FR_DIGEST_LEN * i, FR_DIGEST_LEN);
-		str += l + 1;
-	}
-	if ((const char *)end - str >= 8)
-		return -1;	/* more than padding left */
-	r->input = it;
-	r->ninput = cnt[0];
-	r->output = it + cnt[0];
-	r->noutput = cnt[1];
-	r->dep = it + cnt[0] + cnt[1];
-	r->ndep = cnt[2];
-	return 0;
-}
-
-/* The stat data and digest of the F record at p. */
-static void
-fileval(const unsigned char *p, struct fr_stat *st, struct fr_digest *d)
-{
-	const unsigned char *q = p + NAMEOFF + rd32(p + 8) + 1;
-
-	st->size = (int64_t)rd64(q);
-	st->mtime_ns = (int64_t)rd64(q + 8);
-	st->ctime_ns = (int64_t)rd64(q + 16);
-	st->ino = rd64(q + 24);
-	st->dev = rd64(q + 32);
-	memcpy(d->b, q + 40, FR_DIGEST_LEN);
-}
-
-/* Where a record goes as it is encoded: appended to a buffer; or, for one
- * too big to hold (the T record of a task of 100,000 inputs), written to a
- * file through a small chunk, its length known beforehand and its checksum
- * kept as it goes; or, with neither, only counted. */
-struct out {
-	struct fr_buf *b;	/* append here; or */
-	int fd;			/* write here through chunk (NULL: only count) */
-	unsigned char *chunk;
-	size_t n;		/* bytes in chunk */
-	uint32_t crc;		/* running, of what went through chunk */
-	uint64_t len;		/* bytes of the record so far */
-	uint64_t total;		/* streaming: the record's whole length */
-	int failed;		/* a write failed */
-};
-
-#define CHUNK (64u << 10)
-#define OUT32(o, v) emit((o), &(uint32_t){ (uint32_t)(v) }, 4)
-#define OUT64(o, v) emit((o), &(uint64_t){ (uint64_t)(v) }, 8)
-
-static void
-drain(struct out *o)
-{
-	o->crc = crcfn(o->crc, o->chunk, o->n);
-	if (!o->failed && fr_write_full(o->fd, o->chunk, o->n) < 0)
-		o->failed = 1;
-	o->n = 0;
-}
-
-static void
-emit(struct out *o, const void *p, size_t n)
-{
-	const unsigned char *q = p;
-
-	o->len += n;
-	if (o->b) {
-		fr_buf_add(o->b, p, n);
-		return;
-	}
-	while (o->chunk && n) {
-		size_t k = CHUNK - o->n < n ? CHUNK - o->n : n;
-		memcpy(o->chunk + o->n, q, k);
-		o->n += k;
-		q += k;
-		n -= k;
-		if (o->n == CHUNK)
-			drain(o);
-	}
-}
-
-/* Start a record: its tag, its length (filled in by finish() in a buffer),
- * its name. Where it starts in the buffer. */
-static size_t
-start(struct out *o, char type, const char *name)
-{
-	unsigned char tag[4] = { TAG0, TAG1, (unsigned char)type, TAG3 };
-	size_t at = o->b ? o->b->len : 0, n = strlen(name);
-
-	emit(o, tag, sizeof(tag));
-	OUT32(o, o->total);
-	OUT32(o, n);
-	emit(o, name, n + 1);
-	return at;
-}
-
-/* Pad the record begun at at, fill in its length and add its checksum; -1 if
- * it is too long to be written (then it is taken back from a buffer). */
-static int
-finish(struct out *o, size_t at)
-{
-	static const char zero[8];
-	uint64_t len = o->len + 4;
-	uint32_t n;
-
-	emit(o, zero, (8 - len % 8) % 8);
-	len = o->len + 4;
-	if (len > 0xfffffff8u) {
-		if (o->b)
-			o->b->len = at;
-		return -1;
-	}
-	n = (uint32_t)len;
-	if (o->b) {
-		memcpy(o->b->data + at + 4, &n, sizeof(n));
-		OUT32(o, crc32c((const unsigned char *)o->b->data + at, o->b->len - at));
-	} else if (o->chunk) {
-		drain(o);
-		o->chunk = NULL;	/* the checksum goes out as it is */
-		n = ~o->crc;
-		if (!o->failed && fr_write_full(o->fd, &n, sizeof(n)) < 0)
-			o->failed = 1;
-		o->len += 4;
-	} else {
-		o->len += 4;
-	}
-	return 0;
-}
-
-static int
-addtask(struct out *o, const struct fr_state_rec *r)
-{
-	const struct fr_state_item *arr[3] = { r->input, r->output, r->dep };
-	size_t cnt[3] = { r->ninput, r->noutput, r->ndep }, at, i;
-	int j;
-
-	at = start(o, 'T', r->name);
-	OUT64(o, r->duration_ns);
-	emit(o, r->key.b, FR_DIGEST_LEN);
-	emit(o, r->cmd.b, FR_DIGEST_LEN);
-	emit(o, r->env.b, FR_DIGEST_LEN);
-	for (j = 0; j < 3; j++)
-		OUT32(o, cnt[j]);
-	OUT32(o, r->result ? strlen(r->result) : NORESULT);
-	for (j = 0; j < 3; j++) {
-		for (i = 0; i < cnt[j]; i++)
-			OUT32(o, strlen(arr[j][i].name));
-	}
-	for (j = 0; j < 3; j++) {
-		for (i = 0; i < cnt[j]; i++)
-			emit(o, arr[j][i].digest.b, FR_DIGEST_LEN);
-	}
-	if (r->result)
-		emit(o, r->result, strlen(r->result) + 1);
-	for (j = 0; j < 3; j++) {
-		for (i = 0; i < cnt[j]; i++)
-			emit(o, arr[j][i].name, strlen(arr[j][i].name) + 1);
-	}
-	return finish(o, at);
-}
-
-static int
-addfile(struct fr_buf *b, const char *path, const struct fr_stat *st, const struct fr_digest *d)
-{
-	struct out o = { .b = b };
-	size_t at = start(&o, 'F', path);
-
-	OUT64(&o, st->size);
-	OUT64(&o, st->mtime_ns);
-	OUT64(&o, st->ctime_ns);
-	OUT64(&o, st->ino);
-	OUT64(&o, st->dev);
-	emit(&o, d->b, FR_DIGEST_LEN);
-	return finish(&o, at);
 }
 
 /* Order entries by where their records are. */
@@ -867,8 +488,9 @@ compact(struct fr_state *s, int all, struct fr_error *err)
 		qsort(live, n, sizeof(*live), bysource);
 		for (i = 0; i < n; i++) {
 			e = live[i];
-			if (!(p = fetch(s, e)) || (e->type == 'T' && tparse(s, p) < 0)) {
-				damaged(s, e, p ? (const char *)p + NAMEOFF : "a task or file");
+			if (!(p = fetch(s, e)) ||
+			    (e->type == 'T' && fr_staterec_task(p, &s->rec, &s->reccap) < 0)) {
+				damaged(s, e, p ? (const char *)p + FR_STATEREC_NAMEOFF : "a task or file");
 				continue;
 			}
 			fr_buf_add(&b, p, e->len);
@@ -1169,7 +791,7 @@ fr_state_get(struct fr_state *s, const char *name)
 		memcpy(s->tbuf, p, e->len);
 	}
 	s->recent = 0;
-	if (tparse(s, s->tbuf) < 0) {
+	if (fr_staterec_task(s->tbuf, &s->rec, &s->reccap) < 0) {
 		damaged(s, e, name);
 		return NULL;
 	}
@@ -1209,7 +831,7 @@ pending(struct fr_state *s, struct ent *e)
 static int
 putbig(struct fr_state *s, const struct fr_state_rec *rec, uint64_t len, struct fr_error *err)
 {
-	struct out o = { .fd = -1, .crc = ~0u, .total = len };
+	struct fr_staterec_out o = { .fd = -1, .crc = ~0u, .total = len };
 	unsigned char *chunk;
 
 	if (s->npendrec > 0 && flush(s, err) < 0)
@@ -1217,8 +839,8 @@ putbig(struct fr_state *s, const struct fr_state_rec *rec, uint64_t len, struct 
 	if (openappend(s, err) < 0)
 		return -1;
 	o.fd = s->wfd;
-	o.chunk = chunk = fr_xmalloc(CHUNK);
-	addtask(&o, rec);
+	o.chunk = chunk = fr_xmalloc(FR_STATEREC_CHUNK);
+	fr_staterec_addtask(&o, rec);
 	free(chunk);		/* finish() let go of o.chunk */
 	if (o.failed || o.len != len) {
 		if (!o.failed)
@@ -1238,15 +860,15 @@ putbig(struct fr_state *s, const struct fr_state_rec *rec, uint64_t len, struct 
 int
 fr_state_put(struct fr_state *s, const struct fr_state_rec *rec, struct fr_error *err)
 {
-	struct out o = { .b = &s->pend };
+	struct fr_staterec_out o = { .b = &s->pend };
 	size_t at = s->pend.len;
 
 	if (s->mode != FR_LOCK_READONLY) {
-		struct out count = { .fd = -1 };
-		if (addtask(&count, rec) == 0 && count.len > PENDKEEP)
+		struct fr_staterec_out count = { .fd = -1 };
+		if (fr_staterec_addtask(&count, rec) == 0 && count.len > PENDKEEP)
 			return putbig(s, rec, count.len, err);
 	}
-	if (addtask(&o, rec) < 0)
+	if (fr_staterec_addtask(&o, rec) < 0)
 		return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s: a record "
 		    "of over 4 GB", s->shownpath);
 	pending(s, entry(s, 'T', namehash('T', rec->name, strlen(rec->name)), SRC_PENDING, at,
@@ -1283,7 +905,7 @@ fr_state_file_get(struct fr_state *s, const char *path, struct fr_stat *st,
 
 	if (!(p = named(s, lookup(s, 'F', path), path)))
 		return -1;
-	fileval(p, st ? st : &cst, d ? d : &cd);
+	fr_staterec_file(p, st ? st : &cst, d ? d : &cd);
 	return 0;
 }
 
@@ -1297,11 +919,11 @@ fr_state_file_set(struct fr_state *s, const char *path, const struct fr_stat *st
 	size_t at = s->pend.len;
 
 	if ((p = named(s, lookup(s, 'F', path), path))) {
-		fileval(p, &cst, &cd);
+		fr_staterec_file(p, &cst, &cd);
 		if (fr_stat_equal(&cst, st) && memcmp(cd.b, d->b, FR_DIGEST_LEN) == 0)
 			return;
 	}
-	if (addfile(&s->pend, path, st, d) < 0)
+	if (fr_staterec_addfile(&s->pend, path, st, d) < 0)
 		return;		/* a path of over 4 GB */
 	pending(s, entry(s, 'F', namehash('F', path, strlen(path)), SRC_PENDING, at,
 	    s->pend.len - at));

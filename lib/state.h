@@ -3,7 +3,7 @@
  * beside the pipeline: for each task instance its last successful key with the
  * parts the key was made of (for --explain), its outputs' digests and its
  * result; and a stat cache of every file hashed. The on-disk format is
- * documented at the top of state.c.
+ * documented at the top of state.c, the records' bytes at the top of staterec.c.
  *
  * Crash safety: records are appended whole, one batch per write(2), to the open
  * state file, so a kill at any moment leaves at worst a torn last record, which

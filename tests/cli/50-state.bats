@@ -73,7 +73,7 @@ EOF
 }
 
 # state_edit WHAT TASK: edit the last record of TASK in .flowrun/state (format
-# 2, documented in lib/state.c): "key" flips a bit of its key, which its
+# 2, documented in lib/staterec.c): "key" flips a bit of its key, which its
 # checksum then catches; "count" makes its input count absurd and fixes the
 # checksum; "last" only succeeds if it is the last record in the file.
 state_edit() {

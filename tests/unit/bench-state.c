@@ -4,6 +4,7 @@
  * make:
  *
  *   gcc -std=c11 -O2 -iquote lib tests/unit/bench-state.c lib/state.c \
+ *       lib/staterec.c lib/crc32c.c \
  *       lib/digest.c lib/util.c lib/error.c lib/log.c lib/buf.c lib/htab.c \
  *       $(pkg-config --cflags --libs libcrypto) -o /tmp/bench-state
  *   /tmp/bench-state [pipeline|big] [N] [REPS]

@@ -139,7 +139,7 @@ spit(const char *path, const char *p, size_t len)
 	close(fd);
 }
 
-/* The layout of version 2 (see lib/state.c), to find and forge records. */
+/* The layout of version 2 (see lib/staterec.c), to find and forge records. */
 #define HDRLEN 24
 #define NAMEOFF 12
 
