@@ -832,16 +832,15 @@ static int
 putbig(struct fr_state *s, const struct fr_state_rec *rec, uint64_t len, struct fr_error *err)
 {
 	struct fr_staterec_out o = { .fd = -1, .crc = ~0u, .total = len };
-	unsigned char *chunk;
 
 	if (s->npendrec > 0 && flush(s, err) < 0)
 		return -1;
 	if (openappend(s, err) < 0)
 		return -1;
 	o.fd = s->wfd;
-	o.chunk = chunk = fr_xmalloc(FR_STATEREC_CHUNK);
+	o.chunk = fr_xmalloc(FR_STATEREC_CHUNK);
 	fr_staterec_addtask(&o, rec);
-	free(chunk);		/* finish() let go of o.chunk */
+	free(o.chunk);
 	if (o.failed || o.len != len) {
 		if (!o.failed)
 			errno = EIO;	/* the record changed under us: never */

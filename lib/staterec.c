@@ -245,7 +245,6 @@ finish(struct fr_staterec_out *o, size_t at)
 		OUT32(o, fr_crc32c((const unsigned char *)o->b->data + at, o->b->len - at));
 	} else if (o->chunk) {
 		drain(o);
-		o->chunk = NULL;	/* the checksum goes out as it is */
 		n = ~o->crc;
 		if (!o->failed && fr_write_full(o->fd, &n, sizeof(n)) < 0)
 			o->failed = 1;
