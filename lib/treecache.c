@@ -143,9 +143,9 @@ fr_treecache_load(const char *path, const char *cachedir, enum fr_cache_mode mod
 		img.fd = openimage(path, file, cachedir, unsaved != NULL, &tmp);
 	doc = fr_load_file_with(path, hook, img.fd >= 0 ? &img : NULL, err);
 	/* cache only a tree that surely came from the file as stat saw it */
-	keep = img.fd >= 0 && doc && doc->root && !doc->aliases &&
-	    fr_stat_path(path, &after) == 0 && fr_stat_equal(&before, &after) &&
-	    finishimage(img.fd, &img, &before);
+	/* img.ok says the tree is whole, with a root and no aliases */
+	keep = img.fd >= 0 && doc && fr_stat_path(path, &after) == 0 &&
+	    fr_stat_equal(&before, &after) && finishimage(img.fd, &img, &before);
 	if (tmp) {
 		if (close(img.fd) < 0 || !keep || rename(tmp, file) < 0)
 			unlink(tmp);
