@@ -461,12 +461,10 @@ load(const char *path, const struct fr_define *def, size_t ndef, enum fr_cache_m
 		if (headlate(root) ||
 		    fr_check_keys(c.err, root, "the pipeline", topkeys, FR_NELEM(topkeys)) < 0)
 			goto fail;
-		tasks = fr_node_get(root, "tasks");
-	} else {
-		if (loadhead(&c, root) < 0)
-			goto fail;
-		tasks = fr_node_get(root, "tasks");
+	} else if (loadhead(&c, root) < 0) {
+		goto fail;
 	}
+	tasks = fr_node_get(root, "tasks");
 	if (!tasks) {
 		fr_error_set(err, FR_EPIPELINE, &root->mark, "missing 'tasks': nothing to run");
 		goto fail;
