@@ -765,12 +765,12 @@ stamp(struct opts *o, struct fr_graph *g, struct fr_plan *pl, const struct fr_di
 		fr_stamp_remove(".flowrun");
 		return;
 	}
-	s = fr_stamp_new(inv);
+	s = fr_stamp_new(inv, ".flowrun");
 	for (i = 0; i < g->ntask; i++)
 		if (g->task[i]->needed)
 			fr_stamp_task(s, g->task[i]->name, g->task[i]->decl->action == FR_ACT_NONE);
 	fr_plan_stamp(pl, s);
-	if (fr_stamp_write(s, g->p->seen, ".flowrun", pst, sst, &err) < 0) {
+	if (fr_stamp_write(s, g->p->seen, pst, sst, &err) < 0) {
 		fr_warn("%s", err.text);
 		fr_stamp_remove(".flowrun");
 	}

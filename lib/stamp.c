@@ -86,11 +86,19 @@ struct globrec {
 	struct fr_digest d;
 };
 
+/* A stamp's file records past this many bytes go to its temporary file as
+ * they come (a stamp of 100,000 tasks holds 200,000 of them, 16 MB, at the
+ * end of the run, when everything else is still in memory). */
+#define FILECHUNK (64u << 10)
+
 struct fr_stamp {
 	struct fr_digest inv;
+	char *dir;
 	struct fr_buf files, tasks, strs;	/* arrays of records; the strings */
 	uint32_t nfile, ntask;
 	int toobig;			/* an offset would not fit in 32 bits */
+	int fd;				/* DIR/uptodate.tmp once records went to it, or -1 */
+	int werr;			/* errno of a write to it that failed, or 0 */
 };
 
 struct fr_seen *
@@ -170,20 +178,37 @@ fr_seen_glob(struct fr_seen *s, const char *pattern, char *const *match, size_t 
 	fr_htab_put(s->globat, s->glob[s->nglob - 1], (void *)(uintptr_t)s->nglob);
 }
 
+static char *
+stamppath(const char *dir, const char *suffix)
+{
+	return fr_xasprintf("%s/uptodate%s", dir, suffix);
+}
+
 struct fr_stamp *
-fr_stamp_new(const struct fr_digest *inv)
+fr_stamp_new(const struct fr_digest *inv, const char *dir)
 {
 	struct fr_stamp *s = fr_xcalloc(1, sizeof(*s));
 
 	s->inv = *inv;
+	s->dir = fr_xstrdup(dir);
+	s->fd = -1;
 	return s;
 }
 
 void
 fr_stamp_free(struct fr_stamp *s)
 {
+	char *tmp;
+
 	if (!s)
 		return;
+	if (s->fd >= 0) {	/* never written out: leave nothing behind */
+		close(s->fd);
+		tmp = stamppath(s->dir, ".tmp");
+		unlink(tmp);
+		free(tmp);
+	}
+	free(s->dir);
 	fr_buf_free(&s->files);
 	fr_buf_free(&s->tasks);
 	fr_buf_free(&s->strs);
@@ -202,6 +227,27 @@ str(struct fr_stamp *s, const char *str)
 	return (uint32_t)at;
 }
 
+/* Write the file records so far to DIR/uptodate.tmp, after room for the
+ * header (fr_stamp_write puts it there last). A failure is kept for
+ * fr_stamp_write to report; the records are dropped either way. */
+static void
+spill(struct fr_stamp *s)
+{
+	static const struct head room;
+	char *tmp;
+
+	if (s->fd < 0 && !s->werr) {
+		tmp = stamppath(s->dir, ".tmp");
+		s->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+		if (s->fd < 0 || fr_write_full(s->fd, &room, sizeof(room)) < 0)
+			s->werr = errno;
+		free(tmp);
+	}
+	if (!s->werr && fr_write_full(s->fd, s->files.data, s->files.len) < 0)
+		s->werr = errno;
+	fr_buf_reset(&s->files);
+}
+
 void
 fr_stamp_file(struct fr_stamp *s, const char *path, const struct fr_stat *st,
     const struct fr_digest *d)
@@ -217,6 +263,8 @@ fr_stamp_file(struct fr_stamp *s, const char *path, const struct fr_stat *st,
 	r.path = str(s, path);
 	fr_buf_add(&s->files, &r, sizeof(r));
 	s->nfile++;
+	if (s->files.len >= FILECHUNK)
+		spill(s);
 }
 
 void
@@ -226,12 +274,6 @@ fr_stamp_task(struct fr_stamp *s, const char *name, int group)
 
 	fr_buf_add(&s->tasks, &r, sizeof(r));
 	s->ntask++;
-}
-
-static char *
-stamppath(const char *dir, const char *suffix)
-{
-	return fr_xasprintf("%s/uptodate%s", dir, suffix);
 }
 
 void
@@ -263,18 +305,30 @@ putpieces(int fd, const struct piece *pc, size_t n)
 	return 0;
 }
 
-/* Write the n pieces as DIR/uptodate through a temporary file. 0, or -1 with err set. */
+/* Write the header h and the n pieces after it (after the file records
+ * already spilled) as DIR/uptodate through its temporary file. 0, or -1
+ * with err set. */
 static int
-put(const char *dir, const struct piece *pc, size_t n, struct fr_error *err)
+put(struct fr_stamp *s, const struct head *h, const struct piece *pc, size_t n,
+    struct fr_error *err)
 {
-	char *path = stamppath(dir, ""), *tmp = stamppath(dir, ".tmp");
-	int fd, rc = -1;
+	char *path = stamppath(s->dir, ""), *tmp = stamppath(s->dir, ".tmp");
+	int rc = -1, spilled = s->fd >= 0;
 
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0 ||
-	    putpieces(fd, pc, n) < 0 || close(fd) < 0) {
+	if (s->fd < 0 && !s->werr) {
+		s->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+		if (s->fd < 0)
+			s->werr = errno;
+	}
+	if (!s->werr && (putpieces(s->fd, pc, n) < 0 ||
+	    (spilled && pwrite(s->fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h))))
+		s->werr = errno ? errno : EIO;
+	if (s->fd >= 0 && close(s->fd) < 0 && !s->werr)
+		s->werr = errno;
+	s->fd = -1;
+	if (s->werr) {
+		errno = s->werr;
 		fr_error_set(err, FR_ESTATE, NULL, "cannot write %s:", tmp);
-		if (fd >= 0)
-			close(fd);
 		unlink(tmp);
 	} else if (unlink(path) < 0 && errno != ENOENT) {
 		fr_error_set(err, FR_ESTATE, NULL, "cannot replace %s:", path);
@@ -296,7 +350,7 @@ put(const char *dir, const struct piece *pc, size_t n, struct fr_error *err)
 }
 
 int
-fr_stamp_write(struct fr_stamp *s, const struct fr_seen *seen, const char *dir,
+fr_stamp_write(struct fr_stamp *s, const struct fr_seen *seen,
     const struct fr_stat *pipeline, const struct fr_stat *state, struct fr_error *err)
 {
 	struct head h = {0};
@@ -315,7 +369,7 @@ fr_stamp_write(struct fr_stamp *s, const struct fr_seen *seen, const char *dir,
 	}
 	if (s->toobig || s->strs.len >= NONE) {
 		rc = fr_error_set(err, FR_ESTATE, NULL, "cannot write %s/uptodate: over 4 GB of "
-		    "names", dir);
+		    "names", s->dir);
 		goto out;
 	}
 	while (s->strs.len % 8)
@@ -331,12 +385,15 @@ fr_stamp_write(struct fr_stamp *s, const struct fr_seen *seen, const char *dir,
 	h.pipeline = *pipeline;
 	h.state = *state;
 	{
+		/* the header goes in last, at its place before the file
+		 * records: those not spilled yet come first here */
 		const struct piece pc[] = {
-			{ &h, sizeof(h) }, { s->files.data, s->files.len },
+			{ &h, s->fd < 0 && !s->werr ? sizeof(h) : 0 },
+			{ s->files.data, s->files.len },
 			{ s->tasks.data, s->tasks.len }, { env.data, env.len },
 			{ glob.data, glob.len }, { s->strs.data, s->strs.len },
 		};
-		rc = put(dir, pc, FR_NELEM(pc), err);
+		rc = put(s, &h, pc, FR_NELEM(pc), err);
 	}
 out:
 	fr_buf_free(&env);
@@ -558,7 +615,9 @@ fr_stamp_check(const char *dir, const struct fr_digest *inv, const char *pipelin
 		goto no;
 	if (touched && rewrite) {
 		const struct piece whole = { data, size };
-		put(dir, &whole, 1, &err);	/* else the next run hashes them again */
+		struct fr_stamp again = { .dir = (char *)dir, .fd = -1 };
+		/* else the next run hashes them again */
+		put(&again, (const struct head *)data, &whole, 1, &err);
 	}
 	v->data = data;
 	v->ntask = h.ntask;

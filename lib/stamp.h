@@ -36,8 +36,11 @@ void fr_seen_glob(struct fr_seen *s, const char *pattern, char *const *match, si
 /* A stamp being made. */
 struct fr_stamp;
 
-/* A new stamp for the invocation digest inv (fr_stamp_invocation); never NULL. */
-struct fr_stamp *fr_stamp_new(const struct fr_digest *inv);
+/* A new stamp for the invocation digest inv (fr_stamp_invocation), to be
+ * written as DIR/uptodate; never NULL. Its file records go to DIR/uptodate.tmp
+ * as they come once they are many (so a big stamp is never whole in memory):
+ * fr_stamp_free without a successful fr_stamp_write removes that file. */
+struct fr_stamp *fr_stamp_new(const struct fr_digest *inv, const char *dir);
 /* Free s; NULL is a no-op. */
 void fr_stamp_free(struct fr_stamp *s);
 /* A file the decisions read, with its stat data and content digest as they
@@ -48,8 +51,9 @@ void fr_stamp_file(struct fr_stamp *s, const char *path, const struct fr_stat *s
 void fr_stamp_task(struct fr_stamp *s, const char *name, int group);
 /* Write s as DIR/uptodate (temporary file, then rename) with what seen read,
  * the stat data of the pipeline file and of the state file as the run left it
- * (size -1: no such file). 0, or -1 with err set. */
-int fr_stamp_write(struct fr_stamp *s, const struct fr_seen *seen, const char *dir,
+ * (size -1: no such file). 0, or -1 with err set (a failure to write records
+ * spilled earlier included). */
+int fr_stamp_write(struct fr_stamp *s, const struct fr_seen *seen,
     const struct fr_stat *pipeline, const struct fr_stat *state, struct fr_error *err);
 /* Remove DIR/uptodate, if there is one. */
 void fr_stamp_remove(const char *dir);

@@ -29,7 +29,7 @@ static struct fr_digest inv;
 static void
 stampnow(void)
 {
-	struct fr_stamp *s = fr_stamp_new(&inv);
+	struct fr_stamp *s = fr_stamp_new(&inv, ".flowrun");
 	struct fr_seen *seen = fr_seen_new();
 	struct fr_stat pst, sst, ast;
 	struct fr_digest ad;
@@ -49,7 +49,7 @@ stampnow(void)
 	ok(!seen->unstable, "one glob read twice the same is stable");
 	fr_seen_glob(seen, "*.txt", match, 1);
 	ok(!seen->unstable, "still stable");
-	ok(fr_stamp_write(s, seen, ".flowrun", &pst, &sst, &err) == 0, "written: %s", err.text);
+	ok(fr_stamp_write(s, seen, &pst, &sst, &err) == 0, "written: %s", err.text);
 	fr_seen_glob(seen, "*.txt", NULL, 0);
 	ok(seen->unstable, "a glob that matched something else in the same run is unstable");
 	fr_stamp_free(s);
@@ -159,7 +159,7 @@ main(void)
 
 	/* touched files are hashed up to 64 MiB; past that the long way does it */
 	{
-		struct fr_stamp *s = fr_stamp_new(&inv);
+		struct fr_stamp *s = fr_stamp_new(&inv, ".flowrun");
 		struct fr_seen *seen = fr_seen_new();
 		struct fr_stat pst, sst, bst;
 		struct fr_digest bd;
@@ -173,7 +173,7 @@ main(void)
 		fr_stamp_file(s, "big.bin", &bst, &bd);
 		fr_stamp_task(s, "a", 0);
 		fr_stamp_task(s, "all", 1);
-		ok(fr_stamp_write(s, seen, ".flowrun", &pst, &sst, &err) == 0, "a stamp of it");
+		ok(fr_stamp_write(s, seen, &pst, &sst, &err) == 0, "a stamp of it");
 		fr_stamp_free(s);
 		fr_seen_free(seen);
 		ok(check(&why), "answered");
@@ -182,6 +182,52 @@ main(void)
 		ok(!check(&why), "65 MiB touched: not hashed");
 		is_str(why, "a file changed", "why");
 		unlink("big.bin");
+	}
+
+	/* thousands of files: their records go to the temporary file as they
+	 * come, the header last; the last one recorded still counts */
+	{
+		struct fr_stat pst, sst, ast;
+		struct fr_digest ad;
+		struct fr_error err = {0};
+		struct fr_seen *seen = fr_seen_new();
+		struct fr_stamp *s;
+		int i;
+
+		put("a.txt", "content a\n");
+		fr_stat_path("flowrun.yaml", &pst);
+		fr_stat_path(".flowrun/state", &sst);
+		fr_digest_file("a.txt", &ad, &ast, &err);
+		s = fr_stamp_new(&inv, ".flowrun");
+		for (i = 0; i < 3000; i++)
+			fr_stamp_file(s, "a.txt", &ast, &ad);
+		ok(access(".flowrun/uptodate.tmp", F_OK) == 0, "records spilled before the write");
+		fr_stamp_file(s, "gone.dat", NULL, NULL);
+		fr_stamp_task(s, "a", 0);
+		fr_stamp_task(s, "all", 1);
+		ok(fr_stamp_write(s, seen, &pst, &sst, &err) == 0, "3001 files written: %s", err.text);
+		fr_stamp_free(s);
+		ok(access(".flowrun/uptodate.tmp", F_OK) != 0, "renamed into place");
+		ok(check(&why), "3001 files: answered");
+		put("gone.dat", "here now\n");
+		ok(!check(&why), "the last file recorded exists now");
+		unlink("gone.dat");
+
+		s = fr_stamp_new(&inv, ".flowrun");
+		for (i = 0; i < 3000; i++)
+			fr_stamp_file(s, "a.txt", &ast, &ad);
+		fr_stamp_free(s);
+		ok(access(".flowrun/uptodate.tmp", F_OK) != 0, "a stamp never written leaves nothing");
+		ok(check(&why), "and the one before stays");
+
+		s = fr_stamp_new(&inv, "no/such/dir");
+		for (i = 0; i < 3000; i++)
+			fr_stamp_file(s, "a.txt", &ast, &ad);
+		ok(fr_stamp_write(s, seen, &pst, &sst, &err) < 0 &&
+		    strstr(err.text, "cannot write no/such/dir/uptodate.tmp") != NULL,
+		    "records that could not be spilled: the write says so (%s)", err.text);
+		fr_stamp_free(s);
+		fr_seen_free(seen);
 	}
 
 	unlink(".flowrun/uptodate");
