@@ -1,19 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* flowrun: the command line. Parses options, loads the pipeline, runs it and
  * presents what happens; the only place that prints for the user or exits. */
-#define _DEFAULT_SOURCE		/* sbrk, madvise */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -924,29 +921,6 @@ __lsan_default_suppressions(void)
 	return "leak:libgvc.so\nleak:libfontconfig.so\n";
 }
 
-/* A no-op run of a big pipeline mostly touches fresh memory: let the heap
- * grow in large steps, keep what is freed for reuse instead of returning it,
- * and back the heap with transparent huge pages (the heap mapping keeps the
- * advice as it grows), which takes most page faults out of a no-op. */
-static void
-tunememory(void)
-{
-	const uintptr_t huge = 2u << 20;
-	uintptr_t start, end;
-	void *first;
-
-	mallopt(M_TOP_PAD, 64 << 20);
-	mallopt(M_TRIM_THRESHOLD, 256 << 20);
-	mallopt(M_MMAP_THRESHOLD, 64 << 20);
-	if (!(first = malloc(1)))
-		return;
-	start = ((uintptr_t)first + huge - 1) & ~(huge - 1);
-	end = (uintptr_t)sbrk(0);
-	if (end > start)
-		madvise((void *)start, end - start, MADV_HUGEPAGE);	/* advice only */
-	free(first);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -957,7 +931,6 @@ main(int argc, char **argv)
 	/* a call task's worker process (isolation: process) is flowrun itself */
 	if (argc == 2 && strcmp(argv[1], "--call-worker") == 0)
 		return fr_call_worker_main();
-	tunememory();
 	fr_log_set_sink(logsink, &o);
 	if ((first = parseargs(argc, argv, &o)) < 0)
 		return EXIT_USAGE;
