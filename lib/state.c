@@ -33,8 +33,8 @@
  * fsyncs it, renames it over DIR/state and fsyncs DIR.
  *
  * In memory there is only an index: for each name, where its latest record
- * is (24 bytes a record, and a slot in an open-addressing table), keyed by a
- * 64-bit hash of its type and name. The file is read once, in windows of
+ * is (16 bytes a record, and a slot in an open-addressing table at most 3/4
+ * full), keyed by 48 bits of a hash of its type and name. The file is read once, in windows of
  * SCANAHEAD bytes, to check each record's frame and checksum and index it;
  * after that, a record asked for is read again with pread(2) (not mapped: a
  * reader without the lock must not die of SIGBUS if the file is cut short)
@@ -89,13 +89,36 @@ static const struct {
  * buffer of records not yet written. */
 enum { SRC_LOADED, SRC_WRITTEN, SRC_PENDING };
 
-/* The latest record of a name: T (task) or F (file). */
+/* The latest record of a name: T (task) or F (file). 16 bytes, as there is
+ * one for every task and every file: 48 bits of the hash of type and name
+ * (two names that share them share an entry, as if they shared a hash), and
+ * the record's place in 42 bits (a state file of up to 4 TB). */
 struct ent {
-	uint64_t hash;			/* of type and name */
-	uint64_t off;			/* where the record starts in its source */
+	uint64_t hash : 48;		/* namehash() >> 16 */
+	uint64_t offhi : 10;		/* where the record starts in its source, >> 32 */
+	uint64_t file : 1;		/* an F record, else T */
+	uint64_t bad : 1;
+	uint64_t pending : 1;		/* in fr_state.pending */
+	uint64_t src : 2;
+	uint32_t offlo;			/* where it starts, the low 32 bits */
 	uint32_t len;			/* its length */
-	char type, bad, pending, src;	/* pending: in fr_state.pending */
 };
+_Static_assert(sizeof(struct ent) == 16, "an entry per task and per file: keep it small");
+#define OFFMAX (1ull << 42)		/* no record starts at or after this offset */
+#define TYPE(e) ((e)->file ? 'F' : 'T')
+
+static uint64_t
+offof(const struct ent *e)
+{
+	return (uint64_t)e->offhi << 32 | e->offlo;
+}
+
+static void
+setoff(struct ent *e, uint64_t off)
+{
+	e->offhi = off >> 32;
+	e->offlo = (uint32_t)off;
+}
 
 /* Bytes [base, base + n) of a file. */
 struct win {
@@ -114,7 +137,7 @@ struct fr_state {
 	struct ent *ents;	/* the records, in the order their names were first seen */
 	size_t nent, capent;
 	uint32_t *slot;		/* open addressing on hash: 1 + index in ents, or 0 */
-	size_t cap;		/* slots, a power of two */
+	size_t cap;		/* slots, a power of two, at most 3/4 full */
 	size_t nname[2];	/* T and F names in slot */
 	size_t nbad;		/* T entries found not to parse */
 	size_t nrec;		/* records in the file, superseded ones included */
@@ -151,10 +174,11 @@ namehash(char type, const char *name, size_t n)
 	h *= 0xff51afd7ed558ccdull;
 	h ^= h >> 33;
 	h *= 0xc4ceb9fe1a85ec53ull;
-	return h ^ (h >> 33);
+	return (h ^ (h >> 33)) >> 16;	/* the 48 bits an entry keeps */
 }
 
-/* The slot of the entry of type and hash, or the empty one where it would go. */
+/* The slot of the entry of type and hash (48 bits), or the empty one where
+ * it would go. */
 static uint32_t *
 find(const struct fr_state *s, char type, uint64_t hash)
 {
@@ -165,7 +189,7 @@ find(const struct fr_state *s, char type, uint64_t hash)
 		if (!s->slot[i])
 			return &s->slot[i];
 		e = &s->ents[s->slot[i] - 1];
-		if (e->hash == hash && e->type == type)
+		if (e->hash == hash && TYPE(e) == type)
 			return &s->slot[i];
 	}
 }
@@ -179,18 +203,18 @@ lookup(const struct fr_state *s, char type, const char *name)
 	return *slot ? &s->ents[*slot - 1] : NULL;
 }
 
-/* Size the table for n names. */
+/* Size the table for n names (at most 3/4 full). */
 static void
 resize(struct fr_state *s, size_t n)
 {
 	size_t i;
 
 	free(s->slot);
-	for (s->cap = 16; s->cap < n + n / 2; s->cap *= 2)
+	for (s->cap = 16; s->cap / 4 * 3 < n; s->cap *= 2)
 		;
 	s->slot = fr_xcalloc(s->cap, sizeof(*s->slot));
 	for (i = 0; i < s->nent; i++)
-		*find(s, s->ents[i].type, s->ents[i].hash) = (uint32_t)i + 1;
+		*find(s, TYPE(&s->ents[i]), s->ents[i].hash) = (uint32_t)i + 1;
 }
 
 /* The entry of type and hash, made if there is none, its record now the one
@@ -201,8 +225,8 @@ entry(struct fr_state *s, char type, uint64_t hash, int src, uint64_t off, size_
 	uint32_t *slot;
 	struct ent *e;
 
-	if ((s->nname[0] + s->nname[1] + 1) * 4 > s->cap * 3)
-		resize(s, 2 * (s->nname[0] + s->nname[1] + 1));
+	if (s->nname[0] + s->nname[1] + 1 > s->cap / 4 * 3)
+		resize(s, s->nname[0] + s->nname[1] + 1);
 	slot = find(s, type, hash);
 	if (*slot) {
 		e = &s->ents[*slot - 1];
@@ -213,14 +237,14 @@ entry(struct fr_state *s, char type, uint64_t hash, int src, uint64_t off, size_
 	} else {
 		fr_grow(&s->ents, s->nent + 1, &s->capent, sizeof(*s->ents));
 		e = &s->ents[s->nent++];
-		*e = (struct ent){ .hash = hash, .type = type };
+		*e = (struct ent){ .hash = hash, .file = type == 'F' };
 		*slot = (uint32_t)s->nent;
 		s->nname[type == 'F']++;
 	}
 	s->livelen = s->livelen - e->len + len;	/* a new entry's len is 0 */
 	e->bad = 0;
-	e->src = (char)src;
-	e->off = off;
+	e->src = (unsigned)src & 3;
+	setoff(e, off);
 	e->len = (uint32_t)len;
 	return e;
 }
@@ -282,10 +306,11 @@ static const unsigned char *
 fetch(struct fr_state *s, const struct ent *e)
 {
 	const unsigned char *p;
+	uint64_t off = offof(e);
 	struct win *w;
 
 	if (e->src == SRC_PENDING) {
-		p = (const unsigned char *)s->pend.data + e->off;
+		p = (const unsigned char *)s->pend.data + offof(e);
 	} else if (e->len > READMAX) {
 		/* a big record (a task of many inputs) is read into tbuf, so that
 		 * a window never grows to its size */
@@ -296,18 +321,17 @@ fetch(struct fr_state *s, const struct ent *e)
 		}
 		s->recent = 0;
 		p = preadall(e->src == SRC_LOADED ? s->rfd : s->wfd, s->tbuf, e->len,
-		    e->off) == 0 ? s->tbuf : NULL;
+		    off) == 0 ? s->tbuf : NULL;
 	} else {
-		w = &s->win[(int)e->src];
-		if (e->off < w->base || e->off - w->base + e->len > w->n) {
+		w = &s->win[e->src];
+		if (off < w->base || off - w->base + e->len > w->n) {
 			/* reading forward: read further ahead each time */
-			if (e->off >= w->base + w->n && e->off - (w->base + w->n) < READMAX)
+			if (off >= w->base + w->n && off - (w->base + w->n) < READMAX)
 				w->ahead = w->ahead * 2 > READMAX ? READMAX : w->ahead * 2;
 			else
 				w->ahead = READPAGE;
 		}
-		p = winread(w, e->src == SRC_LOADED ? s->rfd : s->wfd, e->off, e->len,
-		    w->ahead);
+		p = winread(w, e->src == SRC_LOADED ? s->rfd : s->wfd, off, e->len, w->ahead);
 	}
 	return p && fr_staterec_valid(p, e->len) == e->len ? p : NULL;
 }
@@ -319,7 +343,7 @@ damaged(struct fr_state *s, struct ent *e, const char *name)
 	if (e->bad)
 		return;
 	e->bad = 1;
-	s->nbad += e->type == 'T';
+	s->nbad += !e->file;
 	s->rewrite = 1;
 	fr_warn("state file %s: dropped damaged record of %s", s->shownpath, name);
 }
@@ -397,6 +421,10 @@ index_file(struct fr_state *s)
 			 * count superseded records too */
 	s->goodlen = HDRLEN;
 	for (pos = HDRLEN; pos < s->len; ) {
+		if (pos >= OFFMAX) {	/* what follows is dropped: tasks run again */
+			fr_warn("state file %s: over 4 TB; starting over past it", s->shownpath);
+			break;
+		}
 		if ((len = recat(s, pos)) > 0) {
 			p = w->buf + (pos - w->base);
 			entry(s, (char)p[2], namehash((char)p[2], (const char *)p + FR_STATEREC_NAMEOFF,
@@ -460,7 +488,7 @@ bysource(const void *a, const void *b)
 
 	if (x->src != y->src)
 		return x->src < y->src ? -1 : 1;
-	return x->off < y->off ? -1 : x->off > y->off;
+	return offof(x) < offof(y) ? -1 : offof(x) > offof(y);
 }
 
 /* Write the header and, if all, every live record to the temporary file, sync
@@ -489,7 +517,7 @@ compact(struct fr_state *s, int all, struct fr_error *err)
 		for (i = 0; i < n; i++) {
 			e = live[i];
 			if (!(p = fetch(s, e)) ||
-			    (e->type == 'T' && fr_staterec_task(p, &s->rec, &s->reccap) < 0)) {
+			    (!e->file && fr_staterec_task(p, &s->rec, &s->reccap) < 0)) {
 				damaged(s, e, p ? (const char *)p + FR_STATEREC_NAMEOFF : "a task or file");
 				continue;
 			}
@@ -565,7 +593,7 @@ bypend(const void *a, const void *b)
 {
 	const struct ent *x = *(struct ent *const *)a, *y = *(struct ent *const *)b;
 
-	return x->off < y->off ? -1 : x->off > y->off;
+	return offof(x) < offof(y) ? -1 : offof(x) > offof(y);
 }
 
 /* Drop from pend the records superseded by later ones: moving each live
@@ -580,8 +608,8 @@ squeeze(struct fr_state *s)
 		order[i] = &s->ents[s->pending[i]];
 	qsort(order, s->npending, sizeof(*order), bypend);
 	for (i = 0; i < s->npending; i++) {
-		memmove(s->pend.data + to, s->pend.data + order[i]->off, order[i]->len);
-		order[i]->off = to;
+		memmove(s->pend.data + to, s->pend.data + offof(order[i]), order[i]->len);
+		setoff(order[i], to);
 		to += order[i]->len;
 		s->pending[i] = (size_t)(order[i] - s->ents);
 	}
@@ -590,10 +618,10 @@ squeeze(struct fr_state *s)
 	free(order);
 }
 
-/* Open the state file for appending; after a write that could not be cut
- * off, append after whatever it left. */
+/* Open the state file for appending n bytes; after a write that could not
+ * be cut off, append after whatever it left. */
 static int
-openappend(struct fr_state *s, struct fr_error *err)
+openappend(struct fr_state *s, uint64_t n, struct fr_error *err)
 {
 	struct stat sb;
 
@@ -603,6 +631,10 @@ openappend(struct fr_state *s, struct fr_error *err)
 		return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->shownpath);
 	if (s->torn)
 		s->wsize = (int64_t)sb.st_size;
+	if ((uint64_t)s->wsize + n > OFFMAX) {	/* an entry could not say where */
+		errno = EFBIG;
+		return fr_error_set(err, FR_ESTATE, NULL, "cannot write state %s:", s->shownpath);
+	}
 	return 0;
 }
 
@@ -626,7 +658,7 @@ flush(struct fr_state *s, struct fr_error *err)
 
 	if (s->npendrec > s->npending)
 		squeeze(s);
-	if (openappend(s, err) < 0)
+	if (openappend(s, s->pend.len, err) < 0)
 		return -1;
 	if (fr_write_full(s->wfd, s->pend.data, s->pend.len) < 0)
 		return cutback(s, err);
@@ -635,7 +667,7 @@ flush(struct fr_state *s, struct fr_error *err)
 		e->pending = 0;
 		if (e->src == SRC_PENDING) {
 			e->src = SRC_WRITTEN;
-			e->off += (uint64_t)s->wsize;
+			setoff(e, offof(e) + (uint64_t)s->wsize);
 		}
 	}
 	s->npending = 0;
@@ -835,7 +867,7 @@ putbig(struct fr_state *s, const struct fr_state_rec *rec, uint64_t len, struct 
 
 	if (s->npendrec > 0 && flush(s, err) < 0)
 		return -1;
-	if (openappend(s, err) < 0)
+	if (openappend(s, len, err) < 0)
 		return -1;
 	o.fd = s->wfd;
 	o.chunk = fr_xmalloc(FR_STATEREC_CHUNK);
