@@ -19,9 +19,27 @@ struct entry {
 struct fr_htab {
 	uint64_t *slot;
 	size_t cap;		/* slots, a power of two, at most 7/8 full */
-	struct entry *ent;	/* in insertion order */
+	struct entry *ent;	/* in insertion order (a value's key not at keyoff) */
+	void **val;		/* in insertion order (values that hold their key) */
+	size_t keyoff;		/* where a value holds its key, or NOKEYOFF */
 	size_t count, entcap;
 };
+
+#define NOKEYOFF ((size_t)-1)
+
+/* The key and the value of entry i. */
+static const char *
+keyof(const struct fr_htab *h, size_t i)
+{
+	return h->keyoff == NOKEYOFF ? h->ent[i].key :
+	    *(const char *const *)((const char *)h->val[i] + h->keyoff);
+}
+
+static void *
+valof(const struct fr_htab *h, size_t i)
+{
+	return h->keyoff == NOKEYOFF ? h->ent[i].val : h->val[i];
+}
 
 #define MAXLOAD(cap) ((cap) - (cap) / 8)
 
@@ -64,7 +82,7 @@ find(const struct fr_htab *h, const char *k, size_t n, uint32_t hash)
 		if (!s)
 			return &h->slot[i];
 		if ((uint32_t)(s >> 32) == hash) {
-			const char *key = h->ent[(uint32_t)s - 1].key;
+			const char *key = keyof(h, (uint32_t)s - 1);
 			if (keyeq(key, k, n))
 				return &h->slot[i];
 		}
@@ -82,7 +100,7 @@ rehash(struct fr_htab *h, size_t cap)
 	h->slot = fr_xcalloc(cap, sizeof(*h->slot));
 	h->cap = cap;
 	for (i = 0; i < h->count; i++) {
-		const char *k = h->ent[i].key;
+		const char *k = keyof(h, i);
 		size_t n = strlen(k);
 		uint32_t hash = (uint32_t)fr_hash(k, n);
 		*find(h, k, n, hash) = (uint64_t)hash << 32 | (uint64_t)(i + 1);
@@ -100,17 +118,26 @@ fr_htab_reserve(struct fr_htab *h, size_t n)
 		cap *= 2;
 	if (cap != h->cap)
 		rehash(h, cap);
-	if (n > h->entcap) {
+	if (n > h->entcap && h->keyoff == NOKEYOFF)
 		h->ent = fr_xrealloc(h->ent, n * sizeof(*h->ent));
+	else if (n > h->entcap)
+		h->val = fr_xrealloc(h->val, n * sizeof(*h->val));
+	if (n > h->entcap)
 		h->entcap = n;
-	}
 }
 
 struct fr_htab *
 fr_htab_new(size_t hint)
 {
+	return fr_htab_new_at(hint, NOKEYOFF);
+}
+
+struct fr_htab *
+fr_htab_new_at(size_t hint, size_t keyoff)
+{
 	struct fr_htab *h = fr_xcalloc(1, sizeof(*h));
 
+	h->keyoff = keyoff;
 	fr_htab_reserve(h, hint);
 	return h;
 }
@@ -122,6 +149,7 @@ fr_htab_free(struct fr_htab *h)
 		return;
 	free(h->slot);
 	free(h->ent);
+	free(h->val);
 	free(h);
 }
 
@@ -129,7 +157,7 @@ void *
 fr_htab_getn(const struct fr_htab *h, const char *k, size_t n)
 {
 	uint64_t s = *find(h, k, n, (uint32_t)fr_hash(k, n));
-	return s ? h->ent[(uint32_t)s - 1].val : NULL;
+	return s ? valof(h, (uint32_t)s - 1) : NULL;
 }
 
 void *
@@ -147,18 +175,27 @@ fr_htab_put(struct fr_htab *h, const char *k, void *v)
 	void *prev;
 
 	if (*s) {
-		prev = h->ent[(uint32_t)*s - 1].val;
-		h->ent[(uint32_t)*s - 1].val = v;
+		prev = valof(h, (uint32_t)*s - 1);
+		if (h->keyoff == NOKEYOFF)
+			h->ent[(uint32_t)*s - 1].val = v;
+		else
+			h->val[(uint32_t)*s - 1] = v;
 		return prev;
 	}
 	if (h->count + 1 > MAXLOAD(h->cap)) {
 		fr_htab_reserve(h, h->count + 1);
 		s = find(h, k, n, hash);
 	}
-	if (h->count == h->entcap)
-		fr_grow(&h->ent, h->count + 1, &h->entcap, sizeof(*h->ent));
-	h->ent[h->count].key = k;
-	h->ent[h->count].val = v;
+	if (h->keyoff != NOKEYOFF) {
+		if (h->count == h->entcap)
+			fr_grow(&h->val, h->count + 1, &h->entcap, sizeof(*h->val));
+		h->val[h->count] = v;
+	} else {
+		if (h->count == h->entcap)
+			fr_grow(&h->ent, h->count + 1, &h->entcap, sizeof(*h->ent));
+		h->ent[h->count].key = k;
+		h->ent[h->count].val = v;
+	}
 	*s = (uint64_t)hash << 32 | (uint64_t)(++h->count);
 	return NULL;
 }
@@ -175,9 +212,9 @@ fr_htab_next(const struct fr_htab *h, size_t *pos, const char **k, void **v)
 	if (*pos >= h->count)
 		return 0;
 	if (k)
-		*k = h->ent[*pos].key;
+		*k = keyof(h, *pos);
 	if (v)
-		*v = h->ent[*pos].val;
+		*v = valof(h, *pos);
 	(*pos)++;
 	return 1;
 }

@@ -13,6 +13,10 @@ struct fr_htab;
 
 /* A new empty table with room for hint entries; never NULL. */
 struct fr_htab *fr_htab_new(size_t hint);
+/* The same for values that hold their own key: the string pointer at byte
+ * offset keyoff in each value (fr_htab_put's k must be that very string).
+ * Such a table spends 8 bytes an entry fewer. */
+struct fr_htab *fr_htab_new_at(size_t hint, size_t keyoff);
 /* Free the table (not keys or values); NULL is a no-op. */
 void fr_htab_free(struct fr_htab *h);
 /* Make room for n entries in all, so that adding up to n grows nothing. */

@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <glob.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,7 +37,7 @@ fr_plan_new(struct fr_graph *g, struct fr_state *s, int force, int dry)
 	while (environ && environ[n])
 		n++;
 	pl->baseenv = fr_env_make(environ, n, g->p->envname, g->p->envval, g->p->nenv, &pl->nbase);
-	pl->files = fr_htab_new(1024);
+	pl->files = fr_htab_new_at(1024, offsetof(struct memo, path));	/* a memo holds its path */
 	fr_state_batch(s, 1);
 	return pl;
 }

@@ -1,15 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /* t-htab: the string-keyed table: lookups, replacement, growth, reserve,
- * and iteration in insertion order. */
+ * iteration in insertion order, and values that hold their keys. */
 #define _POSIX_C_SOURCE 200809L
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "htab.h"
 #include "tap.h"
 
 #define N 5000
+
+/* A value that holds its key, not first. */
+struct item {
+	int n;
+	const char *name;
+};
 
 int
 main(void)
@@ -80,5 +88,34 @@ main(void)
 	is_int(fr_htab_count(h), N, "a smaller reserve drops nothing");
 	fr_htab_free(h);
 	fr_htab_free(NULL);
+
+	/* values that hold their keys: the same answers through growth */
+	{
+		static struct item it[N], again;
+		h = fr_htab_new_at(2, offsetof(struct item, name));
+		for (i = 0; i < N; i++) {
+			it[i].n = (int)i;
+			it[i].name = keys[i];
+			ok(i > 0 || fr_htab_put(h, it[i].name, &it[i]) == NULL, "a first value");
+			if (i > 0)
+				fr_htab_put(h, it[i].name, &it[i]);
+		}
+		is_int(fr_htab_count(h), N, "%d values that hold their keys", N);
+		for (i = 0, bad = 0; i < N; i++)
+			if (fr_htab_get(h, keys[i]) != &it[i])
+				bad++;
+		is_int(bad, 0, "each found by its own key after growing");
+		ok(fr_htab_get(h, "k100004") == NULL, "an absent key");
+		is_int(((struct item *)fr_htab_getn(h, "k0zzz", 2))->n, 0, "getn: k0");
+		again.name = keys[7];
+		ok(fr_htab_put(h, again.name, &again) == &it[7], "replaced: the previous value");
+		ok(fr_htab_get(h, keys[7]) == &again, "and the new one found");
+		inorder = 1;
+		for (pos = 0, i = 0; fr_htab_next(h, &pos, &k, &v); i++)
+			if (i >= N || strcmp(k, keys[i]) != 0 || v != (i == 7 ? &again : &it[i]))
+				inorder = 0;
+		ok(inorder && i == N, "iterated in insertion order, keys from the values");
+		fr_htab_free(h);
+	}
 	return done_testing();
 }
