@@ -58,7 +58,6 @@ struct ctx {
 	size_t tasksat;		/* 1 + the stack index of the 'tasks' map being
 				 * streamed, or 0 */
 	struct fr_arena scratch;	/* the streamed task being built */
-	struct fr_node *gone;	/* what a streamed task's value becomes */
 	struct fr_load_image *img;	/* NULL: no image */
 	struct fr_buf out;	/* image bytes not yet written */
 };
@@ -69,19 +68,16 @@ fr_doc_alloc(struct fr_doc *doc, size_t n)
 	return fr_arena_alloc(&doc->arena, n, _Alignof(max_align_t));
 }
 
-/* Whether what is being built belongs to a streamed task's value (which
- * lives in the scratch arena until the hook has seen it). */
+/* Whether what is being built belongs to a streamed task, its key or its
+ * value (which live in the scratch arena until the hook has seen them): it
+ * is inside the 'tasks' map, which is itself made before its frame has a
+ * node. */
 static int
 streaming(const struct ctx *c)
 {
-	size_t at = c->tasksat, own;
+	size_t at = c->tasksat;
 
-	if (!at || c->depth < at)
-		return 0;
-	/* the children of the 'tasks' map so far: those above them in kid
-	 * belong to collections open inside it */
-	own = (c->depth > at ? c->stack[at].base : c->nkid) - c->stack[at - 1].base;
-	return own % 2 == 1;
+	return at && c->depth >= at && c->stack[at - 1].node != NULL;
 }
 
 /* n bytes aligned to align (a power of two) for the node being built. */
@@ -368,22 +364,13 @@ checkkey(struct ctx *c, struct frame *f, struct fr_node *k, const struct fr_mark
 }
 
 /* Hand the streamed task just whole (the last key and value of the 'tasks'
- * map) to the hook, then free its value, leaving a null scalar in its place. */
+ * map) to the hook, then free both. */
 static int
 handover(struct ctx *c)
 {
 	int rc = c->hook->task(c->hook->arg, c->kid[c->nkid - 2], c->kid[c->nkid - 1], c->err);
 
-	if (!c->gone) {
-		c->gone = fr_arena_zalloc(&c->doc->arena, sizeof(*c->gone), _Alignof(struct fr_node));
-		c->gone->kind = FR_NODE_SCALAR;
-		c->gone->type = FR_SCALAR_NULL;
-		c->gone->plain = 1;
-		c->gone->str = fr_arena_strndup(&c->doc->arena, "", 0);
-		c->gone->mark = c->kid[c->nkid - 1]->mark;
-		c->gone->nodes = 1;
-	}
-	c->kid[c->nkid - 1] = c->gone;
+	c->nkid -= 2;
 	fr_arena_reset(&c->scratch);
 	return rc;
 }
@@ -401,7 +388,11 @@ add(struct ctx *c, struct fr_node *n, const struct fr_mark *m)
 	}
 	f = &c->stack[c->depth - 1];
 	p = f->node;
-	if (p->kind == FR_NODE_MAP && (c->nkid - f->base) % 2 == 0 && checkkey(c, f, n, m) < 0)
+	if (c->tasksat && f == &c->stack[c->tasksat - 1] && (c->nkid - f->base) % 2 == 0 &&
+	    n->kind != FR_NODE_SCALAR)	/* a streamed key: the hook finds duplicates */
+		return fr_error_set(c->err, FR_EPIPELINE, m, "mapping keys must be plain strings");
+	else if (p->kind == FR_NODE_MAP && (c->nkid - f->base) % 2 == 0 &&
+	    !(c->tasksat && f == &c->stack[c->tasksat - 1]) && checkkey(c, f, n, m) < 0)
 		return -1;
 	p->nodes += n->nodes;	/* each at most FR_LOAD_MAX_NODES + 1: no overflow */
 	if (p->nodes > FR_LOAD_MAX_NODES) {

@@ -68,24 +68,26 @@ struct fr_doc {
 					 * marks past fr_doc_free takes it (and sets it NULL) */
 	struct fr_node *root;		/* NULL for an empty document */
 	int aliases;			/* the tree shares nodes through aliases */
-	int streamed;			/* the values of the root's 'tasks' map went to
-					 * a hook (fr_load_hook) and were freed: each is
-					 * now a null scalar */
+	int streamed;			/* the keys and values of the root's 'tasks'
+					 * map went to a hook (fr_load_hook) and were
+					 * freed: the map is now empty */
 	struct fr_arena arena;		/* private: every node and string lives here */
 };
 
 /* Streaming: a parse can hand each task of the root map's 'tasks' map to the
  * caller as soon as the task is whole, and free it, so that a pipeline of
- * 100,000 tasks is never a whole tree in memory. A task value holding an
- * anchor fails the parse (its aliases could not outlive it); the caller then
- * parses again without a hook. */
+ * 100,000 tasks is never a whole tree in memory, not even its keys. The
+ * hook, which keeps what it needs of each task, finds duplicate keys among
+ * them. A task holding an anchor fails the parse (its aliases could not
+ * outlive it); the caller then parses again without a hook. */
 struct fr_load_hook {
 	/* At the map that is the value of the root key 'tasks', root being the
 	 * root map so far (the keys and values before 'tasks'). 0 to have the
 	 * tasks streamed, -1 (err set) to fail the parse. */
 	int (*head)(void *arg, const struct fr_node *root, struct fr_error *err);
-	/* Each task's key and value, once the value is whole; the value and
-	 * everything under it is freed when this returns. 0, or -1 (err set). */
+	/* Each task's key and value, once the value is whole; both, and
+	 * everything under them, are freed when this returns. The parse does
+	 * not check the keys for duplicates: the hook does. 0, or -1 (err set). */
 	int (*task)(void *arg, const struct fr_node *key, const struct fr_node *value,
 	    struct fr_error *err);
 	void *arg;

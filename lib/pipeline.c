@@ -399,7 +399,12 @@ static int
 streamtask(void *arg, const struct fr_node *key, const struct fr_node *value,
     struct fr_error *err)
 {
-	(void)err;
+	struct fr_declctx *c = arg;
+
+	/* the parse keeps no streamed key: a duplicate is found here, and the
+	 * load without streaming that follows the failure says where */
+	if (fr_htab_get(c->p->bytask, key->str))
+		return fr_error_set(err, FR_EPIPELINE, &key->mark, "duplicate key '%s'", key->str);
 	return fr_taskdecl_add(arg, key, value);
 }
 
@@ -469,7 +474,7 @@ load(const char *path, const struct fr_define *def, size_t ndef, enum fr_cache_m
 		fr_error_set(err, FR_EPIPELINE, &root->mark, "missing 'tasks': nothing to run");
 		goto fail;
 	}
-	if (tasks->kind != FR_NODE_MAP || tasks->nitem == 0) {
+	if (tasks->kind != FR_NODE_MAP || (doc->streamed ? p->ntask == 0 : tasks->nitem == 0)) {
 		fr_check_type(c.err, tasks, "tasks", "a map of task names to tasks");
 		goto fail;
 	}
