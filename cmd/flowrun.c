@@ -744,30 +744,44 @@ out:
 	return answered;
 }
 
-/* After a run that left every needed task done or up to date: record in
- * .flowrun/uptodate what its decisions read (a run that cannot be answered so
- * removes it). Warns when it cannot be written. */
-static void
-stamp(struct opts *o, struct fr_graph *g, struct fr_plan *pl, const struct fr_digest *inv,
-    const struct fr_stat *pst, const struct fr_stat *sst, int ok)
+/* After a run that left every needed task done or up to date (ok), with the
+ * state still open: what its decisions read, for .flowrun/uptodate, or NULL
+ * (a run that cannot be answered so; stamped() then removes the stamp). */
+static struct fr_stamp *
+stamping(struct opts *o, struct fr_graph *g, struct fr_plan *pl, const struct fr_digest *inv,
+    int ok)
 {
 	struct fr_stamp *s;
-	struct fr_error err = {0};
 	size_t i;
 
 	for (i = 0; ok && i < g->ntask; i++)
 		if (g->task[i]->needed && g->task[i]->decl->always)
 			ok = 0;		/* it would run again */
-	if (!ok || !stamps() || o->nresult || g->p->seen->unstable || pst->size < 0 || sst->size < 0) {
-		fr_stamp_remove(".flowrun");
-		return;
-	}
+	if (!ok || !stamps() || o->nresult || g->p->seen->unstable)
+		return NULL;
 	s = fr_stamp_new(inv, ".flowrun");
 	for (i = 0; i < g->ntask; i++)
 		if (g->task[i]->needed)
 			fr_stamp_task(s, g->task[i]->name, g->task[i]->decl->action == FR_ACT_NONE);
-	fr_plan_stamp(pl, s);
-	if (fr_stamp_write(s, g->p->seen, pst, sst, &err) < 0) {
+	if (fr_plan_stamp(pl, s) < 0) {
+		fr_stamp_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Write s (NULL: none) as .flowrun/uptodate, with the stat data of the
+ * pipeline file and of the state file as the run left it (size -1: none), or
+ * remove the stamp there is. Warns when it cannot be written. */
+static void
+stamped(struct fr_stamp *s, struct fr_graph *g, const struct fr_stat *pst,
+    const struct fr_stat *sst)
+{
+	struct fr_error err = {0};
+
+	if (!s || pst->size < 0 || sst->size < 0) {
+		fr_stamp_remove(".flowrun");
+	} else if (fr_stamp_write(s, g->p->seen, pst, sst, &err) < 0) {
 		fr_warn("%s", err.text);
 		fr_stamp_remove(".flowrun");
 	}
@@ -802,6 +816,7 @@ run(struct opts *o, char **targets, size_t ntargets)
 	struct fr_sched_stats st = {0};
 	struct fr_stat pst = { .size = -1 }, sst = { .size = -1 };
 	struct fr_digest inv;
+	struct fr_stamp *made;
 	struct views v = {0};
 	const char *file = o->file ? o->file : "flowrun.yaml";
 	char **all = NULL;
@@ -867,11 +882,15 @@ run(struct opts *o, char **targets, size_t ntargets)
 	if (watch(o, g, NULL, state, file, &v, &err) < 0)
 		goto fail;
 	src = fr_sched_run(g, pl, &so, &st, &err);
+	/* the stamp reads the stat data of files back from the state */
+	made = !dry && src >= 0 ? stamping(o, g, pl, &inv, src == 0 && !st.signal) : NULL;
 	if (fr_state_close_stat(state, &sst, src < 0 ? NULL : &err) < 0 && src >= 0)
 		src = -1;
 	state = NULL;
 	if (!dry && src >= 0)
-		stamp(o, g, pl, &inv, &pst, &sst, src == 0 && !st.signal);
+		stamped(made, g, &pst, &sst);
+	else
+		fr_stamp_free(made);
 	bad = unwatch(o, &v) < 0;
 	if (src < 0)
 		goto fail;

@@ -133,6 +133,7 @@ filedigest(struct fr_plan *pl, const char *path, int kept, int fresh, struct fr_
 	} else {
 		rc = fr_stat_path(path, &st);
 	}
+	memset(&m->d, 0, sizeof(m->d));	/* the stat data taken ahead are taken */
 	if (rc < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return 0;
@@ -146,7 +147,6 @@ filedigest(struct fr_plan *pl, const char *path, int kept, int fresh, struct fr_
 		if (!pl->dry)	/* -n writes no state: keep nothing for it */
 			fr_state_file_set(pl->s, path, &st, &m->d);
 	}
-	m->st = st;
 	m->exists = 1;
 	*d = m->d;
 	return 1;
@@ -732,23 +732,36 @@ fr_plan_unchanged(struct fr_plan *pl, struct fr_job *job, struct fr_error *err)
 	return rc;
 }
 
-void
+int
 fr_plan_stamp(struct fr_plan *pl, struct fr_stamp *stamp)
 {
 	const char *path;
 	void *v;
 	size_t pos;
 	int outputs;
+	struct fr_stat st;
+	struct fr_digest d;
 
 	/* the files no task writes first: those are the ones people edit, and
 	 * a check stops at the first change it finds */
 	for (outputs = 0; outputs < 2; outputs++) {
 		for (pos = 0; fr_htab_next(pl->files, &pos, &path, &v);) {
 			const struct memo *m = v;
-			if (m->looked && !fr_htab_get(pl->g->byoutput, m->path) == !outputs)
-				fr_stamp_file(stamp, m->path, m->exists ? &m->st : NULL, &m->d);
+			if (!m->looked || !fr_htab_get(pl->g->byoutput, m->path) != !outputs)
+				continue;
+			if (!m->exists) {
+				fr_stamp_file(stamp, m->path, NULL, NULL);
+				continue;
+			}
+			/* the stat data it had when its digest was taken: the
+			 * state's record of it, which this run wrote or found */
+			if (fr_state_file_get(pl->s, m->path, &st, &d) < 0 ||
+			    memcmp(&d, &m->d, sizeof(d)) != 0)
+				return -1;
+			fr_stamp_file(stamp, m->path, &st, &d);
 		}
 	}
+	return 0;
 }
 
 void
@@ -764,7 +777,6 @@ fr_plan_hint(struct fr_plan *pl, const char *path, const struct fr_stat *st,
 	fr_prestat_take(pl, m, &ignored, &errnum);
 	m->exists = m->hinted = m->looked = 1;
 	m->d = *d;
-	m->st = *st;
 	if (!pl->dry)
 		fr_state_file_set(pl->s, path, st, d);
 }

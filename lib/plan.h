@@ -76,8 +76,11 @@ int fr_plan_unchanged(struct fr_plan *pl, struct fr_job *job, struct fr_error *e
 void fr_plan_hint(struct fr_plan *pl, const char *path, const struct fr_stat *st,
     const struct fr_digest *d);
 /* Add to stamp every file a decision of this run used, with the stat data it
- * had then (or as missing): first those no task writes, then outputs. */
-void fr_plan_stamp(struct fr_plan *pl, struct fr_stamp *stamp);
+ * had then (or as missing): first those no task writes, then outputs. The
+ * stat data are read back from the state's records of the files, so the state
+ * must still be open and the run must not be -n. 0, or -1 if a record is
+ * missing or says another digest (the stamp must not be written then). */
+int fr_plan_stamp(struct fr_plan *pl, struct fr_stamp *stamp);
 /* The task would run (-n): mark it changed with an unknown handoff. */
 void fr_plan_dry(struct fr_plan *pl, struct fr_job *job);
 /* Release what job holds. */

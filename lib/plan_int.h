@@ -15,19 +15,22 @@ struct fr_prestat;
 
 /* What this run knows of a file; in the plan's arena. Its path is the
  * graph's string when the graph names the file (nearly always), else a copy
- * in the arena. One stat data: until the first look, a prestat'd memo holds
- * the stat data taken ahead (pre); afterwards, the data the file had then. */
+ * in the arena. Until the first look, a prestat'd memo holds the stat data
+ * taken ahead (pre); from then on, the file's digest. The stat data it had
+ * then are in the state's record of the file, which the stamp reads back. */
 struct memo {
 	const char *path;
-	struct fr_digest d;	/* once looked at: its digest, if it exists */
-	struct fr_stat st;	/* pre: taken ahead; once looked at: seen then */
+	union {
+		struct fr_stat st;	/* pre: taken ahead */
+		struct fr_digest d;	/* once looked at: its digest if it exists, else 0 */
+	};
 	int preerr;		/* pre: 0, or stat's errno */
 	unsigned char exists;
 	unsigned char looked;	/* a decision used it */
 	unsigned char hinted;	/* just written by flowrun, which said its digest */
 	unsigned char pre;	/* stat data taken ahead, not yet looked at */
 };
-_Static_assert(sizeof(struct memo) <= 88, "a memo per file: keep it small");
+_Static_assert(sizeof(struct memo) <= 56, "a memo per file: keep it small");
 
 struct fr_plan {
 	struct fr_graph *g;
