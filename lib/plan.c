@@ -248,7 +248,7 @@ pinmatch(const struct fr_job *job, const struct fr_state_rec *old, const struct 
 	if (pin->algo == FR_PIN_SHA256)
 		return memcmp(pin->b, d->b, FR_DIGEST_LEN) == 0;
 	if (old && memcmp(&old->key, &job->rec.key, sizeof(old->key)) == 0 &&
-	    old->noutput == 1 && memcmp(&old->output[0].digest, d, sizeof(*d)) == 0)
+	    old->noutput == 1 && memcmp(old->output[0].digest, d, sizeof(*d)) == 0)
 		return 1;
 	if (fr_pin_file(job->task->output[0], pin->algo, &got, err) < 0)
 		return -1;
@@ -278,7 +278,7 @@ fetchverdict(struct fr_plan *pl, struct fr_job *job, const struct fr_state_rec *
 			return rc;
 		job->run = 0;
 		job->adopt = !old || memcmp(&old->key, &job->rec.key, sizeof(old->key)) != 0 ||
-		    old->noutput != 1 || memcmp(&old->output[0].digest, &cur, sizeof(cur)) != 0;
+		    old->noutput != 1 || memcmp(old->output[0].digest, &cur, sizeof(cur)) != 0;
 		fr_buf_reset(&job->why);
 		fr_buf_printf(&job->why, "output %s matches its %s pin", t->output[0],
 		    fr_pin_name(fs->pin.algo));
@@ -286,7 +286,7 @@ fetchverdict(struct fr_plan *pl, struct fr_job *job, const struct fr_state_rec *
 		return 0;
 	}
 	if (!old || memcmp(&old->cmd, &job->rec.cmd, sizeof(old->cmd)) != 0 ||
-	    old->noutput != 1 || memcmp(&old->output[0].digest, &cur, sizeof(cur)) != 0)
+	    old->noutput != 1 || memcmp(old->output[0].digest, &cur, sizeof(cur)) != 0)
 		return 0;
 	job->have_current = 1;
 	job->current = cur;
@@ -300,10 +300,24 @@ fetchverdict(struct fr_plan *pl, struct fr_job *job, const struct fr_state_rec *
 	return 0;
 }
 
+/* The digest in the memo of path, which filedigest() just found: an input
+ * item points at it rather than holding a copy. The memo lives as long as the
+ * plan, and its digest does not change while a task reading the file is
+ * planned and run: only writing the file changes it, and the task that
+ * writes it is needed by every task reading it (graph.c), so it ran first. */
+static const struct fr_digest *
+memodigest(struct fr_plan *pl, const char *path)
+{
+	const struct memo *m = fr_htab_get(pl->files, path);
+
+	return &m->d;
+}
+
 /* Expand input patterns (globs sorted by glob(3)) and digest each file. */
 static int
 hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, struct fr_error *err)
 {
+	struct fr_digest d;
 	size_t i, j, cap = 0;
 
 	/* one item a declared input unless globs add more: a task reading the
@@ -315,13 +329,14 @@ hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, stru
 		int rc;
 
 		if (!fr_path_isglob(t->input[i])) {
-			rc = filedigest(pl, t->input[i], 1, 0, &it.digest, err);
+			rc = filedigest(pl, t->input[i], 1, 0, &d, err);
 			if (rc < 0)
 				return -1;
 			if (rc == 0)
 				return fr_error_set(err, FR_ESYS, NULL,
 				    "missing input '%s' (no task lists it as an output)", t->input[i]);
 			it.name = t->input[i];
+			it.digest = memodigest(pl, t->input[i]);
 			FR_PUSH(rec->input, rec->ninput, cap, it);
 			continue;
 		}
@@ -333,7 +348,7 @@ hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, stru
 		}
 		for (j = 0; j < gl.gl_pathc; j++) {
 			struct memo *m;
-			rc = filedigest(pl, gl.gl_pathv[j], 0, 0, &it.digest, err);
+			rc = filedigest(pl, gl.gl_pathv[j], 0, 0, &d, err);
 			if (rc < 0) {
 				globfree(&gl);
 				return -1;
@@ -342,6 +357,7 @@ hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, stru
 				continue;
 			m = fr_htab_get(pl->files, gl.gl_pathv[j]);
 			it.name = m->path;	/* lives as long as the plan */
+			it.digest = &m->d;	/* as memodigest() says */
 			FR_PUSH(rec->input, rec->ninput, cap, it);
 		}
 		globfree(&gl);
@@ -361,7 +377,7 @@ diffitems(struct fr_job *job, const char *what, const struct fr_state_item *old,
 		for (j = 0; j < nold; j++)
 			if (strcmp(old[j].name, new[i].name) == 0)
 				break;
-		if (j == nold || memcmp(&old[j].digest, &new[i].digest, sizeof(struct fr_digest))) {
+		if (j == nold || memcmp(old[j].digest, new[i].digest, sizeof(struct fr_digest))) {
 			fr_buf_printf(&job->why, "%s %s %s", what, new[i].name,
 			    j == nold ? "is new" : "changed");
 			return 1;
@@ -409,7 +425,7 @@ handoff(struct fr_task *t, const struct fr_state_item *out, size_t nout, const c
 	fr_hasher_init(&h);
 	for (i = 0; i < nout; i++) {
 		fr_hasher_addstr(&h, out[i].name);
-		fr_hasher_add(&h, out[i].digest.b, sizeof(out[i].digest.b));
+		fr_hasher_add(&h, out[i].digest->b, FR_DIGEST_LEN);
 	}
 	fr_hasher_addstr(&h, result ? result : "");
 	fr_hasher_final(&h, &t->handoff);
@@ -537,7 +553,9 @@ envdone:
 		goto out;
 	fr_grow(&job->rec.dep, t->ndep, &cap, sizeof(*job->rec.dep));
 	for (i = 0; i < t->ndep; i++) {
-		struct fr_state_item it = { t->dep[i]->name, t->dep[i]->handoff };
+		/* the handoff of a needed task is set once it is done and lives
+		 * as long as the graph */
+		struct fr_state_item it = { t->dep[i]->name, &t->dep[i]->handoff };
 		FR_PUSH(job->rec.dep, job->rec.ndep, cap, it);
 	}
 	fr_hasher_init(&h);
@@ -545,12 +563,12 @@ envdone:
 	fr_hasher_add(&h, job->rec.env.b, FR_DIGEST_LEN);
 	for (i = 0; i < job->rec.ninput; i++) {
 		fr_hasher_addstr(&h, job->rec.input[i].name);
-		fr_hasher_add(&h, job->rec.input[i].digest.b, FR_DIGEST_LEN);
+		fr_hasher_add(&h, job->rec.input[i].digest->b, FR_DIGEST_LEN);
 	}
 	fr_hasher_addstr(&h, "");
 	for (i = 0; i < job->rec.ndep; i++) {
 		fr_hasher_addstr(&h, job->rec.dep[i].name);
-		fr_hasher_add(&h, job->rec.dep[i].digest.b, FR_DIGEST_LEN);
+		fr_hasher_add(&h, job->rec.dep[i].digest->b, FR_DIGEST_LEN);
 	}
 	fr_hasher_final(&h, &job->rec.key);
 	/* the verdict */
@@ -581,7 +599,7 @@ envdone:
 				fr_buf_printf(&job->why, "output %s is missing", old->output[i].name);
 				break;
 			}
-			if (memcmp(&od, &old->output[i].digest, sizeof(od)) != 0) {
+			if (memcmp(&od, old->output[i].digest, sizeof(od)) != 0) {
 				job->run = 1;
 				fr_buf_printf(&job->why, "output %s was modified", old->output[i].name);
 				break;
@@ -595,6 +613,23 @@ envdone:
 out:
 	json_decref(lc.scratch);
 	return rc;
+}
+
+/* Room for the n output items of job's record and, after them in the same
+ * allocation (fr_job_release frees both), for their digests, which the items
+ * point at and which are returned: a job has few outputs, and its record must
+ * not borrow digests from what may change or go before it is written. */
+static struct fr_digest *
+outitems(struct fr_job *job, size_t n)
+{
+	struct fr_state_item *it = fr_xcalloc(n, sizeof(*it) + sizeof(struct fr_digest));
+	struct fr_digest *d = (struct fr_digest *)(it + n);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		it[i].digest = &d[i];
+	job->rec.output = it;
+	return d;
 }
 
 /* A fetch whose output matches its pin without a record to match: record it
@@ -615,7 +650,7 @@ adopt(struct fr_plan *pl, struct fr_job *job)
 	t->resultv = NULL;
 	t->changed = 0;
 	if (old && old->result && old->noutput == 1 &&
-	    memcmp(&old->output[0].digest, &job->current, sizeof(job->current)) == 0) {
+	    memcmp(old->output[0].digest, &job->current, sizeof(job->current)) == 0) {
 		t->result = fr_xstrdup(old->result);
 	} else {
 		fr_digest_hex(&job->current, hex);
@@ -634,9 +669,8 @@ adopt(struct fr_plan *pl, struct fr_job *job)
 		json_decref(res);
 		free(shown);
 	}
-	job->rec.output = fr_xcalloc(1, sizeof(*job->rec.output));
+	*outitems(job, 1) = job->current;
 	job->rec.output[0].name = t->output[0];
-	job->rec.output[0].digest = job->current;
 	job->rec.noutput = 1;
 	job->rec.result = t->result;
 	handoff(t, job->rec.output, 1, t->result);
@@ -674,13 +708,14 @@ fr_plan_done(struct fr_plan *pl, struct fr_job *job, const json_t *result, int64
     struct fr_error *err)
 {
 	struct fr_task *t = job->task;
+	struct fr_digest *d;
 	size_t i;
 	int rc;
 
-	job->rec.output = fr_xcalloc(t->noutput, sizeof(*job->rec.output));
+	d = outitems(job, t->noutput);
 	for (i = 0; i < t->noutput; i++) {
 		job->rec.output[i].name = t->output[i];
-		rc = filedigest(pl, t->output[i], 1, 1, &job->rec.output[i].digest, err);
+		rc = filedigest(pl, t->output[i], 1, 1, &d[i], err);
 		if (rc < 0)
 			return -1;
 		if (rc == 0)
@@ -720,9 +755,8 @@ fr_plan_unchanged(struct fr_plan *pl, struct fr_job *job, struct fr_error *err)
 	t->resultv = NULL;
 	t->result = old->result ? fr_xstrdup(old->result) : NULL;
 	t->changed = 0;
-	job->rec.output = fr_xcalloc(1, sizeof(*job->rec.output));
+	*outitems(job, 1) = *old->output[0].digest;
 	job->rec.output[0].name = t->output[0];
-	job->rec.output[0].digest = old->output[0].digest;
 	job->rec.noutput = 1;
 	job->rec.result = t->result;
 	job->rec.duration_ns = old->duration_ns;

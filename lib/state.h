@@ -22,15 +22,21 @@
 #include "digest.h"
 #include "error.h"
 
-/* A named digest: an input or output path, or an upstream task's name. */
+/* A named digest: an input or output path, or an upstream task's name. The
+ * digest is held by pointer, borrowed like the name: a task reading the
+ * outputs of 100k others holds 16 bytes an item, not 40, and its items point
+ * at digests the plan keeps anyway (struct fr_digest is bytes, alignment 1,
+ * so a record's items point straight into its bytes). */
 struct fr_state_item {
 	const char *name;
-	struct fr_digest digest;
+	const struct fr_digest *digest;
 };
+_Static_assert(_Alignof(struct fr_digest) == 1, "digests are pointed at inside records");
 
-/* The record of a task instance's last success. Strings and arrays are borrowed
- * from the state (valid until fr_state_close/fr_state_free) for records it
- * returns, and from the caller for records given to fr_state_put. */
+/* The record of a task instance's last success. Strings, arrays and the
+ * digests items point at are borrowed from the state for records it returns
+ * (for as long as fr_state_get says), and from the caller for records given
+ * to fr_state_put. */
 struct fr_state_rec {
 	const char *name;		/* task instance name, e.g. "square[x=30]" */
 	struct fr_digest key;		/* hash of every part below but outputs */

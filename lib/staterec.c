@@ -147,7 +147,8 @@ fr_staterec_task(const unsigned char *p, struct fr_state_rec **rec, size_t *recc
 		if (l >= (size_t)((const char *)end - str) || str[l] != '\0')
 			return -1;
 		it[i].name = str;
-		memcpy(it[i].digest.b, digs + FR_DIGEST_LEN * i, FR_DIGEST_LEN);
+		/* into the record, as the name is: it stays as long as they do */
+		it[i].digest = (const struct fr_digest *)(digs + FR_DIGEST_LEN * i);
 		str += l + 1;
 	}
 	if ((const char *)end - str >= 8)
@@ -276,7 +277,7 @@ fr_staterec_addtask(struct fr_staterec_out *o, const struct fr_state_rec *r)
 	}
 	for (j = 0; j < 3; j++) {
 		for (i = 0; i < cnt[j]; i++)
-			emit(o, arr[j][i].digest.b, FR_DIGEST_LEN);
+			emit(o, arr[j][i].digest->b, FR_DIGEST_LEN);
 	}
 	if (r->result)
 		emit(o, r->result, strlen(r->result) + 1);

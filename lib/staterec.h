@@ -42,7 +42,8 @@ size_t fr_staterec_framed(const unsigned char *p, uint64_t avail);
  * and fixed fields are in it and its checksum is right, else 0. */
 size_t fr_staterec_valid(const unsigned char *p, uint64_t avail);
 /* Parse the valid T record at p into *rec, of *reccap bytes, grown as needed
- * (its strings point into p): 0, or -1 if its fields do not fit its length. */
+ * (its strings and item digests point into p): 0, or -1 if its fields do not
+ * fit its length. */
 int fr_staterec_task(const unsigned char *p, struct fr_state_rec **rec, size_t *reccap);
 /* The stat data and digest of the valid F record at p. */
 void fr_staterec_file(const unsigned char *p, struct fr_stat *st, struct fr_digest *d);

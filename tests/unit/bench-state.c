@@ -58,6 +58,7 @@ main(int argc, char **argv)
 	int reps = argc > 3 ? atoi(argv[3]) : 20, i, r, bad = 0;
 	char tmpl[] = "/tmp/bench-state.XXXXXX", *dir, *path, name[64], p[3][64];
 	struct fr_state_item item[4];
+	struct fr_digest idig[4];
 	struct fr_state_rec rec;
 	struct fr_stat st;
 	struct fr_digest d;
@@ -79,8 +80,10 @@ main(int argc, char **argv)
 	rec.dep = item + 3;
 	rec.ndep = big;
 	rec.result = big ? "{\"x\":12345,\"ok\":true}" : NULL;
-	for (j = 0; j < 4; j++)
+	for (j = 0; j < 4; j++) {
 		item[j].name = j < 3 ? p[j] : "prepare";
+		item[j].digest = &idig[j];
+	}
 	s = fr_state_open(dir, FR_LOCK_FAIL, NULL, NULL, NULL);
 	for (i = 0; s && i < n; i++) {
 		snprintf(name, sizeof(name), big ? "square[x=%d]" : "t%d", i);
@@ -91,12 +94,12 @@ main(int argc, char **argv)
 		dig(&rec.cmd, (unsigned)i, 2);
 		dig(&rec.env, 0, 3);
 		for (j = 0; j < 4; j++)
-			dig(&item[j].digest, (unsigned)i, 4 + (unsigned)j);
+			dig(&idig[j], (unsigned)i, 4 + (unsigned)j);
 		rec.duration_ns = 1000000 + i;
 		st = (struct fr_stat){ 2, 1795416551947520648 + i, 1795416551947520648 + i,
 		    11002838 + (uint64_t)i, 65024 };
 		for (j = 0; !big && j < 2; j++)
-			fr_state_file_set(s, p[j], &st, &item[j].digest);
+			fr_state_file_set(s, p[j], &st, &idig[j]);
 		fr_state_put(s, &rec, NULL);
 	}
 	if (fr_state_close(s, NULL) < 0 || !s || stat(path, &sb) < 0)

@@ -41,6 +41,7 @@ sink(enum fr_loglevel level, const char *msg, void *arg)
 struct rb {
 	struct fr_state_rec r;
 	struct fr_state_item item[6];
+	struct fr_digest idig[6];	/* what the items point at */
 	char iname[6][64];
 	char name[64], result[128];
 };
@@ -75,7 +76,8 @@ build(struct rb *b, const char *name, const char *result, unsigned seed, int dep
 	for (i = 0; i < n; i++) {
 		snprintf(b->iname[i], sizeof(b->iname[i]), "it\t%zu\n%u\\x\r", i, seed);
 		b->item[i].name = b->iname[i];
-		dig(&b->item[i].digest, seed, 10 + (unsigned)i);
+		b->item[i].digest = &b->idig[i];
+		dig(&b->idig[i], seed, 10 + (unsigned)i);
 	}
 	b->r.input = b->item;
 	b->r.ninput = 2;
@@ -93,7 +95,7 @@ items_eq(const struct fr_state_item *a, const struct fr_state_item *b, size_t n)
 
 	for (i = 0; i < n; i++) {
 		if (strcmp(a[i].name, b[i].name) != 0 ||
-		    memcmp(a[i].digest.b, b[i].digest.b, FR_DIGEST_LEN) != 0)
+		    memcmp(a[i].digest->b, b[i].digest->b, FR_DIGEST_LEN) != 0)
 			return 0;
 	}
 	return 1;
@@ -1093,6 +1095,7 @@ test_bigrecord(void)
 	struct fr_state *s = sopen(dir, FR_LOCK_FAIL);
 	enum { N = 40000 };
 	struct fr_state_item *in = fr_xcalloc(N, sizeof(*in));
+	struct fr_digest *ind = fr_xcalloc(N, sizeof(*ind));
 	char (*names)[32] = fr_xcalloc(N, sizeof(*names));
 	struct fr_state_rec r = { 0 };
 	const struct fr_state_rec *got;
@@ -1106,7 +1109,8 @@ test_bigrecord(void)
 	for (i = 0; i < N; i++) {
 		snprintf(names[i], sizeof(names[i]), "out/part-%zu.csv", i);
 		in[i].name = names[i];
-		dig(&in[i].digest, (unsigned)i, 7);
+		in[i].digest = &ind[i];
+		dig(&ind[i], (unsigned)i, 7);
 	}
 	r.name = "final";
 	r.input = in;
@@ -1134,12 +1138,13 @@ test_bigrecord(void)
 	    "reopened: the big record reads back");
 	for (i = 0; got && i < N; i++)
 		same &= strcmp(got->input[i].name, names[i]) == 0 &&
-		    memcmp(got->input[i].digest.b, in[i].digest.b, FR_DIGEST_LEN) == 0;
+		    memcmp(got->input[i].digest->b, ind[i].b, FR_DIGEST_LEN) == 0;
 	ok(got && same, "every input of it, name and digest");
 	ok(s && fr_state_get(s, "small") && fr_state_file_get(s, "in/x", NULL, NULL) == 0,
 	    "the records pending before it were kept");
 	sclose(s);
 	free(in);
+	free(ind);
 	free(names);
 	rmstate(dir, state);
 }
@@ -1192,6 +1197,7 @@ test_bigrecord_memory(void)
 	fflush(stdout);
 	if ((pid = fork()) == 0) {
 		struct fr_state *s = sopen(dir, FR_LOCK_FAIL);
+		static const struct fr_digest zero;
 		struct fr_state_item *in = fr_xcalloc(N, sizeof(*in));
 		char (*names)[24] = fr_xcalloc(N, sizeof(*names));
 		struct fr_state_rec r = { 0 };
@@ -1202,6 +1208,7 @@ test_bigrecord_memory(void)
 		for (i = 0; i < N; i++) {
 			snprintf(names[i], sizeof(names[i]), "out/part-%zu", i);
 			in[i].name = names[i];
+			in[i].digest = &zero;
 		}
 		r.name = "final";
 		r.input = in;
@@ -1357,6 +1364,7 @@ test_big(void)
 {
 	char *state, *dir = newdir("big", &state), name[64], path[3][64];
 	struct fr_state_item item[4];
+	struct fr_digest idig[4];
 	struct fr_state_rec r;
 	struct fr_state *s;
 	struct stat sb;
@@ -1373,9 +1381,11 @@ test_big(void)
 	r.noutput = 1;
 	r.dep = item + 3;
 	r.ndep = 1;
-	for (j = 0; j < 4; j++)
+	for (j = 0; j < 4; j++) {
 		item[j].name = j < 3 ? path[j] : "prepare";
-	dig(&item[3].digest, 9, 9);
+		item[j].digest = &idig[j];
+	}
+	dig(&idig[3], 9, 9);
 	s = sopen(dir, FR_LOCK_FAIL);
 	for (i = 0; s && i < n; i++) {
 		snprintf(name, sizeof(name), "square[x=%d]", i);
@@ -1386,7 +1396,7 @@ test_big(void)
 		dig(&r.cmd, (unsigned)i, 2);
 		dig(&r.env, 0, 3);
 		for (j = 0; j < 3; j++)
-			dig(&item[j].digest, (unsigned)i, 4 + (unsigned)j);
+			dig(&idig[j], (unsigned)i, 4 + (unsigned)j);
 		r.duration_ns = i;
 		sput(s, &r);
 	}
