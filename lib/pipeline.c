@@ -210,7 +210,7 @@ resolve(struct fr_declctx *c, struct fr_taskdecl *d, struct fr_tmpl *t, const ch
 	size_t i, j;
 
 	for (i = 0; i < t->nseg; i++) {
-		struct fr_ref *r = t->seg[i].ref;
+		struct fr_ref *r = fr_tmpl_segs(t)[i].ref;
 		struct fr_taskdecl *x;
 		if (!r)
 			continue;

@@ -275,8 +275,8 @@ test_uses(void)
 	ok(d && d->nuses == 9, "uses: nine tasks");
 	ok(strstr(got, " uses=u0,u8,u1,u7,u2,u6,u3,u5,u4\n") != NULL, "uses: once each, in order");
 	for (i = 0; d && i < d->run->nseg; i++)
-		if (d->run->seg[i].ref && d->run->seg[i].ref->target !=
-		    fr_pipeline_task(pipe_, d->run->seg[i].ref->name))
+		if (fr_tmpl_segs(d->run)[i].ref && fr_tmpl_segs(d->run)[i].ref->target !=
+		    fr_pipeline_task(pipe_, fr_tmpl_segs(d->run)[i].ref->name))
 			break;
 	ok(d && i == d->run->nseg, "uses: every reference resolved to its task");
 	free(got);
