@@ -302,10 +302,10 @@ linktask(struct fr_declctx *c, struct fr_taskdecl *t)
 		if (resolve(c, t, o->env[i].value, "env", 1, 1) < 0)
 			return -1;
 	for (i = 0; i < t->noutput; i++)
-		if (resolve(c, t, t->output[i], "outputs", 0, 0) < 0)
+		if (resolve(c, t, fr_tmpl_of(t->output[i]), "outputs", 0, 0) < 0)
 			return -1;
 	for (i = 0; i < t->ninput; i++)
-		if (resolve(c, t, t->input[i], "inputs", 1, 0) < 0)
+		if (resolve(c, t, fr_tmpl_of(t->input[i]), "inputs", 1, 0) < 0)
 			return -1;
 	if (o->dir && resolve(c, t, o->dir, "dir", 0, 0) < 0)
 		return -1;

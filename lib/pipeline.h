@@ -82,8 +82,11 @@ struct fr_taskdecl {
 	const struct fr_taskopt *opt;	/* never NULL; shared by tasks that set nothing */
 	struct fr_tmpl *run;
 	struct fr_name *need;
-	struct fr_tmpl **input;
-	struct fr_tmpl **output;
+	/* inputs and outputs: the texts of their templates (fr_tmpl_of gives
+	 * each), so that an instance whose paths are these texts as they are
+	 * takes the array as its own */
+	char **input;
+	char **output;
 	struct fr_taskdecl **uses;	/* tasks named by tasks.X templates, once each */
 	uint32_t nneed, ninput, noutput, nuses;
 	uint32_t index;			/* position in the file */

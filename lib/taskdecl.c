@@ -83,23 +83,25 @@ fr_taskdecl_names(struct fr_declctx *c, const struct fr_node *v, const char *key
 	return 0;
 }
 
-/* A string or a list of strings, each parsed as a template. */
+/* A string or a list of strings, each parsed as a template; *out holds
+ * their texts. */
 static int
-wanttmpls(struct fr_declctx *c, const struct fr_node *v, const char *key, struct fr_tmpl ***out,
+wanttmpls(struct fr_declctx *c, const struct fr_node *v, const char *key, char ***out,
     uint32_t *n)
 {
 	size_t i, cnt = v->kind == FR_NODE_SEQ ? v->nitem : 1;
+	struct fr_tmpl *t;
 
 	if (v->kind == FR_NODE_MAP)
 		return fr_check_type(c->err, v, key, "a path or a list of paths");
-	*out = FR_AARRAY(c, cnt, struct fr_tmpl *);
+	*out = FR_AARRAY(c, cnt, char *);
 	for (i = 0; i < cnt; i++) {
 		const struct fr_node *it = v->kind == FR_NODE_SEQ ? v->item[i] : v;
 		if (it->kind != FR_NODE_SCALAR || it->type != FR_SCALAR_STR || it->len == 0)
 			return fr_check_type(c->err, it, key, "a path or a list of paths");
-		if (!((*out)[*n] = fr_tmpl_parse_in(&c->p->arena, it, c->err)))
+		if (!(t = fr_tmpl_parse_in(&c->p->arena, it, c->err)))
 			return -1;
-		++*n;
+		(*out)[(*n)++] = t->src;
 	}
 	return 0;
 }

@@ -32,7 +32,7 @@ load(const char *yaml)
 }
 
 static void
-tmpls(struct fr_buf *b, const char *what, struct fr_tmpl *const *t, size_t n)
+tmpls(struct fr_buf *b, const char *what, char *const *t, size_t n)
 {
 	size_t i;
 
@@ -40,7 +40,7 @@ tmpls(struct fr_buf *b, const char *what, struct fr_tmpl *const *t, size_t n)
 		return;
 	fr_buf_printf(b, " %s=", what);
 	for (i = 0; i < n; i++)
-		fr_buf_printf(b, "%s[%s]", i ? "," : "", t[i]->src);
+		fr_buf_printf(b, "%s[%s]", i ? "," : "", t[i]);
 }
 
 /* Every field of d as one line of text; with marks, where its name and its
@@ -70,7 +70,8 @@ dumptask(struct fr_buf *b, const struct fr_taskdecl *d, int marks)
 		char *s = json_dumps(d->opt->args->skel, JSON_COMPACT | JSON_SORT_KEYS);
 		fr_buf_printf(b, " args=%s", s);
 		free(s);
-		tmpls(b, "argt", d->opt->args->tmpl, d->opt->args->ntmpl);
+		for (i = 0; i < d->opt->args->ntmpl; i++)
+			fr_buf_printf(b, "%s[%s]", i ? "," : " argt=", d->opt->args->tmpl[i]->src);
 	}
 	if (d->opt->fetch)
 		fr_buf_printf(b, " url=[%s]", d->opt->fetch->url->src);
@@ -240,8 +241,8 @@ test_many(void)
 		snprintf(name, sizeof(name), "t%zu", i);
 		snprintf(in, sizeof(in), "in/L%zu", i);
 		if (strcmp(d->name, name) || d->index != i || fr_pipeline_task(pipe_, name) != d ||
-		    d->ninput != 1 || strcmp(d->input[0]->src, in) || d->noutput != 1 ||
-		    d->input[0]->nseg != 0 ||
+		    d->ninput != 1 || strcmp(d->input[0], in) || d->noutput != 1 ||
+		    fr_tmpl_of(d->input[0])->nseg != 0 ||
 		    d->nneed != (i ? 1u : 0u) || (i && strcmp(d->need[0].name, "t0")) ||
 		    d->mark.line != (i ? 7 + 5 * (i - 1) : 3))
 			bad++;
