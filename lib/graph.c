@@ -376,9 +376,9 @@ connect(struct fr_graph *g, struct fr_task *t, struct edges *e, struct fr_error 
 		for (j = 0; j < fr_graph_count(g, x); j++)
 			addedge(t, g->task[g->first[x->index] + j], e);
 	}
-	for (i = 0; i < d->nuses; i++)
-		for (j = 0; j < fr_graph_count(g, d->uses[i]); j++)
-			addedge(t, g->task[g->first[d->uses[i]->index] + j], e);
+	for (i = 0; i < d->opt->nuses; i++)
+		for (j = 0; j < fr_graph_count(g, d->opt->uses[i]); j++)
+			addedge(t, g->task[g->first[d->opt->uses[i]->index] + j], e);
 	for (i = 0; i < t->ninput; i++) {
 		struct fr_task *x;
 		if (!fr_path_isglob(t->input[i])) {

@@ -62,6 +62,19 @@ ownopt(struct fr_declctx *c, struct fr_taskdecl *t)
 	return c->own;
 }
 
+struct fr_taskopt *
+fr_taskdecl_ownopt(struct fr_declctx *c, struct fr_taskdecl *t)
+{
+	struct fr_taskopt *o;
+
+	if (t->opt != &fr_taskopt_none && t->opt != c->dflt)
+		return (struct fr_taskopt *)t->opt;	/* its own already */
+	o = fr_arena_alloc(&c->p->arena, sizeof(*o), _Alignof(struct fr_taskopt));
+	*o = *t->opt;
+	t->opt = o;
+	return o;
+}
+
 /* A name or a list of names. */
 int
 fr_taskdecl_names(struct fr_declctx *c, const struct fr_node *v, const char *key,
@@ -491,7 +504,12 @@ int
 fr_taskdecl_add(struct fr_declctx *c, const struct fr_node *k, const struct fr_node *v)
 {
 	struct fr_pipeline *p = c->p;
-	struct fr_taskdecl *t = newtask(c, k);
+	struct fr_taskdecl *t;
+
+	if (p->ntask == FR_MAX_TASKS)	/* decl->index has room for no more */
+		return fr_error_set(c->err, FR_EPIPELINE, &k->mark, "more than %u tasks",
+		    FR_MAX_TASKS);
+	t = newtask(c, k);
 
 	if (!fr_pipeline_valid_name(t->name))
 		return fr_error_set(c->err, FR_EPIPELINE, &k->mark,

@@ -113,8 +113,8 @@ dumptask(struct fr_buf *b, const struct fr_taskdecl *d, int marks)
 		fr_buf_printf(b, " priority=%d", (int)d->opt->priority);
 	if (d->opt->pool >= 0)
 		fr_buf_printf(b, " pool=%d", (int)d->opt->pool);
-	for (i = 0; i < d->nuses; i++)
-		fr_buf_printf(b, "%s%s", i ? "," : " uses=", d->uses[i]->name);
+	for (i = 0; i < d->opt->nuses; i++)
+		fr_buf_printf(b, "%s%s", i ? "," : " uses=", d->opt->uses[i]->name);
 	fr_buf_addc(b, '\n');
 }
 
@@ -273,7 +273,7 @@ test_uses(void)
 	fr_buf_free(&y);
 	d = fr_pipeline_task(pipe_, "last");
 	got = dump(pipe_, 0);
-	ok(d && d->nuses == 9, "uses: nine tasks");
+	ok(d && d->opt->nuses == 9, "uses: nine tasks");
 	ok(strstr(got, " uses=u0,u8,u1,u7,u2,u6,u3,u5,u4\n") != NULL, "uses: once each, in order");
 	for (i = 0; d && i < d->run->nseg; i++)
 		if (fr_tmpl_segs(d->run)[i].ref && fr_tmpl_segs(d->run)[i].ref->target !=
