@@ -12,7 +12,7 @@
 #include "json.h"
 #include "util.h"
 
-_Static_assert(sizeof(struct fr_task) <= 128, "a task per instance: keep it small");
+_Static_assert(sizeof(struct fr_task) <= 120, "a task per instance: keep it small");
 
 struct evalctx {
 	struct fr_graph *g;
@@ -91,7 +91,7 @@ fr_graph_lookup(struct fr_graph *g, struct fr_task *t, const struct fr_ref *ref,
 	switch (ref->kind) {
 	case FR_REF_NAME:
 		if (ref->slot >= 0)
-			return t->bind[ref->slot];
+			return fr_task_bind(g, t, (size_t)ref->slot);
 		return json_object_get(p->vars, ref->name);
 	case FR_REF_ENV:
 		if (!(val = fr_pipeline_env(p, ref->name))) {
@@ -131,24 +131,43 @@ isclean(struct evalctx *c, const char *path)
 	return strcmp(c->clean.data, path) == 0;
 }
 
-/* Evaluate path templates, appending to *tmp (n, cap): a whole list value
- * gives several paths. A template that is a plain, clean path (nearly all
- * of those without references) is taken as it is, without the evaluator. */
+/* Whether the template of text s is a plain, clean path (nearly all of
+ * those without references are), its text the path as it is. */
 static int
-evalpaths(struct evalctx *c, struct fr_tmpl *const *tm, size_t n, struct path **tmp, size_t *ntmp,
+literal(struct evalctx *c, const char *s)
+{
+	return !fr_tmpl_has_refs(fr_tmpl_of(s)) && !strstr(s, "${{") && isclean(c, s);
+}
+
+/* Whether each of the n templates of texts tm is literal. */
+static int
+allliteral(struct evalctx *c, char *const *tm, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!literal(c, tm[i]))
+			return 0;
+	return 1;
+}
+
+/* Evaluate the path templates of texts tm, appending to *tmp (n, cap): a
+ * whole list value gives several paths. A literal template is taken as it
+ * is, without the evaluator. */
+static int
+evalpaths(struct evalctx *c, char *const *tm, size_t n, struct path **tmp, size_t *ntmp,
     size_t *cap, struct fr_error *err)
 {
 	size_t i, j;
 
 	for (i = 0; i < n; i++) {
 		json_t *v;
-		if (!fr_tmpl_has_refs(tm[i]) && !strstr(tm[i]->src, "${{") &&
-		    isclean(c, tm[i]->src)) {
-			struct path lit = { tm[i]->src, 1 };
+		if (literal(c, tm[i])) {
+			struct path lit = { tm[i], 1 };
 			FR_PUSH(*tmp, *ntmp, *cap, lit);
 			continue;
 		}
-		if (!(v = fr_tmpl_eval(tm[i], lookup, c, err)))
+		if (!(v = fr_tmpl_eval(fr_tmpl_of(tm[i]), lookup, c, err)))
 			return -1;
 		for (j = 0; j < (json_is_array(v) ? json_array_size(v) : 1); j++) {
 			json_t *it = json_is_array(v) ? json_array_get(v, j) : v;
@@ -156,7 +175,7 @@ evalpaths(struct evalctx *c, struct fr_tmpl *const *tm, size_t n, struct path **
 			if (!s || *s == '\0') {
 				free(s);
 				json_decref(v);
-				return fr_error_set(err, FR_EPIPELINE, &tm[i]->mark, s ?
+				return fr_error_set(err, FR_EPIPELINE, &fr_tmpl_of(tm[i])->mark, s ?
 				    "path is empty after templating" :
 				    "path longer than %u MiB after templating", FR_TMPL_MAX_TEXT >> 20);
 			}
@@ -208,46 +227,48 @@ droppaths(struct path *tmp, size_t n)
 			free(tmp[n].s);
 }
 
-/* The mark of the template that gave path j of the n paths made from tm. */
+/* The mark of the template that gave path j of the n paths made from the
+ * templates of texts tm. */
 static const struct fr_mark *
-pathmark(struct fr_tmpl **tm, size_t ntm, const char *path, size_t j, size_t n)
+pathmark(char *const *tm, size_t ntm, const char *path, size_t j, size_t n)
 {
 	size_t i;
 
 	for (i = 0; i < ntm; i++) {
 		char *clean;
 		int same;
-		if (fr_tmpl_has_refs(tm[i]))
+		if (fr_tmpl_has_refs(fr_tmpl_of(tm[i])))
 			continue;
-		clean = fr_xstrdup(tm[i]->src);
+		clean = fr_xstrdup(tm[i]);
 		fr_path_clean(clean);
 		same = strcmp(clean, path) == 0;
 		free(clean);
 		if (same)
-			return &tm[i]->mark;
+			return &fr_tmpl_of(tm[i])->mark;
 	}
-	return &tm[ntm == n ? j : 0]->mark;	/* one path per template, or a guess */
+	return &fr_tmpl_of(tm[ntm == n ? j : 0])->mark;	/* one path per template, or a guess */
 }
 
-/* The instance name, "NAME" or "NAME[VAR=VALUE,...]", in the arena. */
+/* The name of foreach instance t, "NAME[VAR=VALUE,...]", in the arena. */
 static char *
-instname(struct fr_graph *g, const struct fr_taskdecl *d, json_t **bind, struct fr_buf *b)
+instname(struct fr_graph *g, const struct fr_task *t, struct fr_buf *b)
 {
+	const struct fr_taskdecl *d = t->decl;
 	size_t i;
 
 	fr_buf_reset(b);
 	fr_buf_addstr(b, d->name);
-	for (i = 0; bind && i < d->opt->nforeach; i++) {
+	for (i = 0; i < d->opt->nforeach; i++) {
+		json_t *v = fr_task_bind(g, t, i);
 		fr_buf_addc(b, i ? ',' : '[');
 		fr_buf_addstr(b, d->opt->foreach[i].name);
 		fr_buf_addc(b, '=');
-		if (json_is_string(bind[i]))
-			fr_buf_add(b, json_string_value(bind[i]), json_string_length(bind[i]));
+		if (json_is_string(v))
+			fr_buf_add(b, json_string_value(v), json_string_length(v));
 		else
-			fr_json_canon(b, bind[i]);
+			fr_json_canon(b, v);
 	}
-	if (bind)
-		fr_buf_addc(b, ']');
+	fr_buf_addc(b, ']');
 	return fr_arena_strndup(&g->arena, b->data, b->len);
 }
 
@@ -307,7 +328,7 @@ instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct f
     struct fr_error *err)
 {
 	json_t **vals = NULL;
-	size_t total = 1, i, k;
+	size_t total = 1, i;
 
 	if (d->opt->nforeach) {
 		if (!g->vals)
@@ -324,16 +345,6 @@ instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct f
 	fr_grow(&g->task, g->ntask + total, cap, sizeof(*g->task));
 	for (i = 0; i < total; i++) {
 		struct fr_task *t = fr_arena_zalloc(&g->arena, sizeof(*t), _Alignof(struct fr_task));
-		if (vals) {
-			size_t rest = i;
-			t->bind = fr_arena_alloc(&g->arena, d->opt->nforeach * sizeof(json_t *),
-			    _Alignof(json_t *));
-			for (k = d->opt->nforeach; k-- > 0;) {	/* last varies fastest */
-				size_t n = json_array_size(vals[k]);
-				t->bind[k] = json_array_get(vals[k], rest % n);
-				rest /= n;
-			}
-		}
 		t->decl = (struct fr_taskdecl *)d;
 		t->id = (uint32_t)g->ntask;
 		g->task[g->ntask++] = t;
@@ -341,7 +352,7 @@ instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct f
 			t->name = d->name;	/* found through the pipeline */
 			continue;
 		}
-		t->name = instname(g, d, t->bind, name);
+		t->name = instname(g, t, name);
 		if (fr_htab_put(g->byinst, t->name, t))
 			return fr_error_set(err, FR_EPIPELINE, &d->mark,
 			    "foreach of task '%s' makes the instance %s twice", d->name, t->name);
@@ -365,9 +376,9 @@ connect(struct fr_graph *g, struct fr_task *t, struct edges *e, struct fr_error 
 		for (j = 0; j < fr_graph_count(g, x); j++)
 			addedge(t, g->task[g->first[x->index] + j], e);
 	}
-	for (i = 0; i < d->nuses; i++)
-		for (j = 0; j < fr_graph_count(g, d->uses[i]); j++)
-			addedge(t, g->task[g->first[d->uses[i]->index] + j], e);
+	for (i = 0; i < d->opt->nuses; i++)
+		for (j = 0; j < fr_graph_count(g, d->opt->uses[i]); j++)
+			addedge(t, g->task[g->first[d->opt->uses[i]->index] + j], e);
 	for (i = 0; i < t->ninput; i++) {
 		struct fr_task *x;
 		if (!fr_path_isglob(t->input[i])) {
@@ -506,14 +517,19 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 		struct fr_task *t = g->task[i];
 		c.t = t;
 		npath = 0;
-		if (evalpaths(&c, t->decl->output, t->decl->noutput, &paths, &npath, &pathcap,
-		    err) < 0)
-			goto fail;
-		keeppaths(g, paths, npath, NULL, 0, &t->output, &n32);
-		t->noutput = n32;
-		npath = 0;
+		if (allliteral(&c, t->decl->output, t->decl->noutput)) {
+			t->output = t->decl->output;	/* the paths as declared: share them */
+			t->noutput = t->decl->noutput;
+		} else {
+			if (evalpaths(&c, t->decl->output, t->decl->noutput, &paths, &npath,
+			    &pathcap, err) < 0)
+				goto fail;
+			keeppaths(g, paths, npath, NULL, 0, &t->output, &n32);
+			t->noutput = n32;
+			npath = 0;
+		}
 		if (t->decl->action == FR_ACT_FETCH && t->noutput != 1) {
-			fr_error_set(err, FR_EPIPELINE, &t->decl->output[0]->mark,
+			fr_error_set(err, FR_EPIPELINE, &fr_tmpl_of(t->decl->output[0])->mark,
 			    "a fetch task downloads to exactly one output, but %s has %zu",
 			    t->name, (size_t)t->noutput);
 			goto fail;
@@ -533,12 +549,18 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 		struct fr_task *t = g->task[i];
 		c.t = t;
 		npath = 0;
+		if (!t->decl->opt->library && allliteral(&c, t->decl->input, t->decl->ninput)) {
+			t->input = t->decl->input;
+			t->ninput = t->decl->ninput;
+			continue;
+		}
 		if (evalpaths(&c, t->decl->input, t->decl->ninput, &paths, &npath, &pathcap,
 		    err) < 0)
 			goto fail;
 		if (t->decl->opt->library) {
 			size_t n = npath;
-			if (evalpaths(&c, &t->decl->opt->library, 1, &paths, &npath, &pathcap, err) < 0)
+			char *lib = t->decl->opt->library->src;
+			if (evalpaths(&c, &lib, 1, &paths, &npath, &pathcap, err) < 0)
 				goto fail;
 			if (npath != n + 1) {
 				fr_error_set(err, FR_EPIPELINE, &t->decl->opt->library->mark,
@@ -594,6 +616,23 @@ fr_graph_task(const struct fr_graph *g, const char *name)
 	d = fr_pipeline_task(g->p, name);
 	return d && d->opt->nforeach == 0 && fr_graph_count(g, d) == 1 ? g->task[g->first[d->index]] :
 	    NULL;
+}
+
+json_t *
+fr_task_bind(const struct fr_graph *g, const struct fr_task *t, size_t slot)
+{
+	const struct fr_taskdecl *d = t->decl;
+	json_t **vals;
+	size_t rest, k, n;
+
+	if (!g->vals || !(vals = g->vals[d->index]) || slot >= d->opt->nforeach)
+		return NULL;
+	/* instance i of d: the last variable varies fastest */
+	rest = t->id - g->first[d->index];
+	for (k = d->opt->nforeach - 1; k > slot; k--)
+		rest /= json_array_size(vals[k]);
+	n = json_array_size(vals[slot]);
+	return json_array_get(vals[slot], rest % n);
 }
 
 const char *

@@ -25,10 +25,10 @@ struct fr_task {
 	struct fr_taskdecl *decl;
 	const char *name;		/* "split" (the declaration's own string),
 					 * "square[x=30]" (the graph's) */
-	json_t **bind;			/* foreach values in slot order (borrowed), or NULL */
 	char **output;			/* paths relative to the pipeline directory */
 	char **input;			/* paths or glob patterns, as declared; a call
-					 * task's library is the last one (fr_task_library) */
+					 * task's library is the last one (fr_task_library);
+					 * either may be the declaration's own array */
 	struct fr_task **dep;		/* what this task needs, each once */
 	struct fr_task **rdep;		/* the tasks that need this one */
 	char *result;			/* compact JSON text, or NULL (owned by sched) */
@@ -77,6 +77,10 @@ long fr_graph_select(struct fr_graph *g, char *const *targets, size_t n, struct 
 size_t fr_graph_count(const struct fr_graph *g, const struct fr_taskdecl *d);
 /* The instance named name ("NAME" or "NAME[VAR=VALUE,...]"), or NULL. */
 struct fr_task *fr_graph_task(const struct fr_graph *g, const char *name);
+/* The value of foreach variable slot (borrowed) for instance t, or NULL when
+ * its task has no such variable. Computed from t's place among the instances
+ * of its task, so that no task keeps its own. */
+json_t *fr_task_bind(const struct fr_graph *g, const struct fr_task *t, size_t slot);
 /* A call task's library path (its last input), or NULL. */
 const char *fr_task_library(const struct fr_task *t);
 /* The instances of the declaration named name, or NULL when there is none. */

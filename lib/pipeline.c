@@ -210,7 +210,7 @@ resolve(struct fr_declctx *c, struct fr_taskdecl *d, struct fr_tmpl *t, const ch
 	size_t i, j;
 
 	for (i = 0; i < t->nseg; i++) {
-		struct fr_ref *r = t->seg[i].ref;
+		struct fr_ref *r = fr_tmpl_segs(t)[i].ref;
 		struct fr_taskdecl *x;
 		if (!r)
 			continue;
@@ -266,19 +266,20 @@ resolve(struct fr_declctx *c, struct fr_taskdecl *d, struct fr_tmpl *t, const ch
 				return fr_error_set(c->err, FR_EPIPELINE, &r->mark,
 				    "task '%s' refers to itself", d->name);
 			r->target = x;
-			for (j = 0; j < d->nuses; j++)
-				if (d->uses[j] == x)
+			for (j = 0; j < d->opt->nuses; j++)
+				if (d->opt->uses[j] == x)
 					break;
-			if (j == d->nuses) {
-				if ((d->nuses & (d->nuses - 1)) == 0) {
+			if (j == d->opt->nuses) {
+				struct fr_taskopt *o = fr_taskdecl_ownopt(c, d);
+				if ((o->nuses & (o->nuses - 1)) == 0) {
 					/* at a power of two: twice the room, in the arena */
-					struct fr_taskdecl **u = FR_AARRAY(c, d->nuses ? 2 * d->nuses : 1,
+					struct fr_taskdecl **u = FR_AARRAY(c, o->nuses ? 2 * o->nuses : 1,
 					    struct fr_taskdecl *);
-					if (d->nuses)
-						memcpy(u, d->uses, d->nuses * sizeof(*u));
-					d->uses = u;
+					if (o->nuses)
+						memcpy(u, o->uses, o->nuses * sizeof(*u));
+					o->uses = u;
 				}
-				d->uses[d->nuses++] = x;
+				o->uses[o->nuses++] = x;
 			}
 			break;
 		}
@@ -302,10 +303,10 @@ linktask(struct fr_declctx *c, struct fr_taskdecl *t)
 		if (resolve(c, t, o->env[i].value, "env", 1, 1) < 0)
 			return -1;
 	for (i = 0; i < t->noutput; i++)
-		if (resolve(c, t, t->output[i], "outputs", 0, 0) < 0)
+		if (resolve(c, t, fr_tmpl_of(t->output[i]), "outputs", 0, 0) < 0)
 			return -1;
 	for (i = 0; i < t->ninput; i++)
-		if (resolve(c, t, t->input[i], "inputs", 1, 0) < 0)
+		if (resolve(c, t, fr_tmpl_of(t->input[i]), "inputs", 1, 0) < 0)
 			return -1;
 	if (o->dir && resolve(c, t, o->dir, "dir", 0, 0) < 0)
 		return -1;

@@ -21,6 +21,8 @@
 
 /* Most instances all foreach expansions together may make. */
 #define FR_MAX_INSTANCES 10000000u
+/* Most tasks a pipeline may declare (each makes an instance, or none). */
+#define FR_MAX_TASKS FR_MAX_INSTANCES
 
 struct fr_name {
 	char *name;
@@ -48,6 +50,8 @@ enum fr_action { FR_ACT_NONE, FR_ACT_RUN, FR_ACT_CALL, FR_ACT_FETCH };
 enum fr_isolation { FR_ISO_THREAD, FR_ISO_PROCESS };
 enum fr_result_mode { FR_RESULT_NONE, FR_RESULT_STDOUT };
 
+struct fr_taskdecl;
+
 /* What few tasks set. Tasks that set none of it share one: fr_taskopt_none,
  * or one made from the pipeline's defaults. */
 struct fr_taskopt {
@@ -60,8 +64,10 @@ struct fr_taskopt {
 	struct fr_tmpl *dir;
 	struct fr_kv *env;
 	struct fr_foreach *foreach;
+	struct fr_taskdecl **uses;	/* tasks named by tasks.X templates, once each
+					 * (set when references are resolved) */
 	int64_t timeout_ns;		/* 0: none */
-	uint32_t nenv, nforeach;
+	uint32_t nenv, nforeach, nuses;
 	int priority;
 	int pool;			/* index in pipeline->pool, or -1 */
 	int16_t retries;		/* 0 to 1000 */
@@ -82,14 +88,18 @@ struct fr_taskdecl {
 	const struct fr_taskopt *opt;	/* never NULL; shared by tasks that set nothing */
 	struct fr_tmpl *run;
 	struct fr_name *need;
-	struct fr_tmpl **input;
-	struct fr_tmpl **output;
-	struct fr_taskdecl **uses;	/* tasks named by tasks.X templates, once each */
-	uint32_t nneed, ninput, noutput, nuses;
-	uint32_t index;			/* position in the file */
-	unsigned char action;		/* enum fr_action */
-	unsigned char always;
+	/* inputs and outputs: the texts of their templates (fr_tmpl_of gives
+	 * each), so that an instance whose paths are these texts as they are
+	 * takes the array as its own */
+	char **input;
+	char **output;
+	uint32_t nneed, ninput, noutput;
+	uint32_t index : 24;		/* position in the file (< FR_MAX_TASKS) */
+	uint32_t action : 2;		/* enum fr_action */
+	uint32_t always : 1;
 };
+_Static_assert(sizeof(struct fr_taskdecl) <= 80, "a declaration per task: keep it small");
+_Static_assert(FR_MAX_TASKS <= 1u << 24, "index holds the position of any task");
 
 struct fr_pool {
 	char *name;

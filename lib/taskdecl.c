@@ -62,6 +62,19 @@ ownopt(struct fr_declctx *c, struct fr_taskdecl *t)
 	return c->own;
 }
 
+struct fr_taskopt *
+fr_taskdecl_ownopt(struct fr_declctx *c, struct fr_taskdecl *t)
+{
+	struct fr_taskopt *o;
+
+	if (t->opt != &fr_taskopt_none && t->opt != c->dflt)
+		return (struct fr_taskopt *)t->opt;	/* its own already */
+	o = fr_arena_alloc(&c->p->arena, sizeof(*o), _Alignof(struct fr_taskopt));
+	*o = *t->opt;
+	t->opt = o;
+	return o;
+}
+
 /* A name or a list of names. */
 int
 fr_taskdecl_names(struct fr_declctx *c, const struct fr_node *v, const char *key,
@@ -83,23 +96,25 @@ fr_taskdecl_names(struct fr_declctx *c, const struct fr_node *v, const char *key
 	return 0;
 }
 
-/* A string or a list of strings, each parsed as a template. */
+/* A string or a list of strings, each parsed as a template; *out holds
+ * their texts. */
 static int
-wanttmpls(struct fr_declctx *c, const struct fr_node *v, const char *key, struct fr_tmpl ***out,
+wanttmpls(struct fr_declctx *c, const struct fr_node *v, const char *key, char ***out,
     uint32_t *n)
 {
 	size_t i, cnt = v->kind == FR_NODE_SEQ ? v->nitem : 1;
+	struct fr_tmpl *t;
 
 	if (v->kind == FR_NODE_MAP)
 		return fr_check_type(c->err, v, key, "a path or a list of paths");
-	*out = FR_AARRAY(c, cnt, struct fr_tmpl *);
+	*out = FR_AARRAY(c, cnt, char *);
 	for (i = 0; i < cnt; i++) {
 		const struct fr_node *it = v->kind == FR_NODE_SEQ ? v->item[i] : v;
 		if (it->kind != FR_NODE_SCALAR || it->type != FR_SCALAR_STR || it->len == 0)
 			return fr_check_type(c->err, it, key, "a path or a list of paths");
-		if (!((*out)[*n] = fr_tmpl_parse_in(&c->p->arena, it, c->err)))
+		if (!(t = fr_tmpl_parse_in(&c->p->arena, it, c->err)))
 			return -1;
-		++*n;
+		(*out)[(*n)++] = t->src;
 	}
 	return 0;
 }
@@ -489,7 +504,12 @@ int
 fr_taskdecl_add(struct fr_declctx *c, const struct fr_node *k, const struct fr_node *v)
 {
 	struct fr_pipeline *p = c->p;
-	struct fr_taskdecl *t = newtask(c, k);
+	struct fr_taskdecl *t;
+
+	if (p->ntask == FR_MAX_TASKS)	/* decl->index has room for no more */
+		return fr_error_set(c->err, FR_EPIPELINE, &k->mark, "more than %u tasks",
+		    FR_MAX_TASKS);
+	t = newtask(c, k);
 
 	if (!fr_pipeline_valid_name(t->name))
 		return fr_error_set(c->err, FR_EPIPELINE, &k->mark,

@@ -42,6 +42,9 @@ int fr_taskdecl_names(struct fr_declctx *c, const struct fr_node *v, const char 
  * template; -1 with c->err set. */
 int fr_taskdecl_env(struct fr_declctx *c, const struct fr_node *v, struct fr_kv **out,
     uint32_t *n);
+/* The options of t, its own from now on (a copy of shared ones), once it is
+ * loaded (for what resolving its references adds). */
+struct fr_taskopt *fr_taskdecl_ownopt(struct fr_declctx *c, struct fr_taskdecl *t);
 /* The defaults map d as the options of a task that sets none, in the arena;
  * NULL when one of them is bad, for each task to check them as its own. */
 const struct fr_taskopt *fr_taskdecl_defaults(struct fr_declctx *c, const struct fr_node *d);

@@ -132,17 +132,20 @@ unescape(char *out, const char *s, size_t a, size_t b)
 }
 
 /* Templates live as long as the pipeline and there are a few per task, so
- * each is one block: the header, its segments, its references, the source,
- * then the literal texts that differ from the source (those with a $${{) and
- * the reference names; plain text has no segment at all. A first pass finds the segments, a second fills the block. */
+ * each is one block: its segments, the header, the source, its references
+ * (aligned), then the literal texts that differ from the source (those with a
+ * $${{) and the reference names; plain text has no segment at all. A first
+ * pass finds the segments, a second fills the block. */
 static struct fr_tmpl *
 parse(struct fr_arena *a, const char *s, size_t len, const struct fr_mark *base,
     const struct fr_node *node, struct fr_error *err)
 {
 	struct pseg local[8], *ps = local, *cur = NULL;
-	size_t n = 0, cap = FR_NELEM(local), i = 0, nref = 0, chars, k;
+	size_t n = 0, cap = FR_NELEM(local), i = 0, nref = 0, chars, k, head, refoff;
 	struct fr_tmpl *t = NULL;
+	struct fr_tmpl_seg *seg;
 	struct fr_ref *ref;
+	unsigned char *block;
 	char *text;
 
 	while (i < len) {
@@ -196,25 +199,30 @@ parse(struct fr_arena *a, const char *s, size_t len, const struct fr_mark *base,
 	/* plain text (the most common template: a path) needs no segment */
 	if (nref == 0 && n == 1 && ps[0].len == len && !memchr(s, '\0', len))
 		n = 0;
-	chars = len + 1;
+	chars = 0;
 	for (k = 0; k < n; k++) {
 		if (ps[k].name)
 			chars += ps[k].namelen + 1;
 		else if (ps[k].len != ps[k].b - ps[k].a)
 			chars += ps[k].len;
 	}
-	k = sizeof(*t) + n * sizeof(t->seg[0]) + nref * sizeof(*ref) + chars;
-	t = a ? fr_arena_alloc(a, k, _Alignof(struct fr_tmpl)) : fr_xmalloc(k);
-	ref = (struct fr_ref *)(t->seg + n);
+	head = n * sizeof(*seg);
+	refoff = head + offsetof(struct fr_tmpl, src) + len + 1;
+	if (nref)
+		refoff = (refoff + _Alignof(struct fr_ref) - 1) & ~(_Alignof(struct fr_ref) - 1);
+	k = refoff + nref * sizeof(*ref) + chars;
+	block = a ? fr_arena_alloc(a, k, _Alignof(struct fr_tmpl)) : fr_xmalloc(k);
+	seg = (struct fr_tmpl_seg *)(void *)block;
+	t = (struct fr_tmpl *)(void *)(block + head);
+	ref = (struct fr_ref *)(void *)(block + refoff);
 	text = (char *)(ref + nref);
-	t->src = memcpy(text, s, len);
-	text[len] = '\0';
-	text += len + 1;
+	memcpy(t->src, s, len);
+	t->src[len] = '\0';
 	t->mark = *base;
 	t->nseg = (unsigned)n;
 	t->whole = n == 1 && ps[0].name != NULL;
 	for (k = 0; k < n; k++) {
-		struct fr_tmpl_seg *sg = &t->seg[k];
+		struct fr_tmpl_seg *sg = &seg[k];
 		if (ps[k].name) {
 			ref->kind = ps[k].kind;
 			ref->name = memcpy(text, ps[k].name, ps[k].namelen);
@@ -266,7 +274,8 @@ fr_tmpl_parse_str(const char *s, const struct fr_mark *m, struct fr_error *err)
 void
 fr_tmpl_free(struct fr_tmpl *t)
 {
-	free(t);
+	if (t)
+		free((void *)fr_tmpl_segs(t));	/* the block starts with them */
 }
 
 int
@@ -275,7 +284,7 @@ fr_tmpl_has_refs(const struct fr_tmpl *t)
 	size_t i;
 
 	for (i = 0; i < t->nseg; i++)
-		if (t->seg[i].ref)
+		if (fr_tmpl_segs(t)[i].ref)
 			return 1;
 	return 0;
 }
@@ -307,22 +316,23 @@ fr_json_text(const json_t *v)
 json_t *
 fr_tmpl_eval(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg, struct fr_error *err)
 {
+	const struct fr_tmpl_seg *seg = fr_tmpl_segs(t);
 	struct fr_buf b = {0};
 	json_t *v, *r;
 	size_t i;
 
 	if (t->whole) {
-		v = lookup(arg, t->seg[0].ref, err);
+		v = lookup(arg, seg[0].ref, err);
 		return v ? json_incref(v) : NULL;
 	}
 	if (t->nseg == 0)
 		fr_buf_add(&b, t->src, strlen(t->src));
 	for (i = 0; i < t->nseg; i++) {
-		if (!t->seg[i].ref) {
-			fr_buf_add(&b, t->seg[i].text, t->seg[i].len);
+		if (!seg[i].ref) {
+			fr_buf_add(&b, seg[i].text, seg[i].len);
 			continue;
 		}
-		v = lookup(arg, t->seg[i].ref, err);
+		v = lookup(arg, seg[i].ref, err);
 		if (!v) {
 			fr_buf_free(&b);
 			return NULL;
@@ -348,12 +358,13 @@ fr_tmpl_text(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg, struct f
 	char *s;
 
 	if (!fr_tmpl_has_refs(t)) {
+		const struct fr_tmpl_seg *seg = fr_tmpl_segs(t);
 		struct fr_buf b = {0};
 		size_t i;
 		if (t->nseg == 0)
 			return fr_xstrdup(t->src);
 		for (i = 0; i < t->nseg; i++)
-			fr_buf_add(&b, t->seg[i].text, t->seg[i].len);
+			fr_buf_add(&b, seg[i].text, seg[i].len);
 		return fr_buf_steal(&b);
 	}
 	v = fr_tmpl_eval(t, lookup, arg, err);

@@ -40,14 +40,33 @@ struct fr_tmpl_seg {
  * templates feeding each other cannot double their way through memory. */
 #define FR_TMPL_MAX_TEXT (16u << 20)
 
-/* One allocation holds a template, its segments, references and strings. */
+/* One allocation holds a template, its segments, references and strings.
+ * There are a few templates per task, most of them plain paths, so the header
+ * is 20 bytes and the source text follows it at once (byte-aligned); the
+ * segments, when there are any, come before the header (fr_tmpl_segs) and the
+ * references and unescaped texts after the source. A template's text thus
+ * lies at a fixed place from it: fr_tmpl_of goes back from the one to the other. */
 struct fr_tmpl {
-	char *src;		/* the original text */
 	struct fr_mark mark;	/* of the scalar */
-	unsigned nseg;		/* 0: the text is src as it is (no reference, no $${{) */
-	int whole;		/* exactly one reference and nothing else */
-	struct fr_tmpl_seg seg[];
+	unsigned nseg : 31;	/* 0: the text is src as it is (no reference, no $${{) */
+	unsigned whole : 1;	/* exactly one reference and nothing else */
+	char src[];		/* the original text, NUL-terminated */
 };
+_Static_assert(offsetof(struct fr_tmpl, src) == 20, "a template per path: keep it small");
+
+/* The segments of t (nseg of them), just before it. */
+static inline const struct fr_tmpl_seg *
+fr_tmpl_segs(const struct fr_tmpl *t)
+{
+	return (const struct fr_tmpl_seg *)(const void *)t - t->nseg;
+}
+
+/* The template whose src is s. */
+static inline struct fr_tmpl *
+fr_tmpl_of(const char *s)
+{
+	return (struct fr_tmpl *)(void *)(s - offsetof(struct fr_tmpl, src));
+}
 
 /* Parse node (a scalar) into a template. NULL with err set on a syntax error
  * (unterminated ${{, an empty or malformed expression). Caller frees. */

@@ -32,7 +32,7 @@ load(const char *yaml)
 }
 
 static void
-tmpls(struct fr_buf *b, const char *what, struct fr_tmpl *const *t, size_t n)
+tmpls(struct fr_buf *b, const char *what, char *const *t, size_t n)
 {
 	size_t i;
 
@@ -40,7 +40,7 @@ tmpls(struct fr_buf *b, const char *what, struct fr_tmpl *const *t, size_t n)
 		return;
 	fr_buf_printf(b, " %s=", what);
 	for (i = 0; i < n; i++)
-		fr_buf_printf(b, "%s[%s]", i ? "," : "", t[i]->src);
+		fr_buf_printf(b, "%s[%s]", i ? "," : "", t[i]);
 }
 
 /* Every field of d as one line of text; with marks, where its name and its
@@ -70,7 +70,8 @@ dumptask(struct fr_buf *b, const struct fr_taskdecl *d, int marks)
 		char *s = json_dumps(d->opt->args->skel, JSON_COMPACT | JSON_SORT_KEYS);
 		fr_buf_printf(b, " args=%s", s);
 		free(s);
-		tmpls(b, "argt", d->opt->args->tmpl, d->opt->args->ntmpl);
+		for (i = 0; i < d->opt->args->ntmpl; i++)
+			fr_buf_printf(b, "%s[%s]", i ? "," : " argt=", d->opt->args->tmpl[i]->src);
 	}
 	if (d->opt->fetch)
 		fr_buf_printf(b, " url=[%s]", d->opt->fetch->url->src);
@@ -112,8 +113,8 @@ dumptask(struct fr_buf *b, const struct fr_taskdecl *d, int marks)
 		fr_buf_printf(b, " priority=%d", (int)d->opt->priority);
 	if (d->opt->pool >= 0)
 		fr_buf_printf(b, " pool=%d", (int)d->opt->pool);
-	for (i = 0; i < d->nuses; i++)
-		fr_buf_printf(b, "%s%s", i ? "," : " uses=", d->uses[i]->name);
+	for (i = 0; i < d->opt->nuses; i++)
+		fr_buf_printf(b, "%s%s", i ? "," : " uses=", d->opt->uses[i]->name);
 	fr_buf_addc(b, '\n');
 }
 
@@ -240,8 +241,8 @@ test_many(void)
 		snprintf(name, sizeof(name), "t%zu", i);
 		snprintf(in, sizeof(in), "in/L%zu", i);
 		if (strcmp(d->name, name) || d->index != i || fr_pipeline_task(pipe_, name) != d ||
-		    d->ninput != 1 || strcmp(d->input[0]->src, in) || d->noutput != 1 ||
-		    d->input[0]->nseg != 0 ||
+		    d->ninput != 1 || strcmp(d->input[0], in) || d->noutput != 1 ||
+		    fr_tmpl_of(d->input[0])->nseg != 0 ||
 		    d->nneed != (i ? 1u : 0u) || (i && strcmp(d->need[0].name, "t0")) ||
 		    d->mark.line != (i ? 7 + 5 * (i - 1) : 3))
 			bad++;
@@ -272,11 +273,11 @@ test_uses(void)
 	fr_buf_free(&y);
 	d = fr_pipeline_task(pipe_, "last");
 	got = dump(pipe_, 0);
-	ok(d && d->nuses == 9, "uses: nine tasks");
+	ok(d && d->opt->nuses == 9, "uses: nine tasks");
 	ok(strstr(got, " uses=u0,u8,u1,u7,u2,u6,u3,u5,u4\n") != NULL, "uses: once each, in order");
 	for (i = 0; d && i < d->run->nseg; i++)
-		if (d->run->seg[i].ref && d->run->seg[i].ref->target !=
-		    fr_pipeline_task(pipe_, d->run->seg[i].ref->name))
+		if (fr_tmpl_segs(d->run)[i].ref && fr_tmpl_segs(d->run)[i].ref->target !=
+		    fr_pipeline_task(pipe_, fr_tmpl_segs(d->run)[i].ref->name))
 			break;
 	ok(d && i == d->run->nseg, "uses: every reference resolved to its task");
 	free(got);
