@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -447,7 +448,7 @@ load(const char *path, const struct fr_define *def, size_t ndef, enum fr_cache_m
 	*again = 0;
 	p->unsaved.fd = -1;
 	p->dir = dirof(path);
-	p->bytask = fr_htab_new(16);
+	p->bytask = fr_htab_new_at(16, offsetof(struct fr_taskdecl, name));	/* named as it says */
 	p->seen = fr_seen_new();
 	cachedir = fr_xasprintf("%s/.flowrun", p->dir);
 	doc = fr_treecache_load(path, cachedir, cache, &p->unsaved, stream ? &hook : NULL, err);
@@ -481,7 +482,7 @@ load(const char *path, const struct fr_define *def, size_t ndef, enum fr_cache_m
 	}
 	if (!doc->streamed) {
 		fr_htab_free(p->bytask);
-		p->bytask = fr_htab_new(tasks->nitem / 2);
+		p->bytask = fr_htab_new_at(tasks->nitem / 2, offsetof(struct fr_taskdecl, name));
 		for (i = 0; i < tasks->nitem; i += 2)
 			if (fr_taskdecl_add(&c, tasks->item[i], tasks->item[i + 1]) < 0)
 				goto fail;
