@@ -12,7 +12,7 @@
 #include "json.h"
 #include "util.h"
 
-_Static_assert(sizeof(struct fr_task) <= 120, "a task per instance: keep it small");
+_Static_assert(sizeof(struct fr_task) <= 112, "a task per instance: keep it small");
 
 struct evalctx {
 	struct fr_graph *g;
@@ -740,10 +740,8 @@ fr_graph_free(struct fr_graph *g)
 
 	if (!g)
 		return;
-	for (i = 0; i < g->ntask; i++) {
+	for (i = 0; i < g->ntask; i++)
 		free(g->task[i]->result);
-		json_decref(g->task[i]->resultv);
-	}
 	for (i = 0; g->p && i < g->p->ntask; i++) {
 		if (g->outputs)
 			json_decref(g->outputs[i]);

@@ -165,11 +165,11 @@ fr_plan_result(struct fr_plan *pl, const char *name)
 	if (!pl->results[d->index]) {
 		struct fr_task **inst = fr_graph_instances(pl->g, name, &n);
 		json_t *a = json_array();
+		/* parsed once a declaration, here: a task keeps only the text */
 		for (i = 0; inst && i < n; i++) {
-			struct fr_task *x = inst[i];
-			if (!x->resultv)
-				x->resultv = x->result ? json_loads(x->result, JSON_DECODE_ANY, NULL) : NULL;
-			json_array_append(a, x->resultv ? x->resultv : json_null());
+			json_t *v = inst[i]->result ?
+			    json_loads(inst[i]->result, JSON_DECODE_ANY, NULL) : NULL;
+			json_array_append_new(a, v ? v : json_null());
 		}
 		if (d->opt->nforeach == 0) {
 			json_t *one = json_incref(json_array_get(a, 0) ? json_array_get(a, 0) : json_null());
@@ -646,8 +646,6 @@ adopt(struct fr_plan *pl, struct fr_job *job)
 	json_t *res;
 
 	free(t->result);
-	json_decref(t->resultv);
-	t->resultv = NULL;
 	t->changed = 0;
 	if (old && old->result && old->noutput == 1 &&
 	    memcmp(old->output[0].digest, &job->current, sizeof(job->current)) == 0) {
@@ -725,13 +723,10 @@ fr_plan_done(struct fr_plan *pl, struct fr_job *job, const json_t *result, int64
 	job->rec.noutput = t->noutput;
 	free(t->result);
 	t->result = NULL;
-	json_decref(t->resultv);
-	t->resultv = NULL;
 	if (result) {
 		struct fr_buf b = {0};
 		fr_json_canon(&b, result);
 		t->result = fr_buf_steal(&b);
-		t->resultv = json_incref((json_t *)result);	/* no need to parse it again */
 	}
 	job->rec.result = t->result;
 	job->rec.duration_ns = duration_ns;
@@ -751,8 +746,6 @@ fr_plan_unchanged(struct fr_plan *pl, struct fr_job *job, struct fr_error *err)
 		return fr_error_set(err, FR_ESTATE, NULL, "no record of %s's last download",
 		    t->name);
 	free(t->result);
-	json_decref(t->resultv);
-	t->resultv = NULL;
 	t->result = old->result ? fr_xstrdup(old->result) : NULL;
 	t->changed = 0;
 	*outitems(job, 1) = *old->output[0].digest;
