@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -950,6 +951,12 @@ main(int argc, char **argv)
 	/* a call task's worker process (isolation: process) is flowrun itself */
 	if (argc == 2 && strcmp(argv[1], "--call-worker") == 0)
 		return fr_call_worker_main();
+	/* big blocks (the YAML text, the stamp read back, arena blocks, tables)
+	 * mapped apart and unmapped when freed. By default glibc raises this
+	 * threshold to the size of each mapped block freed, so after the YAML
+	 * text (12 MB at 100,000 tasks) everything smaller came from the heap,
+	 * where what is freed stays: 12 MB more at the peak of a change run. */
+	mallopt(M_MMAP_THRESHOLD, 128 << 10);
 	fr_log_set_sink(logsink, &o);
 	if ((first = parseargs(argc, argv, &o)) < 0)
 		return EXIT_USAGE;
