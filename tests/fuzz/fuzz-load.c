@@ -16,6 +16,7 @@
 
 #include "error.h"
 #include "graph.h"
+#include "htab.h"
 #include "load.h"
 #include "pipeline.h"
 #include "template.h"
@@ -190,10 +191,14 @@ imageroundtrip(void)
 }
 
 /* Streaming: each task a hook is handed must be the task a whole parse has
- * at the same place, and a file a whole parse refuses is refused streamed. */
+ * at the same place, and a file a whole parse refuses is refused streamed,
+ * the hook finding duplicate tasks as its contract says. */
 struct stream {
 	const struct fr_node *tasks;	/* the whole parse's root 'tasks' map */
 	uint32_t n;			/* tasks handed over so far */
+	struct fr_htab *seen;		/* their names (copies, in names) */
+	char **names;
+	size_t nnames, capnames;
 };
 
 static int
@@ -211,8 +216,13 @@ stream_task(void *arg, const struct fr_node *key, const struct fr_node *value,
 {
 	struct stream *st = arg;
 	uint32_t i = 2 * st->n++;
+	char *name;
 
-	(void)err;
+	if (fr_htab_get(st->seen, key->str))
+		return fr_error_set(err, FR_EPIPELINE, &key->mark, "duplicate task");
+	name = fr_xstrdup(key->str);
+	FR_PUSH(st->names, st->nnames, st->capnames, name);
+	fr_htab_put(st->seen, name, name);
 	if (!st->tasks)
 		return 0;	/* the whole parse failed further on: so must this one */
 	if (i + 1 >= st->tasks->nitem || !sametree(key, st->tasks->item[i]) ||
@@ -225,9 +235,10 @@ static void
 streamsame(void)
 {
 	struct fr_error err = {0};
-	struct stream st = { NULL, 0 };
+	struct stream st = { NULL, 0, fr_htab_new(16), NULL, 0, 0 };
 	struct fr_load_hook hook = { stream_head, stream_task, &st, 0 };
 	struct fr_doc *whole, *doc;
+	size_t i;
 
 	whole = fr_load_file(path, &err);
 	if (whole && whole->root && whole->root->kind == FR_NODE_MAP)
@@ -240,6 +251,10 @@ streamsame(void)
 		abort();
 	fr_doc_free(doc);
 	fr_doc_free(whole);
+	for (i = 0; i < st.nnames; i++)
+		free(st.names[i]);
+	free(st.names);
+	fr_htab_free(st.seen);
 }
 
 int
