@@ -6,6 +6,7 @@
  * Files in the state directory DIR:
  *   DIR/state      the records (below)
  *   DIR/lock       flock(2)ed by the running flowrun, which writes its pid into it
+ *                  (statelock.c)
  *   DIR/state.tmp  a compacted copy of DIR/state being written, then renamed over it
  *
  * DIR/state starts with a 24-byte header naming its version and byte order;
@@ -54,13 +55,11 @@
  * with the records it writes.
  */
 #define _POSIX_C_SOURCE 200809L
-#define _DEFAULT_SOURCE		/* flock */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -68,6 +67,7 @@
 #include "crc32c.h"
 #include "log.h"
 #include "state.h"
+#include "statelock.h"
 #include "staterec.h"
 #include "util.h"
 
@@ -683,58 +683,6 @@ flush(struct fr_state *s, struct fr_error *err)
 	return 0;
 }
 
-static int
-lock(struct fr_state *s, void (*waiting)(pid_t, void *), void *arg, struct fr_error *err)
-{
-	char *path = fr_xasprintf("%s/lock", s->dir), buf[32];
-	char *shown = fr_xasprintf("%s/lock", s->shown);
-	long holder = 0;
-	ssize_t n;
-	int ret = -1;
-
-	if (mkdir(s->dir, 0777) < 0 && errno != EEXIST) {
-		fr_error_set(err, FR_ESTATE, NULL, "cannot create state directory %s:", s->shown);
-		goto cleanup;
-	}
-	if ((s->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) < 0) {
-		fr_error_set(err, FR_ESTATE, NULL, "cannot open lock %s:", shown);
-		goto cleanup;
-	}
-	if (flock(s->lockfd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK) {
-			fr_error_set(err, FR_ESTATE, NULL, "cannot lock %s:", shown);
-			goto cleanup;
-		}
-		if ((n = pread(s->lockfd, buf, sizeof(buf) - 1, 0)) > 0) {
-			buf[n] = '\0';
-			holder = strtol(buf, NULL, 10);
-		}
-		if (s->mode == FR_LOCK_FAIL) {
-			snprintf(buf, sizeof(buf), " (pid %ld)", holder);
-			fr_error_set(err, FR_ESTATE, NULL, "another flowrun%s is running "
-			    "on this pipeline", holder > 0 ? buf : "");
-			goto cleanup;
-		}
-		if (waiting)
-			waiting(holder > 0 ? (pid_t)holder : 0, arg);
-		/* EINTR fails: a handler installed without SA_RESTART means to
-		 * interrupt the wait. */
-		if (flock(s->lockfd, LOCK_EX) < 0) {
-			fr_error_set(err, FR_ESTATE, NULL, "cannot lock %s:", shown);
-			goto cleanup;
-		}
-	}
-	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (ftruncate(s->lockfd, 0) < 0 || pwrite(s->lockfd, buf, (size_t)n, 0) != n) {
-		/* the pid is only for the message of whoever waits */
-	}
-	ret = 0;
-cleanup:
-	free(path);
-	free(shown);
-	return ret;
-}
-
 static void
 freeall(struct fr_state *s)
 {
@@ -782,7 +730,8 @@ open_state(const char *dir, const char *shown, enum fr_lock_mode mode,
 	s->mode = mode;
 	s->lockfd = s->wfd = s->rfd = -1;
 	s->win[0].ahead = s->win[1].ahead = READPAGE;
-	if ((mode != FR_LOCK_READONLY && lock(s, waiting, arg, err) < 0) ||
+	if ((mode != FR_LOCK_READONLY &&
+	    fr_statelock(s->dir, s->shown, mode, waiting, arg, &s->lockfd, err) < 0) ||
 	    (!noload && load(s, err) < 0)) {
 		freeall(s);
 		return NULL;
