@@ -105,26 +105,25 @@ fr_plan_memo(struct fr_plan *pl, const char *path, int kept, struct memo *m)
 	return m;
 }
 
-/* The digest of path: from this run's memo, else from the state's stat cache
- * when the stat data match, else by reading it. fresh: ignore the memo (the
- * file was just written). kept: path lives as long as the plan (the graph's).
- * Returns 1 found, 0 missing, -1 error. */
+/* The memo of path (*mp), its digest known: from this run's memo, else from
+ * the state's stat cache when the stat data match, else by reading the file.
+ * fresh: ignore the memo (the file was just written). kept: path lives as
+ * long as the plan (the graph's). Returns 1 found, 0 missing, -1 error. */
 static int
-filedigest(struct fr_plan *pl, const char *path, int kept, int fresh, struct fr_digest *d,
+filememo(struct fr_plan *pl, const char *path, int kept, int fresh, struct memo **mp,
     struct fr_error *err)
 {
-	struct memo *m = fr_htab_get(pl->files, path);
+	struct memo *m = *mp = fr_htab_get(pl->files, path);
 	struct fr_stat st, cst;
 	struct fr_digest cd;
 	int rc, errnum;
 
 	if (m && __atomic_load_n(&m->pre, __ATOMIC_ACQUIRE) == PRE_NONE && (!fresh || m->hinted)) {
 		m->hinted = 0;
-		*d = m->d;
 		return m->exists;
 	}
 	if (!m)
-		m = fr_plan_memo(pl, path, kept, NULL);
+		m = *mp = fr_plan_memo(pl, path, kept, NULL);
 	m->exists = 0;
 	m->looked = 1;
 	if (fr_prestat_take(pl, m, &st, &errnum) && !fresh && pl->ahead) {
@@ -148,8 +147,20 @@ filedigest(struct fr_plan *pl, const char *path, int kept, int fresh, struct fr_
 			fr_state_file_set(pl->s, path, &st, &m->d);
 	}
 	m->exists = 1;
-	*d = m->d;
 	return 1;
+}
+
+/* filememo(), the digest copied to d. */
+static int
+filedigest(struct fr_plan *pl, const char *path, int kept, int fresh, struct fr_digest *d,
+    struct fr_error *err)
+{
+	struct memo *m;
+	int rc = filememo(pl, path, kept, fresh, &m, err);
+
+	if (rc > 0)
+		*d = m->d;
+	return rc;
 }
 
 json_t *
@@ -300,24 +311,16 @@ fetchverdict(struct fr_plan *pl, struct fr_job *job, const struct fr_state_rec *
 	return 0;
 }
 
-/* The digest in the memo of path, which filedigest() just found: an input
- * item points at it rather than holding a copy. The memo lives as long as the
- * plan, and its digest does not change while a task reading the file is
- * planned and run: only writing the file changes it, and the task that
- * writes it is needed by every task reading it (graph.c), so it ran first. */
-static const struct fr_digest *
-memodigest(struct fr_plan *pl, const char *path)
-{
-	const struct memo *m = fr_htab_get(pl->files, path);
-
-	return &m->d;
-}
-
-/* Expand input patterns (globs sorted by glob(3)) and digest each file. */
+/* Expand input patterns (globs sorted by glob(3)) and digest each file. An
+ * input item points at its memo's digest rather than holding a copy: the memo
+ * lives as long as the plan, and its digest does not change while a task
+ * reading the file is planned and run (only writing the file changes it, and
+ * the task that writes it is needed by every task reading it, graph.c, so it
+ * ran first). */
 static int
 hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, struct fr_error *err)
 {
-	struct fr_digest d;
+	struct memo *m;
 	size_t i, j, cap = 0;
 
 	/* one item a declared input unless globs add more: a task reading the
@@ -329,14 +332,14 @@ hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, stru
 		int rc;
 
 		if (!fr_path_isglob(t->input[i])) {
-			rc = filedigest(pl, t->input[i], 1, 0, &d, err);
+			rc = filememo(pl, t->input[i], 1, 0, &m, err);
 			if (rc < 0)
 				return -1;
 			if (rc == 0)
 				return fr_error_set(err, FR_ESYS, NULL,
 				    "missing input '%s' (no task lists it as an output)", t->input[i]);
 			it.name = t->input[i];
-			it.digest = memodigest(pl, t->input[i]);
+			it.digest = &m->d;
 			FR_PUSH(rec->input, rec->ninput, cap, it);
 			continue;
 		}
@@ -347,17 +350,15 @@ hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, stru
 			continue;	/* a glob may match nothing */
 		}
 		for (j = 0; j < gl.gl_pathc; j++) {
-			struct memo *m;
-			rc = filedigest(pl, gl.gl_pathv[j], 0, 0, &d, err);
+			rc = filememo(pl, gl.gl_pathv[j], 0, 0, &m, err);
 			if (rc < 0) {
 				globfree(&gl);
 				return -1;
 			}
 			if (rc == 0)
 				continue;
-			m = fr_htab_get(pl->files, gl.gl_pathv[j]);
 			it.name = m->path;	/* lives as long as the plan */
-			it.digest = &m->d;	/* as memodigest() says */
+			it.digest = &m->d;
 			FR_PUSH(rec->input, rec->ninput, cap, it);
 		}
 		globfree(&gl);
