@@ -49,26 +49,14 @@ fr_taskdecl_str(struct fr_declctx *c, const struct fr_node *v, const char *key, 
 	return 0;
 }
 
-/* The options of t, its own from now on: a copy, in the arena, of the shared
- * ones it had. */
-static struct fr_taskopt *
-ownopt(struct fr_declctx *c, struct fr_taskdecl *t)
-{
-	if (!c->own) {
-		c->own = fr_arena_alloc(&c->p->arena, sizeof(*c->own), _Alignof(struct fr_taskopt));
-		*c->own = *t->opt;
-		t->opt = c->own;
-	}
-	return c->own;
-}
-
 struct fr_taskopt *
 fr_taskdecl_ownopt(struct fr_declctx *c, struct fr_taskdecl *t)
 {
 	struct fr_taskopt *o;
 
+	/* options not shared (fr_taskopt_none, the defaults') are its own */
 	if (t->opt != &fr_taskopt_none && t->opt != c->dflt)
-		return (struct fr_taskopt *)t->opt;	/* its own already */
+		return (struct fr_taskopt *)t->opt;
 	o = fr_arena_alloc(&c->p->arena, sizeof(*o), _Alignof(struct fr_taskopt));
 	*o = *t->opt;
 	t->opt = o;
@@ -155,7 +143,7 @@ loadforeach(struct fr_declctx *c, struct fr_taskdecl *t, const struct fr_node *f
 
 	if (fe->kind != FR_NODE_MAP || fe->nitem == 0)
 		return fr_check_type(c->err, fe, "foreach", "a map of names to lists");
-	o = ownopt(c, t);
+	o = fr_taskdecl_ownopt(c, t);
 	o->foreach = FR_AARRAY(c, fe->nitem / 2, struct fr_foreach);
 	for (i = 0; i < fe->nitem; i += 2) {
 		const struct fr_node *k = fe->item[i], *v = fe->item[i + 1];
@@ -231,7 +219,7 @@ loadcall(struct fr_declctx *c, struct fr_taskdecl *t, const struct fr_node *map,
 	t->action = FR_ACT_CALL;
 	if (!(f = fr_node_get(v, "function")))
 		return fr_error_set(c->err, FR_EPIPELINE, &v->mark, "'call' needs a 'function'");
-	o = ownopt(c, t);
+	o = fr_taskdecl_ownopt(c, t);
 	if (fr_taskdecl_str(c, f, "function", &o->function) < 0)
 		return -1;
 	if ((f = fr_node_get(v, "library"))) {
@@ -303,9 +291,9 @@ fetchrest(struct fr_declctx *c, struct fr_taskdecl *t, const struct fr_node *map
 		return fr_error_set(c->err, FR_EPIPELINE, &fs->retries_mark,
 		    "'retries' is given twice: in the task and in its fetch; keep one");
 	if (fs->has_timeout)
-		ownopt(c, t)->timeout_ns = fs->timeout_ns;
+		fr_taskdecl_ownopt(c, t)->timeout_ns = fs->timeout_ns;
 	if (fs->has_retries)
-		ownopt(c, t)->retries = (int16_t)fs->retries;
+		fr_taskdecl_ownopt(c, t)->retries = (int16_t)fs->retries;
 	return 0;
 }
 
@@ -324,11 +312,11 @@ optnode(struct fr_declctx *c, const struct fr_node *map, const char *key)
 /* Set an option of t to val: in t's own options, unless it has that value already. */
 #define SETOPT(c, t, field, val) do { \
 	if ((t)->opt->field != (val)) \
-		ownopt((c), (t))->field = (val); \
+		fr_taskdecl_ownopt((c), (t))->field = (val); \
 } while (0)
 
 /* Task t declared as map. Options start as the defaults' and become the
- * task's own (ownopt) only when it sets one. */
+ * task's own (fr_taskdecl_ownopt) only when it sets one. */
 static int
 loadtask(struct fr_declctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 {
@@ -337,7 +325,6 @@ loadtask(struct fr_declctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 	int64_t ns;
 	size_t i;
 
-	c->own = NULL;
 	t->opt = c->dflt ? c->dflt : &fr_taskopt_none;
 	if (map->kind != FR_NODE_MAP)
 		return fr_error_set(c->err, FR_EPIPELINE, &map->mark,
@@ -352,7 +339,8 @@ loadtask(struct fr_declctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 				return fr_error_set(c->err, FR_EPIPELINE, &map->item[i]->mark,
 				    "'%s' is not supported by this build of flowrun yet", laterkeys[j]);
 	}
-	if ((v = fr_node_get(map, "desc")) && fr_taskdecl_str(c, v, "desc", &ownopt(c, t)->desc) < 0)
+	if ((v = fr_node_get(map, "desc")) &&
+	    fr_taskdecl_str(c, v, "desc", &fr_taskdecl_ownopt(c, t)->desc) < 0)
 		return -1;
 	if ((v = fr_node_get(map, "call")) && loadcall(c, t, map, v) < 0)
 		return -1;
@@ -360,7 +348,7 @@ loadtask(struct fr_declctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 		if (t->action != FR_ACT_NONE)
 			return fr_error_set(c->err, FR_EPIPELINE, &v->mark,
 			    "a task has one action: 'call' or 'fetch', not both");
-		if (!(ownopt(c, t)->fetch = fr_fetchspec_load(v, c->err)))
+		if (!(fr_taskdecl_ownopt(c, t)->fetch = fr_fetchspec_load(v, c->err)))
 			return -1;
 		t->action = FR_ACT_FETCH;
 	}
@@ -375,7 +363,8 @@ loadtask(struct fr_declctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 			return -1;
 		t->action = FR_ACT_RUN;
 	}
-	if ((v = optnode(c, map, "shell")) && fr_taskdecl_str(c, v, "shell", &ownopt(c, t)->shell) < 0)
+	if ((v = optnode(c, map, "shell")) &&
+	    fr_taskdecl_str(c, v, "shell", &fr_taskdecl_ownopt(c, t)->shell) < 0)
 		return -1;
 	if ((v = fr_node_get(map, "needs")) && fr_taskdecl_names(c, v, "needs", &t->need, &t->nneed) < 0)
 		return -1;
@@ -385,14 +374,14 @@ loadtask(struct fr_declctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 	    wanttmpls(c, v, "outputs", &t->output, &t->noutput) < 0)
 		return -1;
 	if ((v = fr_node_get(map, "env"))) {
-		struct fr_taskopt *o = ownopt(c, t);
+		struct fr_taskopt *o = fr_taskdecl_ownopt(c, t);
 		if (fr_taskdecl_env(c, v, &o->env, &o->nenv) < 0)
 			return -1;
 	}
 	if ((v = fr_node_get(map, "dir"))) {
 		if (!fr_check_isstr(v) || v->len == 0)
 			return fr_check_type(c->err, v, "dir", "a directory path");
-		if (!(ownopt(c, t)->dir = fr_tmpl_parse_in(&c->p->arena, v, c->err)))
+		if (!(fr_taskdecl_ownopt(c, t)->dir = fr_tmpl_parse_in(&c->p->arena, v, c->err)))
 			return -1;
 	}
 	if ((v = optnode(c, map, "timeout"))) {

@@ -25,8 +25,6 @@ struct fr_declctx {
 	size_t taskcap;			/* of p->task */
 	const struct fr_taskopt *dflt;	/* the defaults as options, or NULL when they
 					 * are checked task by task (one is bad) */
-	struct fr_taskopt *own;		/* the options of the task being loaded, once
-					 * it sets one */
 };
 
 /* n zeroed elements of sz bytes in the pipeline's arena (NULL when n is 0). */
@@ -42,8 +40,8 @@ int fr_taskdecl_names(struct fr_declctx *c, const struct fr_node *v, const char 
  * template; -1 with c->err set. */
 int fr_taskdecl_env(struct fr_declctx *c, const struct fr_node *v, struct fr_kv **out,
     uint32_t *n);
-/* The options of t, its own from now on (a copy of shared ones), once it is
- * loaded (for what resolving its references adds). */
+/* The options of t, its own from now on: a copy, in the arena, of the shared
+ * ones it had (fr_taskopt_none or the defaults'), when it had those. */
 struct fr_taskopt *fr_taskdecl_ownopt(struct fr_declctx *c, struct fr_taskdecl *t);
 /* The defaults map d as the options of a task that sets none, in the arena;
  * NULL when one of them is bad, for each task to check them as its own. */
