@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* digest: SHA-256 of bytes and files through OpenSSL's EVP interface (the only
+/* digest: SHA-256 of bytes and files through OpenSSL's libcrypto (the only
  * module that includes OpenSSL), and the stat data that identifies a file. */
 #define _POSIX_C_SOURCE 200809L
+#define OPENSSL_SUPPRESS_DEPRECATED	/* SHA256_Init and co.: see fr_hasher_init */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "digest.h"
 #include "util.h"
@@ -26,12 +28,11 @@ check(int ok)
 		abort();
 }
 
-/* OpenSSL 3 looks the algorithm up in its providers on every implicit
- * EVP_sha256() init, which costs more than hashing a short string: fetch it
- * once, and keep one finished context per thread for the next hash. */
+/* The pins of downloads (SHA-256, -384, -512) go through EVP, fetched once:
+ * OpenSSL 3 looks an algorithm up in its providers on every implicit
+ * EVP_sha256() init. Only a run that checks a pin pays for that. */
 static EVP_MD *sha256, *sha384, *sha512;
 static pthread_once_t fetched = PTHREAD_ONCE_INIT;
-static _Thread_local EVP_MD_CTX *spare;
 
 static void
 fetch(void)
@@ -42,32 +43,33 @@ fetch(void)
 	check(sha256 != NULL && sha384 != NULL && sha512 != NULL);
 }
 
-void
-fr_hasher_init(struct fr_hasher *h)
-{
-	EVP_MD_CTX *ctx = spare;
+/* Every other SHA-256 (a task's key, a file's content) goes through the
+ * low-level functions, deprecated since OpenSSL 3.0 but kept in it. They need
+ * no provider: EVP's first use initialises the default provider and reads
+ * the configuration, about 1.9 MB of a process's memory at its peak, and a
+ * context per hash from the heap; these hash in a context on the stack. */
+_Static_assert(sizeof(SHA256_CTX) <= sizeof(((struct fr_hasher *)0)->ctx),
+    "struct fr_hasher holds a SHA256_CTX");
+_Static_assert(_Alignof(SHA256_CTX) <= _Alignof(struct fr_hasher),
+    "struct fr_hasher is aligned for a SHA256_CTX");
 
-	pthread_once(&fetched, fetch);
-	spare = NULL;
-	if (!ctx)
-		ctx = EVP_MD_CTX_new();
-	check(ctx != NULL);
-	check(EVP_DigestInit_ex2(ctx, sha256, NULL));
-	h->ctx = ctx;
+static SHA256_CTX *
+ctxof(struct fr_hasher *h)
+{
+	return (SHA256_CTX *)(void *)h->ctx;
 }
 
 void
-fr_hasher_thread_done(void)
+fr_hasher_init(struct fr_hasher *h)
 {
-	EVP_MD_CTX_free(spare);
-	spare = NULL;
+	check(SHA256_Init(ctxof(h)));
 }
 
 void
 fr_hasher_add(struct fr_hasher *h, const void *p, size_t n)
 {
 	if (n > 0)
-		check(EVP_DigestUpdate(h->ctx, p, n));
+		check(SHA256_Update(ctxof(h), p, n));
 }
 
 void
@@ -86,14 +88,7 @@ fr_hasher_addstr(struct fr_hasher *h, const char *s)
 void
 fr_hasher_final(struct fr_hasher *h, struct fr_digest *out)
 {
-	unsigned int len = 0;
-
-	check(EVP_DigestFinal_ex(h->ctx, out->b, &len) && len == FR_DIGEST_LEN);
-	if (spare)
-		EVP_MD_CTX_free(h->ctx);
-	else
-		spare = h->ctx;
-	h->ctx = NULL;
+	check(SHA256_Final(out->b, ctxof(h)));
 }
 
 void
@@ -116,9 +111,21 @@ fr_stat_from(struct fr_stat *st, const struct stat *sb)
 	st->dev = (uint64_t)sb->st_dev;
 }
 
-/* Add the rest of fd to the EVP context ctx: 0, or -1 with errno set. */
+static void
+addsha(void *h, const void *p, size_t n)
+{
+	fr_hasher_add(h, p, n);
+}
+
+static void
+addpin(void *h, const void *p, size_t n)
+{
+	fr_pinhasher_add(h, p, n);
+}
+
+/* Add the rest of fd to h with add: 0, or -1 with errno set. */
 static int
-hashfd(int fd, EVP_MD_CTX *ctx)
+hashfd(int fd, void (*add)(void *h, const void *p, size_t n), void *h)
 {
 	char *buf = fr_xmalloc(BLOCK);
 	long n;
@@ -130,8 +137,7 @@ hashfd(int fd, EVP_MD_CTX *ctx)
 			errno = saved;
 			return -1;
 		}
-		if (n > 0)
-			check(EVP_DigestUpdate(ctx, buf, (size_t)n));
+		add(h, buf, (size_t)n);
 	} while (n == BLOCK);
 	free(buf);
 	return 0;
@@ -141,7 +147,7 @@ int
 fr_digest_file(const char *path, struct fr_digest *out, struct fr_stat *st,
     struct fr_error *err)
 {
-	struct fr_hasher h = { NULL };
+	struct fr_hasher h;
 	struct stat sb;
 	int fd, saved, ret = -1;
 
@@ -152,7 +158,7 @@ fr_digest_file(const char *path, struct fr_digest *out, struct fr_stat *st,
 		goto fail;
 	fr_stat_from(st, &sb);
 	fr_hasher_init(&h);
-	if (hashfd(fd, h.ctx) < 0)
+	if (hashfd(fd, addsha, &h) < 0)
 		goto fail;
 	fr_hasher_final(&h, out);
 	ret = 0;
@@ -162,8 +168,6 @@ fail:
 	fr_error_set(err, FR_ESYS, NULL, "cannot read %s:", path);
 	errno = saved;
 cleanup:
-	if (h.ctx)
-		EVP_MD_CTX_free(h.ctx);
 	saved = errno;
 	close(fd);
 	errno = saved;
@@ -410,7 +414,7 @@ fr_pin_file(const char *path, enum fr_pin_algo algo, struct fr_pin *out, struct 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return fr_error_set(err, FR_ESYS, NULL, "cannot read %s:", path);
 	fr_pinhasher_init(&h, algo);
-	if (hashfd(fd, h.ctx) < 0) {
+	if (hashfd(fd, addpin, &h) < 0) {
 		saved = errno;
 		fr_pinhasher_final(&h, NULL);
 		close(fd);

@@ -27,19 +27,16 @@ struct fr_stat {
 
 /* An incremental hash; fr_hasher_init then any number of add, then final. */
 struct fr_hasher {
-	void *ctx;	/* EVP_MD_CTX */
+	_Alignas(8) unsigned char ctx[128];	/* libcrypto's SHA256_CTX */
 };
 
 /* Start a SHA-256 computation. */
 void fr_hasher_init(struct fr_hasher *h);
-/* Release the context this thread keeps for its next hash: before a thread
- * that hashed ends. */
-void fr_hasher_thread_done(void);
 /* Add n bytes. */
 void fr_hasher_add(struct fr_hasher *h, const void *p, size_t n);
 /* Add a string with its length in front, so that ("ab","c") != ("a","bc"). */
 void fr_hasher_addstr(struct fr_hasher *h, const char *s);
-/* Finish into out and release the context. */
+/* Finish into out. */
 void fr_hasher_final(struct fr_hasher *h, struct fr_digest *out);
 /* SHA-256 of n bytes. */
 void fr_digest_bytes(const void *p, size_t n, struct fr_digest *out);

@@ -483,7 +483,6 @@ checkfiles(void *arg)
 			}
 		}
 	}
-	fr_hasher_thread_done();	/* what hashing a touched file left */
 	return NULL;
 }
 
