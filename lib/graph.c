@@ -173,9 +173,10 @@ evalpaths(struct evalctx *c, char *const *tm, size_t n, struct path **tmp, size_
 			json_t *it = json_is_array(v) ? json_array_get(v, j) : v;
 			char *s = fr_json_text(it);
 			if (!s || *s == '\0') {
+				struct fr_mark m = fr_tmpl_mark(fr_tmpl_of(tm[i]), c->g->p->file);
 				free(s);
 				json_decref(v);
-				return fr_error_set(err, FR_EPIPELINE, &fr_tmpl_of(tm[i])->mark, s ?
+				return fr_error_set(err, FR_EPIPELINE, &m, s ?
 				    "path is empty after templating" :
 				    "path longer than %u MiB after templating", FR_TMPL_MAX_TEXT >> 20);
 			}
@@ -227,10 +228,10 @@ droppaths(struct path *tmp, size_t n)
 			free(tmp[n].s);
 }
 
-/* The mark of the template that gave path j of the n paths made from the
- * templates of texts tm. */
-static const struct fr_mark *
-pathmark(char *const *tm, size_t ntm, const char *path, size_t j, size_t n)
+/* The mark in file of the template that gave path j of the n paths made
+ * from the templates of texts tm. */
+static struct fr_mark
+pathmark(const char *file, char *const *tm, size_t ntm, const char *path, size_t j, size_t n)
 {
 	size_t i;
 
@@ -244,9 +245,10 @@ pathmark(char *const *tm, size_t ntm, const char *path, size_t j, size_t n)
 		same = strcmp(clean, path) == 0;
 		free(clean);
 		if (same)
-			return &fr_tmpl_of(tm[i])->mark;
+			return fr_tmpl_mark(fr_tmpl_of(tm[i]), file);
 	}
-	return &fr_tmpl_of(tm[ntm == n ? j : 0])->mark;	/* one path per template, or a guess */
+	/* one path per template, or a guess */
+	return fr_tmpl_mark(fr_tmpl_of(tm[ntm == n ? j : 0]), file);
 }
 
 /* The name of foreach instance t, "NAME[VAR=VALUE,...]", in the arena. */
@@ -365,6 +367,7 @@ static int
 connect(struct fr_graph *g, struct fr_task *t, struct edges *e, struct fr_error *err)
 {
 	const struct fr_taskdecl *d = t->decl;
+	struct fr_mark m;
 	size_t i, j;
 
 	e->n = 0;
@@ -409,9 +412,9 @@ connect(struct fr_graph *g, struct fr_task *t, struct edges *e, struct fr_error 
 	}
 	return 0;
 self:
-	return fr_error_set(err, FR_EPIPELINE,
-	    pathmark(d->input, d->ninput, t->input[i], i, t->ninput),
-	    "task %s reads its own output (input '%s')", t->name, t->input[i]);
+	m = pathmark(g->p->file, d->input, d->ninput, t->input[i], i, t->ninput);
+	return fr_error_set(err, FR_EPIPELINE, &m, "task %s reads its own output (input '%s')",
+	    t->name, t->input[i]);
 }
 
 /* Kahn's algorithm; on a cycle, walk needs among the leftovers to print one. */
@@ -529,7 +532,8 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 			npath = 0;
 		}
 		if (t->decl->action == FR_ACT_FETCH && t->noutput != 1) {
-			fr_error_set(err, FR_EPIPELINE, &fr_tmpl_of(t->decl->output[0])->mark,
+			struct fr_mark m = fr_tmpl_mark(fr_tmpl_of(t->decl->output[0]), g->p->file);
+			fr_error_set(err, FR_EPIPELINE, &m,
 			    "a fetch task downloads to exactly one output, but %s has %zu",
 			    t->name, (size_t)t->noutput);
 			goto fail;
@@ -537,8 +541,9 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 		for (j = 0; j < t->noutput; j++) {
 			struct fr_task *prev = fr_htab_put(g->byoutput, t->output[j], t);
 			if (prev) {
-				fr_error_set(err, FR_EPIPELINE, pathmark(t->decl->output,
-				    t->decl->noutput, t->output[j], j, t->noutput),
+				struct fr_mark m = pathmark(g->p->file, t->decl->output,
+				    t->decl->noutput, t->output[j], j, t->noutput);
+				fr_error_set(err, FR_EPIPELINE, &m,
 				    "output '%s' of %s is also an output of %s", t->output[j],
 				    t->name, prev->name);
 				goto fail;
@@ -563,7 +568,8 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 			if (evalpaths(&c, &lib, 1, &paths, &npath, &pathcap, err) < 0)
 				goto fail;
 			if (npath != n + 1) {
-				fr_error_set(err, FR_EPIPELINE, &t->decl->opt->library->mark,
+				struct fr_mark m = fr_tmpl_mark(t->decl->opt->library, g->p->file);
+				fr_error_set(err, FR_EPIPELINE, &m,
 				    "'library' must be one path");
 				goto fail;
 			}

@@ -216,9 +216,11 @@ fetchaction(struct fr_job *job, struct lookctx *lc, struct fr_hasher *h, struct 
 
 	if (!(job->url = fr_tmpl_text(fs->url, lookup, lc, err)))
 		return -1;
-	if (!fr_fetchspec_url_ok(job->url))
-		return fr_error_set(err, FR_EPIPELINE, &fs->url->mark,
+	if (!fr_fetchspec_url_ok(job->url)) {
+		struct fr_mark m = fr_tmpl_mark(fs->url, lc->pl->g->p->file);
+		return fr_error_set(err, FR_EPIPELINE, &m,
 		    "'url' must be an http:// or https:// URL without blanks, not '%s'", job->url);
+	}
 	job->header = fr_xcalloc(fs->nheader + 1, sizeof(*job->header));
 	fr_hasher_addstr(h, "fetch");
 	fr_hasher_addstr(h, job->url);

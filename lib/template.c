@@ -211,14 +211,17 @@ parse(struct fr_arena *a, const char *s, size_t len, const struct fr_mark *base,
 	if (nref)
 		refoff = (refoff + _Alignof(struct fr_ref) - 1) & ~(_Alignof(struct fr_ref) - 1);
 	k = refoff + nref * sizeof(*ref) + chars;
-	block = a ? fr_arena_alloc(a, k, _Alignof(struct fr_tmpl)) : fr_xmalloc(k);
+	/* a plain path is 4-aligned; segments and references hold pointers */
+	block = a ? fr_arena_alloc(a, k, n ? _Alignof(struct fr_tmpl_seg) :
+	    _Alignof(struct fr_tmpl)) : fr_xmalloc(k);
 	seg = (struct fr_tmpl_seg *)(void *)block;
 	t = (struct fr_tmpl *)(void *)(block + head);
 	ref = (struct fr_ref *)(void *)(block + refoff);
 	text = (char *)(ref + nref);
 	memcpy(t->src, s, len);
 	t->src[len] = '\0';
-	t->mark = *base;
+	t->line = base->line;
+	t->col = base->col;
 	t->nseg = (unsigned)n;
 	t->whole = n == 1 && ps[0].name != NULL;
 	for (k = 0; k < n; k++) {
@@ -271,6 +274,22 @@ fr_tmpl_parse_str(const char *s, const struct fr_mark *m, struct fr_error *err)
 	return parse(NULL, s, strlen(s), m ? m : &none, NULL, err);
 }
 
+/* The mark of t for an error in its value, which only a template with a
+ * reference can have: the file is its references'. Fills *m, returns it. */
+static const struct fr_mark *
+evalmark(const struct fr_tmpl *t, struct fr_mark *m)
+{
+	const struct fr_tmpl_seg *seg = fr_tmpl_segs(t);
+	const char *file = NULL;
+	unsigned i;
+
+	for (i = 0; i < t->nseg && !file; i++)
+		if (seg[i].ref)
+			file = seg[i].ref->mark.file;
+	*m = fr_tmpl_mark(t, file);
+	return m;
+}
+
 void
 fr_tmpl_free(struct fr_tmpl *t)
 {
@@ -319,6 +338,7 @@ fr_tmpl_eval(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg, struct f
 	const struct fr_tmpl_seg *seg = fr_tmpl_segs(t);
 	struct fr_buf b = {0};
 	json_t *v, *r;
+	struct fr_mark m;
 	size_t i;
 
 	if (t->whole) {
@@ -339,7 +359,7 @@ fr_tmpl_eval(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg, struct f
 		}
 		if (addtext(&b, v) < 0) {
 			fr_buf_free(&b);
-			fr_error_set(err, FR_EPIPELINE, &t->mark,
+			fr_error_set(err, FR_EPIPELINE, evalmark(t, &m),
 			    "template value longer than %u MiB", FR_TMPL_MAX_TEXT >> 20);
 			return NULL;
 		}
@@ -347,7 +367,7 @@ fr_tmpl_eval(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg, struct f
 	r = json_stringn(b.data ? b.data : "", b.len);
 	fr_buf_free(&b);
 	if (!r)
-		fr_error_set(err, FR_EPIPELINE, &t->mark, "template value is not valid UTF-8");
+		fr_error_set(err, FR_EPIPELINE, evalmark(t, &m), "template value is not valid UTF-8");
 	return r;
 }
 
@@ -356,6 +376,7 @@ fr_tmpl_text(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg, struct f
 {
 	json_t *v;
 	char *s;
+	struct fr_mark m;
 
 	if (!fr_tmpl_has_refs(t)) {
 		const struct fr_tmpl_seg *seg = fr_tmpl_segs(t);
@@ -371,7 +392,7 @@ fr_tmpl_text(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg, struct f
 	if (!v)
 		return NULL;
 	if (!(s = fr_json_text(v)))
-		fr_error_set(err, FR_EPIPELINE, &t->mark, "template value longer than %u MiB",
+		fr_error_set(err, FR_EPIPELINE, evalmark(t, &m), "template value longer than %u MiB",
 		    FR_TMPL_MAX_TEXT >> 20);
 	json_decref(v);
 	return s;

@@ -42,17 +42,19 @@ struct fr_tmpl_seg {
 
 /* One allocation holds a template, its segments, references and strings.
  * There are a few templates per task, most of them plain paths, so the header
- * is 20 bytes and the source text follows it at once (byte-aligned); the
+ * is 12 bytes, 4-aligned, and the source text follows it at once; the
  * segments, when there are any, come before the header (fr_tmpl_segs) and the
  * references and unescaped texts after the source. A template's text thus
- * lies at a fixed place from it: fr_tmpl_of goes back from the one to the other. */
+ * lies at a fixed place from it: fr_tmpl_of goes back from the one to the other.
+ * A template keeps the line and column of its scalar, not the file: all the
+ * templates of a pipeline are in its file, which fr_tmpl_mark is given. */
 struct fr_tmpl {
-	struct fr_mark mark;	/* of the scalar */
+	unsigned line, col;	/* of the scalar; 0: unknown */
 	unsigned nseg : 31;	/* 0: the text is src as it is (no reference, no $${{) */
 	unsigned whole : 1;	/* exactly one reference and nothing else */
 	char src[];		/* the original text, NUL-terminated */
 };
-_Static_assert(offsetof(struct fr_tmpl, src) == 20, "a template per path: keep it small");
+_Static_assert(offsetof(struct fr_tmpl, src) == 12, "a template per path: keep it small");
 
 /* The segments of t (nseg of them), just before it. */
 static inline const struct fr_tmpl_seg *
@@ -66,6 +68,14 @@ static inline struct fr_tmpl *
 fr_tmpl_of(const char *s)
 {
 	return (struct fr_tmpl *)(void *)(s - offsetof(struct fr_tmpl, src));
+}
+
+/* Where t's scalar is, in file (the pipeline's). */
+static inline struct fr_mark
+fr_tmpl_mark(const struct fr_tmpl *t, const char *file)
+{
+	struct fr_mark m = { file, t->line, t->col };
+	return m;
 }
 
 /* Parse node (a scalar) into a template. NULL with err set on a syntax error

@@ -355,7 +355,7 @@ test_marks(void)
 	ok(t && t->nseg == 4, "two references: four segments");
 	if (t && t->nseg == 4) {
 		const struct fr_tmpl_seg *sg = fr_tmpl_segs(t);
-		ok(t->mark.line == 3 && t->mark.col == 10, "the template keeps the scalar's mark");
+		ok(t->line == 3 && t->col == 10, "the template keeps the scalar's mark");
 		ok(sg[1].ref && sg[1].ref->mark.line == 3 && sg[1].ref->mark.col == 12,
 		    "first reference at 3:12 (got %u:%u)", sg[1].ref ? sg[1].ref->mark.line : 0,
 		    sg[1].ref ? sg[1].ref->mark.col : 0);
