@@ -329,6 +329,7 @@ static int
 instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct fr_buf *name,
     struct fr_error *err)
 {
+	struct fr_mark m = fr_taskdecl_mark(d, g->p->file);
 	json_t **vals = NULL;
 	size_t total = 1, i;
 
@@ -338,7 +339,7 @@ instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct f
 		vals = g->vals[d->index] = foreachvalues(d, g->p->seen, &total);
 	}
 	if (g->ntask + total > FR_MAX_INSTANCES)
-		return fr_error_set(err, FR_EPIPELINE, &d->mark, "more than %u task instances",
+		return fr_error_set(err, FR_EPIPELINE, &m, "more than %u task instances",
 		    FR_MAX_INSTANCES);
 	if (vals)
 		fr_htab_reserve(g->byinst, fr_htab_count(g->byinst) + total);
@@ -356,7 +357,7 @@ instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct f
 		}
 		t->name = instname(g, t, name);
 		if (fr_htab_put(g->byinst, t->name, t))
-			return fr_error_set(err, FR_EPIPELINE, &d->mark,
+			return fr_error_set(err, FR_EPIPELINE, &m,
 			    "foreach of task '%s' makes the instance %s twice", d->name, t->name);
 	}
 	return 0;
@@ -424,6 +425,7 @@ order(struct fr_graph *g, struct fr_error *err)
 	unsigned *indeg = fr_xcalloc(g->ntask, sizeof(*indeg));
 	size_t head = 0, tail = 0, i, j;
 	struct fr_buf b = {0};
+	struct fr_mark m;
 
 	g->order = fr_xcalloc(g->ntask, sizeof(*g->order));
 	for (i = 0; i < g->ntask; i++) {
@@ -464,7 +466,8 @@ order(struct fr_graph *g, struct fr_error *err)
 		fr_buf_addstr(&b, t->name);
 		while (k-- > seen[t->id] - 1)
 			fr_buf_printf(&b, " -> %s", k == seen[t->id] - 1 ? t->name : path[k]->name);
-		fr_error_set(err, FR_EPIPELINE, &t->decl->mark,
+		m = fr_taskdecl_mark(t->decl, g->p->file);
+		fr_error_set(err, FR_EPIPELINE, &m,
 		    "dependency cycle: %s (each task needs the one before it)", fr_buf_str(&b));
 		fr_buf_free(&b);
 		free(path);

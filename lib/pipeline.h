@@ -84,7 +84,6 @@ extern const struct fr_taskopt fr_taskopt_none;
  * together after the arrays. */
 struct fr_taskdecl {
 	char *name;
-	struct fr_mark mark;
 	const struct fr_taskopt *opt;	/* never NULL; shared by tasks that set nothing */
 	struct fr_tmpl *run;
 	struct fr_name *need;
@@ -93,13 +92,22 @@ struct fr_taskdecl {
 	 * takes the array as its own */
 	char **input;
 	char **output;
+	unsigned line, col;		/* of its name, in the pipeline's file */
 	uint32_t nneed, ninput, noutput;
 	uint32_t index : 24;		/* position in the file (< FR_MAX_TASKS) */
 	uint32_t action : 2;		/* enum fr_action */
 	uint32_t always : 1;
 };
-_Static_assert(sizeof(struct fr_taskdecl) <= 80, "a declaration per task: keep it small");
+_Static_assert(sizeof(struct fr_taskdecl) <= 72, "a declaration per task: keep it small");
 _Static_assert(FR_MAX_TASKS <= 1u << 24, "index holds the position of any task");
+
+/* Where d's name is, in file (the pipeline's). */
+static inline struct fr_mark
+fr_taskdecl_mark(const struct fr_taskdecl *d, const char *file)
+{
+	struct fr_mark m = { file, d->line, d->col };
+	return m;
+}
 
 struct fr_pool {
 	char *name;

@@ -481,7 +481,8 @@ newtask(struct fr_declctx *c, const struct fr_node *k)
 	struct fr_taskdecl *t = fr_arena_zalloc(&p->arena, sizeof(*t), _Alignof(struct fr_taskdecl));
 
 	t->name = astr(c, k);
-	t->mark = k->mark;
+	t->line = k->mark.line;
+	t->col = k->mark.col;
 	t->opt = &fr_taskopt_none;
 	t->index = (uint32_t)p->ntask;
 	FR_PUSH(p->task, p->ntask, c->taskcap, t);

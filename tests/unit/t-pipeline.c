@@ -54,7 +54,7 @@ dumptask(struct fr_buf *b, const struct fr_taskdecl *d, int marks)
 
 	fr_buf_printf(b, "%s #%lu", d->name, (unsigned long)d->index);
 	if (marks)
-		fr_buf_printf(b, "@%u:%u", d->mark.line, d->mark.col);
+		fr_buf_printf(b, "@%u:%u", d->line, d->col);
 	fr_buf_printf(b, " %s", act[d->action]);
 	if (d->opt->desc)
 		fr_buf_printf(b, " desc=[%s]", d->opt->desc);
@@ -244,7 +244,7 @@ test_many(void)
 		    d->ninput != 1 || strcmp(d->input[0], in) || d->noutput != 1 ||
 		    fr_tmpl_of(d->input[0])->nseg != 0 ||
 		    d->nneed != (i ? 1u : 0u) || (i && strcmp(d->need[0].name, "t0")) ||
-		    d->mark.line != (i ? 7 + 5 * (i - 1) : 3))
+		    d->line != (i ? 7 + 5 * (i - 1) : 3))
 			bad++;
 	}
 	is_int(bad, 0, "many: each task whole, in order, found by name");
