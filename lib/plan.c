@@ -115,6 +115,7 @@ filememo(struct fr_plan *pl, const char *path, int kept, int fresh, struct memo 
 {
 	struct memo *m = *mp = fr_htab_get(pl->files, path);
 	struct fr_stat st, cst;
+	struct statkey k, ck;
 	struct fr_digest cd;
 	int rc, errnum;
 
@@ -126,11 +127,11 @@ filememo(struct fr_plan *pl, const char *path, int kept, int fresh, struct memo 
 		m = *mp = fr_plan_memo(pl, path, kept, NULL);
 	m->exists = 0;
 	m->looked = 1;
-	if (fr_prestat_take(pl, m, &st, &errnum) && !fresh && pl->ahead) {
+	if (fr_prestat_take(pl, m, &k, &errnum) && !fresh && pl->ahead) {
 		errno = errnum;
 		rc = errnum ? -1 : 0;
-	} else {
-		rc = fr_stat_path(path, &st);
+	} else if ((rc = fr_stat_path(path, &st)) == 0) {
+		k = statkey(&st);
 	}
 	memset(&m->d, 0, sizeof(m->d));	/* the stat data taken ahead are taken */
 	if (rc < 0) {
@@ -138,9 +139,10 @@ filememo(struct fr_plan *pl, const char *path, int kept, int fresh, struct memo 
 			return 0;
 		return fr_error_set(err, FR_ESYS, NULL, "cannot stat %s:", path);
 	}
-	if (fr_state_file_get(pl->s, path, &cst, &cd) == 0 && fr_stat_equal(&st, &cst)) {
+	if (fr_state_file_get(pl->s, path, &cst, &cd) == 0 && (ck = statkey(&cst),
+	    statkey_equal(&k, &ck))) {
 		m->d = cd;
-	} else {
+	} else {	/* st: as read, for the state's record */
 		if (fr_digest_file(path, &m->d, &st, err) < 0)
 			return -1;
 		if (!pl->dry)	/* -n writes no state: keep nothing for it */
@@ -799,7 +801,7 @@ fr_plan_hint(struct fr_plan *pl, const char *path, const struct fr_stat *st,
     const struct fr_digest *d)
 {
 	struct memo *m = fr_htab_get(pl->files, path);
-	struct fr_stat ignored;
+	struct statkey ignored;
 	int errnum;
 
 	if (!m)

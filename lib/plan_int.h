@@ -18,10 +18,33 @@ struct fr_prestat;
  * in the arena. Until the first look, a prestat'd memo holds the stat data
  * taken ahead (pre); from then on, the file's digest. The stat data it had
  * then are in the state's record of the file, which the stamp reads back. */
+/* Stat data as a memo keeps them, to compare with the state's record of the
+ * file: the device and inode are folded into one word, so that they fit in
+ * the room of a digest. */
+struct statkey {
+	int64_t size, mtime_ns, ctime_ns;
+	uint64_t id;		/* ino ^ dev rotated */
+};
+
+static inline struct statkey
+statkey(const struct fr_stat *st)
+{
+	struct statkey k = { st->size, st->mtime_ns, st->ctime_ns,
+	    st->ino ^ (st->dev << 32 | st->dev >> 32) };
+	return k;
+}
+
+static inline int
+statkey_equal(const struct statkey *a, const struct statkey *b)
+{
+	return a->size == b->size && a->mtime_ns == b->mtime_ns &&
+	    a->ctime_ns == b->ctime_ns && a->id == b->id;
+}
+
 struct memo {
 	const char *path;
 	union {
-		struct fr_stat st;	/* pre: taken ahead */
+		struct statkey st;	/* pre: taken ahead */
 		struct fr_digest d;	/* once looked at: its digest if it exists, else 0 */
 	};
 	int preerr;		/* pre: 0, or stat's errno */
@@ -30,7 +53,7 @@ struct memo {
 	unsigned char hinted;	/* just written by flowrun, which said its digest */
 	unsigned char pre;	/* stat data taken ahead, not yet looked at */
 };
-_Static_assert(sizeof(struct memo) <= 56, "a memo per file: keep it small");
+_Static_assert(sizeof(struct memo) <= 48, "a memo per file: keep it small");
 
 struct fr_plan {
 	struct fr_graph *g;

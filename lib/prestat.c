@@ -48,7 +48,11 @@ fr_cpu_relax(void)
 static void
 statmemo(struct memo *m)
 {
-	m->preerr = fr_stat_path(m->path, &m->st) < 0 ? errno : 0;
+	struct fr_stat st;
+
+	m->preerr = fr_stat_path(m->path, &st) < 0 ? errno : 0;
+	if (!m->preerr)
+		m->st = statkey(&st);
 	__atomic_store_n(&m->pre, PRE_DONE, __ATOMIC_RELEASE);
 }
 
@@ -91,7 +95,7 @@ prestatter(void *arg)
 }
 
 int
-fr_prestat_take(struct fr_plan *pl, struct memo *m, struct fr_stat *st, int *errnum)
+fr_prestat_take(struct fr_plan *pl, struct memo *m, struct statkey *st, int *errnum)
 {
 	unsigned char want = PRE_PENDING;
 	unsigned spins;

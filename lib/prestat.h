@@ -16,7 +16,7 @@ enum { PRE_NONE, PRE_PENDING, PRE_BUSY, PRE_DONE };
 /* Take m's stat data taken ahead, statting it now if no helper has started
  * on it: 1 with *st and *errnum set, or 0 if m has none. Afterwards no other
  * thread touches m. */
-int fr_prestat_take(struct fr_plan *pl, struct memo *m, struct fr_stat *st, int *errnum);
+int fr_prestat_take(struct fr_plan *pl, struct memo *m, struct statkey *st, int *errnum);
 /* Stop and join the helpers and free what stat ahead holds; no-op without it. */
 void fr_prestat_end(struct fr_plan *pl);
 
