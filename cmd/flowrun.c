@@ -332,7 +332,8 @@ printresults(struct fr_plan *pl, struct fr_graph *g, struct opts *o)
 		struct fr_task *t = v ? NULL : fr_graph_task(g, o->result[i]);
 		char *s;
 		if (t)
-			s = fr_xstrdup(t->result ? t->result : "null");
+			s = fr_xstrdup(fr_plan_task_result(pl, t) ? fr_plan_task_result(pl, t) :
+			    "null");
 		else
 			s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 		if (!s) {

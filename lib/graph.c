@@ -12,7 +12,7 @@
 #include "json.h"
 #include "util.h"
 
-_Static_assert(sizeof(struct fr_task) <= 112, "a task per instance: keep it small");
+_Static_assert(sizeof(struct fr_task) <= 104, "a task per instance: keep it small");
 
 struct evalctx {
 	struct fr_graph *g;
@@ -749,8 +749,6 @@ fr_graph_free(struct fr_graph *g)
 
 	if (!g)
 		return;
-	for (i = 0; i < g->ntask; i++)
-		free(g->task[i]->result);
 	for (i = 0; g->p && i < g->p->ntask; i++) {
 		if (g->outputs)
 			json_decref(g->outputs[i]);

@@ -31,8 +31,6 @@ struct fr_task {
 					 * either may be the declaration's own array */
 	struct fr_task **dep;		/* what this task needs, each once */
 	struct fr_task **rdep;		/* the tasks that need this one */
-	char *result;			/* compact JSON text, or NULL (owned by sched;
-					 * parsed for templates by fr_plan_result) */
 	struct fr_digest handoff;	/* digest of its outputs' content and result */
 	uint32_t id;			/* index in graph->task (< FR_MAX_INSTANCES) */
 	uint32_t noutput, ninput, ndep, nrdep;

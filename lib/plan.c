@@ -58,6 +58,7 @@ fr_plan_stop(struct fr_plan *pl)
 void
 fr_plan_free(struct fr_plan *pl)
 {
+	void *v;
 	size_t i;
 
 	if (!pl)
@@ -69,8 +70,58 @@ fr_plan_free(struct fr_plan *pl)
 	for (i = 0; pl->results && i < pl->g->p->ntask; i++)
 		json_decref(pl->results[i]);
 	free(pl->results);
+	for (i = 0; pl->restext && fr_htab_next(pl->restext, &i, NULL, &v);)
+		free(((struct restext *)v)->text);
+	fr_htab_free(pl->restext);
 	fr_env_free(pl->baseenv);
 	free(pl);
+}
+
+/* The result text of t, or NULL; a slot for it (NULL when !make and it has
+ * none). Few tasks have one: the plan keeps them, not each task. */
+static char **
+resultslot(struct fr_plan *pl, const struct fr_task *t, int make)
+{
+	struct restext *e = pl->restext ? fr_htab_get(pl->restext, t->name) : NULL;
+
+	if (!e && make) {
+		if (!pl->restext)
+			pl->restext = fr_htab_new_at(0, offsetof(struct restext, name));
+		e = fr_arena_zalloc(&pl->arena, sizeof(*e), _Alignof(struct restext));
+		e->name = t->name;
+		fr_htab_put(pl->restext, e->name, e);
+	}
+	return e ? &e->text : NULL;
+}
+
+/* t's result is now text (taken; NULL: none). */
+static void
+setresult(struct fr_plan *pl, const struct fr_task *t, char *text)
+{
+	char **slot = resultslot(pl, t, text != NULL);
+
+	if (slot) {
+		free(*slot);
+		*slot = text;
+	}
+}
+
+const char *
+fr_plan_task_result(const struct fr_plan *pl, const struct fr_task *t)
+{
+	char **slot = resultslot((struct fr_plan *)pl, t, 0);
+
+	return slot ? *slot : NULL;
+}
+
+/* v as compact canonical JSON text. */
+static char *
+canon(const json_t *v)
+{
+	struct fr_buf b = {0};
+
+	fr_json_canon(&b, v);
+	return fr_buf_steal(&b);
 }
 
 /* A string equal to path that lives as long as the plan: path itself when
@@ -180,8 +231,8 @@ fr_plan_result(struct fr_plan *pl, const char *name)
 		json_t *a = json_array();
 		/* parsed once a declaration, here: a task keeps only the text */
 		for (i = 0; inst && i < n; i++) {
-			json_t *v = inst[i]->result ?
-			    json_loads(inst[i]->result, JSON_DECODE_ANY, NULL) : NULL;
+			const char *text = fr_plan_task_result(pl, inst[i]);
+			json_t *v = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
 			json_array_append_new(a, v ? v : json_null());
 		}
 		if (d->opt->nforeach == 0) {
@@ -650,11 +701,10 @@ adopt(struct fr_plan *pl, struct fr_job *job)
 	char hex[2 * FR_DIGEST_LEN + 1], *shown;
 	json_t *res;
 
-	free(t->result);
 	t->changed = 0;
 	if (old && old->result && old->noutput == 1 &&
 	    memcmp(old->output[0].digest, &job->current, sizeof(job->current)) == 0) {
-		t->result = fr_xstrdup(old->result);
+		setresult(pl, t, fr_xstrdup(old->result));
 	} else {
 		fr_digest_hex(&job->current, hex);
 		if (fr_stat_path(t->output[0], &st) < 0)
@@ -663,20 +713,15 @@ adopt(struct fr_plan *pl, struct fr_job *job)
 		res = json_pack("{s:s?, s:n, s:I, s:s, s:n, s:n, s:i}", "url", shown, "status",
 		    "bytes", (json_int_t)st.size, "sha256", hex, "etag",
 		    "last_modified", "seconds", 0);
-		t->result = NULL;
-		if (res) {
-			struct fr_buf b = {0};
-			fr_json_canon(&b, res);
-			t->result = fr_buf_steal(&b);
-		}
+		setresult(pl, t, res ? canon(res) : NULL);
 		json_decref(res);
 		free(shown);
 	}
 	*outitems(job, 1) = job->current;
 	job->rec.output[0].name = t->output[0];
 	job->rec.noutput = 1;
-	job->rec.result = t->result;
-	handoff(t, job->rec.output, 1, t->result);
+	job->rec.result = fr_plan_task_result(pl, t);
+	handoff(t, job->rec.output, 1, job->rec.result);
 	if (!pl->dry && fr_state_put(pl->s, &job->rec, &err) < 0)
 		fr_warn("%s", err.text);
 }
@@ -693,9 +738,8 @@ fr_plan_skip(struct fr_plan *pl, struct fr_job *job)
 	}
 
 	t->changed = 0;
-	free(t->result);
-	t->result = old->result ? fr_xstrdup(old->result) : NULL;
-	handoff(t, old->output, old->noutput, t->result);
+	setresult(pl, t, old->result ? fr_xstrdup(old->result) : NULL);
+	handoff(t, old->output, old->noutput, old->result);
 }
 
 void
@@ -726,17 +770,11 @@ fr_plan_done(struct fr_plan *pl, struct fr_job *job, const json_t *result, int64
 			    t->output[i]);
 	}
 	job->rec.noutput = t->noutput;
-	free(t->result);
-	t->result = NULL;
-	if (result) {
-		struct fr_buf b = {0};
-		fr_json_canon(&b, result);
-		t->result = fr_buf_steal(&b);
-	}
-	job->rec.result = t->result;
+	setresult(pl, t, result ? canon(result) : NULL);
+	job->rec.result = fr_plan_task_result(pl, t);
 	job->rec.duration_ns = duration_ns;
 	t->changed = 1;
-	handoff(t, job->rec.output, job->rec.noutput, t->result);
+	handoff(t, job->rec.output, job->rec.noutput, job->rec.result);
 	return fr_state_put(pl->s, &job->rec, err);
 }
 
@@ -750,15 +788,14 @@ fr_plan_unchanged(struct fr_plan *pl, struct fr_job *job, struct fr_error *err)
 	if (!old || old->noutput != 1)	/* a conditional request needs both */
 		return fr_error_set(err, FR_ESTATE, NULL, "no record of %s's last download",
 		    t->name);
-	free(t->result);
-	t->result = old->result ? fr_xstrdup(old->result) : NULL;
+	setresult(pl, t, old->result ? fr_xstrdup(old->result) : NULL);
 	t->changed = 0;
 	*outitems(job, 1) = *old->output[0].digest;
 	job->rec.output[0].name = t->output[0];
 	job->rec.noutput = 1;
-	job->rec.result = t->result;
+	job->rec.result = fr_plan_task_result(pl, t);
 	job->rec.duration_ns = old->duration_ns;
-	handoff(t, job->rec.output, 1, t->result);
+	handoff(t, job->rec.output, 1, job->rec.result);
 	if (memcmp(&old->key, &job->rec.key, sizeof(old->key)) != 0)
 		rc = fr_state_put(pl->s, &job->rec, err);	/* old is gone after this */
 	return rc;

@@ -88,5 +88,7 @@ void fr_job_release(struct fr_plan *pl, struct fr_job *job);
 /* The result of task or fan-out name as JSON (a list for a fan-out), borrowed
  * until fr_plan_free; NULL if unknown. */
 json_t *fr_plan_result(struct fr_plan *pl, const char *name);
+/* The result of task t as compact JSON text, or NULL if it has none (yet). */
+const char *fr_plan_task_result(const struct fr_plan *pl, const struct fr_task *t);
 
 #endif
