@@ -281,25 +281,6 @@ winread(struct win *w, int fd, uint64_t off, size_t len, size_t ahead)
 	return w->buf;
 }
 
-/* Read n bytes at off of fd into buf: 0, or -1 if the file ends first or
- * cannot be read. */
-static int
-preadall(int fd, unsigned char *buf, size_t n, uint64_t off)
-{
-	ssize_t r;
-	size_t got = 0;
-
-	while (got < n) {
-		r = pread(fd, buf + got, n - got, (off_t)(off + got));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		got += (size_t)r;
-	}
-	return 0;
-}
-
 /* The record of e (valid until the next fetch), checked again; NULL if it
  * cannot be read or is not what was indexed. */
 static const unsigned char *
@@ -320,7 +301,7 @@ fetch(struct fr_state *s, const struct ent *e)
 			s->tbuf = fr_xmalloc(s->tcap);
 		}
 		s->recent = 0;
-		p = preadall(e->src == SRC_LOADED ? s->rfd : s->wfd, s->tbuf, e->len,
+		p = fr_pread_full(e->src == SRC_LOADED ? s->rfd : s->wfd, s->tbuf, e->len,
 		    off) == 0 ? s->tbuf : NULL;
 	} else {
 		w = &s->win[e->src];
@@ -753,6 +734,30 @@ fr_state_lock(const char *dir, const char *shown, enum fr_lock_mode mode,
 	return open_state(dir, shown, mode, waiting, arg, 1, err);
 }
 
+/* The file e's record is in (not pending). */
+static int
+srcfd(const struct fr_state *s, const struct ent *e)
+{
+	return e->src == SRC_LOADED ? s->rfd : s->wfd;
+}
+
+/* e's big record, read lean: the items of its inputs and needed tasks stay
+ * in the file (fr_state_items), so that a task of 100,000 inputs is not
+ * held whole to compare its key. */
+static const struct fr_state_rec *
+getlean(struct fr_state *s, struct ent *e, const char *name)
+{
+	s->recent = 0;
+	if (fr_staterec_task_lean(srcfd(s, e), offof(e), e->len, &s->rec, &s->reccap) < 0) {
+		damaged(s, e, name);
+		return NULL;
+	}
+	if (strcmp(s->rec->name, name) != 0)
+		return NULL;	/* another name of the same hash: this one is unknown */
+	s->recent = (size_t)(e - s->ents) + 1;
+	return s->rec;
+}
+
 const struct fr_state_rec *
 fr_state_get(struct fr_state *s, const char *name)
 {
@@ -761,6 +766,8 @@ fr_state_get(struct fr_state *s, const char *name)
 
 	if (e && !e->bad && s->recent == (size_t)(e - s->ents) + 1)
 		return s->rec;	/* asked for again: parsed already */
+	if (e && !e->bad && e->src != SRC_PENDING && e->len > READMAX)
+		return getlean(s, e, name);
 	if (!(p = named(s, e, name)))
 		return NULL;
 	if (p != s->tbuf) {	/* away from the window an F record may move */
@@ -778,6 +785,34 @@ fr_state_get(struct fr_state *s, const char *name)
 	}
 	s->recent = (size_t)(e - s->ents) + 1;
 	return s->rec;
+}
+
+int
+fr_state_items(struct fr_state *s, const char *name, enum fr_items which,
+    int (*fn)(void *arg, const char *name, const struct fr_digest *d), void *arg)
+{
+	const struct fr_state_rec *r = fr_state_get(s, name);
+	const struct fr_state_item *it;
+	struct ent *e;
+	size_t i, n;
+	int rc;
+
+	if (!r)
+		return -1;
+	if (r->lean) {
+		e = lookup(s, 'T', name);
+		rc = fr_staterec_items(srcfd(s, e), offof(e), e->len,
+		    which == FR_ITEMS_INPUT ? 0 : 2, fn, arg);
+		if (rc < 0)
+			damaged(s, e, name);
+		return rc;
+	}
+	it = which == FR_ITEMS_INPUT ? r->input : r->dep;
+	n = which == FR_ITEMS_INPUT ? r->ninput : r->ndep;
+	for (i = 0; i < n; i++)
+		if ((rc = fn(arg, it[i].name, it[i].digest)) != 0)
+			return rc;
+	return 0;
 }
 
 /* Write pend once it holds PENDKEEP bytes, batch or not: the file records

@@ -50,6 +50,9 @@ struct fr_state_rec {
 	size_t noutput;
 	struct fr_state_item *dep;	/* needed tasks and the digest of what they handed on */
 	size_t ndep;
+	int lean;			/* read from a big record: input and dep are NULL
+					 * (their counts are right); fr_state_items
+					 * goes through them */
 };
 
 enum fr_lock_mode {
@@ -76,8 +79,19 @@ struct fr_state *fr_state_open_as(const char *dir, const char *shown, enum fr_lo
 struct fr_state *fr_state_lock(const char *dir, const char *shown, enum fr_lock_mode mode,
     void (*waiting)(pid_t holder, void *arg), void *arg, struct fr_error *err);
 /* The last success of the named task instance, or NULL; borrowed, and valid
- * only until the next fr_state_get (records are parsed into one buffer). */
+ * only until the next fr_state_get (records are parsed into one buffer). A
+ * big record (over 256 KB: a task of thousands of inputs) comes lean: its
+ * input and dep items are left in the file, for fr_state_items. */
 const struct fr_state_rec *fr_state_get(struct fr_state *s, const char *name);
+
+enum fr_items { FR_ITEMS_INPUT, FR_ITEMS_DEP };
+/* Call fn with each input or dep item of the named task's record, in order,
+ * until fn returns nonzero (positive): returns that, 0 after the last, or -1
+ * if the record is gone or damaged. The names and digests are valid only
+ * during the call: a lean record's items are read a few thousand at a time.
+ * It asks fr_state_get for the record: the one of name stays valid. */
+int fr_state_items(struct fr_state *s, const char *name, enum fr_items which,
+    int (*fn)(void *arg, const char *name, const struct fr_digest *d), void *arg);
 /* Record a success (copied), replacing any earlier record of rec->name, and
  * append it to the file at once (with any pending records), or in batch mode
  * with the next fr_state_flush. 0, or -1 with err set (the file is cut back to

@@ -39,6 +39,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "crc32c.h"
 #include "staterec.h"
 #include "util.h"
@@ -159,7 +161,218 @@ fr_staterec_task(const unsigned char *p, struct fr_state_rec **rec, size_t *recc
 	r->noutput = cnt[1];
 	r->dep = it + cnt[0] + cnt[1];
 	r->ndep = cnt[2];
+	r->lean = 0;
 	return 0;
+}
+
+/* Big T records, read through a window: the layout of one, from its head. */
+struct lean {
+	size_t nitem, cnt[3];
+	uint32_t rlen;
+	uint64_t lens, digs, strs;	/* offsets in the record */
+	uint64_t end;			/* where its checksum starts */
+};
+
+#define LEANWIN (64u << 10)	/* bytes read at once */
+#define LEANITEMS 2048		/* items read at once */
+
+/* Read the head of the T record of len bytes at off in fd into *l, and its
+ * name into a new string at *name (NULL: do not keep it): 0, or -1. */
+static int
+leanhead(int fd, uint64_t off, size_t len, struct lean *l, char **name)
+{
+	unsigned char fix[FR_STATEREC_NAMEOFF], t[TFIX];
+	uint64_t q;
+	uint32_t nl;
+	size_t i;
+
+	if (len < FR_STATEREC_MINREC || fr_pread_full(fd, fix, sizeof(fix), off) < 0 ||
+	    fr_staterec_framed(fix, len) != len)
+		return -1;
+	nl = fr_staterec_rd32(fix + 8);
+	q = FR_STATEREC_NAMEOFF + (uint64_t)nl + 1;
+	if (q + TFIX + 4 > len || fr_pread_full(fd, t, TFIX, off + q) < 0)
+		return -1;
+	for (i = 0; i < 3; i++)
+		l->cnt[i] = fr_staterec_rd32(t + 104 + 4 * i);
+	l->rlen = fr_staterec_rd32(t + 116);
+	l->end = len - 4;
+	if ((uint64_t)l->cnt[0] + l->cnt[1] + l->cnt[2] > (l->end - q - TFIX) / 36)
+		return -1;
+	l->nitem = l->cnt[0] + l->cnt[1] + l->cnt[2];
+	l->lens = q + TFIX;
+	l->digs = l->lens + 4 * (uint64_t)l->nitem;
+	l->strs = l->digs + FR_DIGEST_LEN * (uint64_t)l->nitem;
+	if (name) {
+		*name = fr_xmalloc((size_t)nl + 1);
+		if (fr_pread_full(fd, *name, (size_t)nl + 1, off + FR_STATEREC_NAMEOFF) < 0 ||
+		    (*name)[nl] != '\0') {
+			free(*name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The sum of the lengths (each with its NUL) of items [a, b), into *sum: 0, or -1. */
+static int
+leanlens(int fd, uint64_t off, const struct lean *l, size_t a, size_t b, uint64_t *sum)
+{
+	unsigned char buf[4 * LEANITEMS];
+	size_t i, k, n;
+
+	*sum = 0;
+	for (i = a; i < b; i += n) {
+		n = b - i < LEANITEMS ? b - i : LEANITEMS;
+		if (fr_pread_full(fd, buf, 4 * n, off + l->lens + 4 * (uint64_t)i) < 0)
+			return -1;
+		for (k = 0; k < n; k++)
+			*sum += (uint64_t)fr_staterec_rd32(buf + 4 * k) + 1;
+	}
+	return 0;
+}
+
+int
+fr_staterec_task_lean(int fd, uint64_t off, size_t len, struct fr_state_rec **rec,
+    size_t *reccap)
+{
+	unsigned char *buf = NULL, *digs;
+	struct fr_state_item *it;
+	struct fr_state_rec *r;
+	struct lean l;
+	uint64_t before, after, all, strlen_out, at;
+	char *name = NULL, *str;
+	uint32_t crc = ~0u;
+	size_t i, n, need, nout;
+	int ret = -1;
+
+	if (leanhead(fd, off, len, &l, &name) < 0)
+		return -1;
+	buf = fr_xmalloc(LEANWIN);
+	for (at = 0; at < l.end; at += n) {	/* the checksum, through the window */
+		n = l.end - at < LEANWIN ? (size_t)(l.end - at) : LEANWIN;
+		if (fr_pread_full(fd, buf, n, off + at) < 0)
+			goto out;
+		crc = fr_crc32c_update(crc, buf, n);
+	}
+	if (fr_pread_full(fd, buf, 4, off + l.end) < 0 || ~crc != fr_staterec_rd32(buf))
+		goto out;
+	nout = l.cnt[1];
+	/* the names: result, inputs', outputs', needed tasks', then padding */
+	if (leanlens(fd, off, &l, 0, l.cnt[0], &before) < 0 ||
+	    leanlens(fd, off, &l, l.cnt[0], l.cnt[0] + nout, &strlen_out) < 0 ||
+	    leanlens(fd, off, &l, l.cnt[0] + nout, l.nitem, &after) < 0)
+		goto out;
+	all = (l.rlen != NORESULT ? (uint64_t)l.rlen + 1 : 0) + before + strlen_out + after;
+	if (all > l.end - l.strs || l.end - l.strs - all >= 8)
+		goto out;	/* the names do not fill the record */
+	need = sizeof(*r) + nout * (sizeof(*it) + FR_DIGEST_LEN) + strlen(name) + 1 +
+	    (l.rlen != NORESULT ? l.rlen + 1 : 0) + (size_t)strlen_out;
+	if (*reccap < need) {
+		*reccap = need;
+		*rec = fr_xrealloc(*rec, *reccap);
+	}
+	r = *rec;
+	memset(r, 0, sizeof(*r));
+	it = (struct fr_state_item *)(r + 1);
+	digs = (unsigned char *)(it + nout);
+	str = (char *)(digs + FR_DIGEST_LEN * nout);
+	r->name = memcpy(str, name, strlen(name) + 1);
+	str += strlen(name) + 1;
+	if (fr_pread_full(fd, buf, TFIX, off + l.lens - TFIX) < 0)
+		goto out;
+	r->duration_ns = (int64_t)rd64(buf);
+	memcpy(r->key.b, buf + 8, FR_DIGEST_LEN);
+	memcpy(r->cmd.b, buf + 40, FR_DIGEST_LEN);
+	memcpy(r->env.b, buf + 72, FR_DIGEST_LEN);
+	at = l.strs;
+	if (l.rlen != NORESULT) {
+		if (fr_pread_full(fd, str, (size_t)l.rlen + 1, off + at) < 0 || str[l.rlen] != '\0')
+			goto out;
+		r->result = str;
+		str += l.rlen + 1;
+		at += l.rlen + 1;
+	}
+	at += before;
+	if (nout && (fr_pread_full(fd, digs, FR_DIGEST_LEN * nout,
+	    off + l.digs + FR_DIGEST_LEN * (uint64_t)l.cnt[0]) < 0 ||
+	    fr_pread_full(fd, str, (size_t)strlen_out, off + at) < 0 ||
+	    fr_pread_full(fd, buf, 4 * nout, off + l.lens + 4 * (uint64_t)l.cnt[0]) < 0))
+		goto out;
+	for (i = 0; i < nout; i++) {
+		uint32_t il = fr_staterec_rd32(buf + 4 * i);
+		if (il >= strlen_out || str[il] != '\0')
+			goto out;
+		it[i].name = str;
+		it[i].digest = (const struct fr_digest *)(digs + FR_DIGEST_LEN * i);
+		str += il + 1;
+		strlen_out -= il + 1;
+	}
+	r->output = it;
+	r->noutput = nout;
+	r->ninput = l.cnt[0];
+	r->ndep = l.cnt[2];
+	r->lean = 1;
+	ret = 0;
+out:
+	free(buf);
+	free(name);
+	return ret;
+}
+
+int
+fr_staterec_items(int fd, uint64_t off, size_t len, int which,
+    int (*fn)(void *arg, const char *name, const struct fr_digest *d), void *arg)
+{
+	unsigned char lens[4 * LEANITEMS], *digs = NULL;
+	char *names = NULL;
+	struct lean l;
+	uint64_t at, skip;
+	size_t a, b, i, k, n, tot, used, cap = 0;
+	int rc = 0;
+
+	if (leanhead(fd, off, len, &l, NULL) < 0)
+		return -1;
+	a = which == 0 ? 0 : l.cnt[0] + l.cnt[1];
+	b = which == 0 ? l.cnt[0] : l.nitem;
+	if (leanlens(fd, off, &l, 0, a, &skip) < 0)
+		return -1;
+	at = l.strs + (l.rlen != NORESULT ? (uint64_t)l.rlen + 1 : 0) + skip;
+	digs = fr_xmalloc(FR_DIGEST_LEN * LEANITEMS);
+	for (i = a; i < b && rc == 0; i += n) {
+		n = b - i < LEANITEMS ? b - i : LEANITEMS;
+		if (fr_pread_full(fd, lens, 4 * n, off + l.lens + 4 * (uint64_t)i) < 0 ||
+		    fr_pread_full(fd, digs, FR_DIGEST_LEN * n,
+		    off + l.digs + FR_DIGEST_LEN * (uint64_t)i) < 0) {
+			rc = -1;
+			break;
+		}
+		for (tot = 0, k = 0; k < n; k++)
+			tot += (size_t)fr_staterec_rd32(lens + 4 * k) + 1;
+		if (tot > l.end - at) {
+			rc = -1;
+			break;
+		}
+		if (tot > cap)
+			names = fr_xrealloc(names, cap = tot);
+		if (fr_pread_full(fd, names, tot, off + at) < 0) {
+			rc = -1;
+			break;
+		}
+		at += tot;
+		for (used = 0, k = 0; k < n && rc == 0; k++) {
+			uint32_t il = fr_staterec_rd32(lens + 4 * k);
+			if (names[used + il] != '\0') {	/* the lengths add up to tot */
+				rc = -1;
+				break;
+			}
+			rc = fn(arg, names + used, (const struct fr_digest *)(digs + FR_DIGEST_LEN * k));
+			used += il + 1;
+		}
+	}
+	free(digs);
+	free(names);
+	return rc;
 }
 
 /* The stat data and digest of the F record at p. */

@@ -45,6 +45,19 @@ size_t fr_staterec_valid(const unsigned char *p, uint64_t avail);
  * (its strings and item digests point into p): 0, or -1 if its fields do not
  * fit its length. */
 int fr_staterec_task(const unsigned char *p, struct fr_state_rec **rec, size_t *reccap);
+/* The same for a T record too big to hold whole: the len bytes at off in fd,
+ * read through a small window. Checks its frame and checksum and decodes all
+ * but the items of its inputs and needed tasks, which keep their counts with
+ * input and dep NULL and lean set; its strings and output digests are copied
+ * into *rec. 0, or -1 if it is damaged or cannot be read. */
+int fr_staterec_task_lean(int fd, uint64_t off, size_t len, struct fr_state_rec **rec,
+    size_t *reccap);
+/* Call fn with each input (which 0) or needed task (which 2) of the T record
+ * of len bytes at off in fd, as fr_staterec_task_lean read it, in order,
+ * until fn returns nonzero: returns that, 0 after the last, or -1 if the
+ * record cannot be read or an item's name does not fit. */
+int fr_staterec_items(int fd, uint64_t off, size_t len, int which,
+    int (*fn)(void *arg, const char *name, const struct fr_digest *d), void *arg);
 /* The stat data and digest of the valid F record at p. */
 void fr_staterec_file(const unsigned char *p, struct fr_stat *st, struct fr_digest *d);
 /* Encode r's T record through o: 0, or -1 if it would be over 4 GB (then none

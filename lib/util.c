@@ -268,6 +268,26 @@ fr_read_full(int fd, void *buf, size_t n)
 }
 
 int
+fr_pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+	size_t got = 0;
+	ssize_t r;
+
+	while (got < n) {
+		r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO;
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+int
 fr_write_full(int fd, const void *buf, size_t n)
 {
 	const char *p = buf;

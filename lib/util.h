@@ -29,6 +29,9 @@ void fr_hex(char *out, const unsigned char *in, size_t n);
 long fr_read_full(int fd, void *buf, size_t n);
 /* Write all n bytes to fd, retrying short writes and EINTR: 0, or -1 with errno set. */
 int fr_write_full(int fd, const void *buf, size_t n);
+/* Read exactly n bytes at offset off of fd: 0, or -1 (errno set; EIO for an
+ * end of file before them). */
+int fr_pread_full(int fd, void *buf, size_t n, uint64_t off);
 /* Link the open file fd (an O_TMPFILE, say) to name, through /proc with
  * AT_SYMLINK_FOLLOW (AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH). 0, or -1
  * with errno set (EEXIST when name exists: a link replaces nothing). */

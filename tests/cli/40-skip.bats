@@ -337,6 +337,46 @@ EOF
 	assert_line 'explain: cat: input src/one.txt changed'
 }
 
+@test "--explain on a task of 8000 inputs, whose record is read lean" {
+	# its record (over 256 KB) is compared item by item from the file
+	mkdir src
+	for i in $(seq -w 1 8000); do echo "$i" > "src/file-$i-with-a-longer-name.txt"; done
+	echo 1 > in.txt
+	pipeline <<'EOF'
+flowrun: 1
+tasks:
+  up:
+    inputs: in.txt
+    run: cp in.txt up.out
+    outputs: up.out
+  cat:
+    needs: up
+    inputs: "src/*.txt"
+    run: cat src/*.txt | wc -l > all.out
+    outputs: all.out
+EOF
+	run_ok -j 1
+	[ "$(stat -c %s .flowrun/state)" -gt 262144 ]
+	echo changed > src/file-4000-with-a-longer-name.txt
+	run_ok -j 1 --explain
+	assert_line 'explain: cat: input src/file-4000-with-a-longer-name.txt changed'
+	echo new > src/file-4000a-with-a-longer-name.txt
+	run_ok -j 1 --explain
+	assert_line 'explain: cat: input src/file-4000a-with-a-longer-name.txt is new'
+	rm src/file-8000-with-a-longer-name.txt
+	run_ok -j 1 --explain
+	assert_line 'explain: cat: input src/file-8000-with-a-longer-name.txt is gone'
+	rm src/file-0001-with-a-longer-name.txt
+	run_ok -j 1 --explain
+	assert_line 'explain: cat: input src/file-0001-with-a-longer-name.txt is gone'
+	echo 2 > in.txt
+	run_ok -j 1 --explain
+	assert_line 'explain: cat: upstream up changed'
+	run_ok -j 1
+	assert_ran_count 0
+	[ "$(cat all.out)" = 7999 ]
+}
+
 @test "--explain: upstream X changed" {
 	echo 1 > in.txt
 	pipeline <<'EOF'

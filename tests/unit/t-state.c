@@ -1085,9 +1085,30 @@ test_batch(void)
 	rmstate(dir, state);
 }
 
+/* The items fr_state_items gives, against names and digests expected. */
+struct walk {
+	char (*names)[32];
+	const struct fr_digest *d;
+	size_t i, n, stop;
+	int same;
+	char last[32];
+};
+
+static int
+walkitem(void *arg, const char *name, const struct fr_digest *d)
+{
+	struct walk *w = arg;
+
+	if (w->names)
+		w->same &= w->i < w->n && strcmp(name, w->names[w->i]) == 0 &&
+		    memcmp(d->b, w->d[w->i].b, FR_DIGEST_LEN) == 0;
+	snprintf(w->last, sizeof(w->last), "%s", name);
+	return ++w->i == w->stop ? 7 : 0;
+}
+
 /* A T record of over 1 MB (a task of 40,000 inputs) is written straight to
  * the file, batch or not, after the records pending before it, and reads
- * back whole. */
+ * back lean: its items stay in the file, for fr_state_items. */
 static void
 test_bigrecord(void)
 {
@@ -1104,7 +1125,6 @@ test_bigrecord(void)
 	struct rb b;
 	off_t before;
 	size_t i;
-	int same = 1;
 
 	for (i = 0; i < N; i++) {
 		snprintf(names[i], sizeof(names[i]), "out/part-%zu.csv", i);
@@ -1136,10 +1156,22 @@ test_bigrecord(void)
 	ok(got && got->ninput == N && got->duration_ns == 123 &&
 	    strcmp(got->result, "{\"n\": 40000}") == 0 && memcmp(got->key.b, r.key.b, FR_DIGEST_LEN) == 0,
 	    "reopened: the big record reads back");
-	for (i = 0; got && i < N; i++)
-		same &= strcmp(got->input[i].name, names[i]) == 0 &&
-		    memcmp(got->input[i].digest->b, ind[i].b, FR_DIGEST_LEN) == 0;
-	ok(got && same, "every input of it, name and digest");
+	ok(got && got->lean && !got->input && !got->dep && got->noutput == 0,
+	    "lean: its items are left in the file");
+	{
+		struct walk w = { names, ind, 0, N, 0, 1, "" };
+		ok(got && fr_state_items(s, "final", FR_ITEMS_INPUT, walkitem, &w) == 0 &&
+		    w.i == N && w.same, "every input of it, name and digest, in order");
+		w.i = 0;
+		ok(fr_state_items(s, "final", FR_ITEMS_DEP, walkitem, &w) == 0 && w.i == 0,
+		    "and no needed task");
+		w.i = 0;
+		w.stop = 5;
+		ok(fr_state_items(s, "final", FR_ITEMS_INPUT, walkitem, &w) == 7 && w.i == 5 &&
+		    w.same, "a walk stops where its function says, with what it said");
+		ok(got == fr_state_get(s, "final") && got->ninput == N,
+		    "the record got stays valid through the walks");
+	}
 	ok(s && fr_state_get(s, "small") && fr_state_file_get(s, "in/x", NULL, NULL) == 0,
 	    "the records pending before it were kept");
 	sclose(s);
@@ -1225,7 +1257,9 @@ test_bigrecord_memory(void)
 	{
 		struct fr_state *s = sopen(dir, FR_LOCK_FAIL);
 		const struct fr_state_rec *got = s ? fr_state_get(s, "final") : NULL;
-		ok(got && got->ninput == N && strcmp(got->input[N - 1].name, "out/part-199999") == 0,
+		struct walk w = { NULL, NULL, 0, N, 0, 1, "" };
+		ok(got && got->ninput == N && fr_state_items(s, "final", FR_ITEMS_INPUT,
+		    walkitem, &w) == 0 && w.i == N && strcmp(w.last, "out/part-199999") == 0,
 		    "and reads back");
 		sclose(s);
 	}
