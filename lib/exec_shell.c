@@ -271,42 +271,129 @@ high_fd(int *fd)
 	return 0;
 }
 
+/* The read end is non-blocking for the loop, the write end (the child's
+ * stdout and stderr) stays blocking. A new pipe's status flags are known
+ * (O_RDONLY; O_CLOEXEC is a descriptor flag, and a dup shares them): set
+ * O_NONBLOCK without asking for them first. */
 static int
 make_pipe(int p[2])
 {
-	int fl;
-
 	if (pipe2(p, O_CLOEXEC) < 0 || high_fd(&p[0]) < 0 || high_fd(&p[1]) < 0)
 		return -1;
-	fl = fcntl(p[0], F_GETFL);
-	if (fl < 0 || fcntl(p[0], F_SETFL, fl | O_NONBLOCK) < 0)
-		return -1;
-	return 0;
+	return fcntl(p[0], F_SETFL, O_RDONLY | O_NONBLOCK) < 0 ? -1 : 0;
 }
 
+/* The file actions: stdin from /dev/null, stdout to std (or out), stderr to
+ * out, then into dir if any. */
 static int
-setup(posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr, const struct fr_shell_job *job,
-    int out, int std)
+setup_actions(posix_spawn_file_actions_t *fa, int out, int std, const char *dir)
+{
+	int rc;
+
+	if ((rc = posix_spawn_file_actions_init(fa)))
+		return rc;
+	if ((rc = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0)) ||
+	    (rc = posix_spawn_file_actions_adddup2(fa, std >= 0 ? std : out, 1)) ||
+	    (rc = posix_spawn_file_actions_adddup2(fa, out, 2)) ||
+	    (dir && (rc = posix_spawn_file_actions_addchdir_np(fa, dir))))
+		posix_spawn_file_actions_destroy(fa);
+	return rc;
+}
+
+/*
+ * Building the file actions costs a getrlimit per descriptor named (glibc
+ * checks each against RLIMIT_NOFILE): five per job. Those of a job without a
+ * dir depend only on the two descriptor numbers, and the kernel hands out the
+ * lowest free ones, so the same few pairs come back job after job: keep the
+ * actions of the last NACTIONS pairs. The spawn attributes are the same for
+ * every job: made once. fr_shell_start runs on one thread (the loop's);
+ * fr_shell_cleanup frees the cache.
+ */
+#define NACTIONS 16
+
+static struct actions {
+	int valid;
+	int out, std;
+	posix_spawn_file_actions_t fa;
+} cache[NACTIONS];
+static size_t nextslot;		/* the entry to replace next */
+static posix_spawnattr_t attr;
+static int have_attr;
+
+static int
+setup_attr(void)
 {
 	static const int dflt[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGPIPE };
 	sigset_t set;
 	size_t i;
 	int rc;
 
-	if ((rc = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0)) ||
-	    (rc = posix_spawn_file_actions_adddup2(fa, std >= 0 ? std : out, 1)) ||
-	    (rc = posix_spawn_file_actions_adddup2(fa, out, 2)) ||
-	    (job->dir && (rc = posix_spawn_file_actions_addchdir_np(fa, job->dir))))
+	if (have_attr)
+		return 0;
+	if ((rc = posix_spawnattr_init(&attr)))
 		return rc;
 	sigemptyset(&set);
-	if ((rc = posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP |
+	if ((rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
 	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) ||
-	    (rc = posix_spawnattr_setpgroup(attr, 0)) ||
-	    (rc = posix_spawnattr_setsigmask(attr, &set)))
-		return rc;
+	    (rc = posix_spawnattr_setpgroup(&attr, 0)) ||
+	    (rc = posix_spawnattr_setsigmask(&attr, &set)))
+		goto fail;
 	for (i = 0; i < FR_NELEM(dflt); i++)
 		sigaddset(&set, dflt[i]);
-	return posix_spawnattr_setsigdefault(attr, &set);
+	if ((rc = posix_spawnattr_setsigdefault(&attr, &set)))
+		goto fail;
+	have_attr = 1;
+	return 0;
+fail:
+	posix_spawnattr_destroy(&attr);
+	return rc;
+}
+
+/* The cached file actions for (out, std), made if need be: 0, or an errno. */
+static int
+cached_actions(int out, int std, posix_spawn_file_actions_t **fap)
+{
+	struct actions *a = NULL;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < NACTIONS; i++) {
+		if (cache[i].valid && cache[i].out == out && cache[i].std == std) {
+			*fap = &cache[i].fa;
+			return 0;
+		}
+		if (!a && !cache[i].valid)
+			a = &cache[i];
+	}
+	if (!a) {
+		a = &cache[nextslot];
+		nextslot = (nextslot + 1) % NACTIONS;
+		posix_spawn_file_actions_destroy(&a->fa);
+		a->valid = 0;
+	}
+	if ((rc = setup_actions(&a->fa, out, std, NULL)))
+		return rc;
+	a->valid = 1;
+	a->out = out;
+	a->std = std;
+	*fap = &a->fa;
+	return 0;
+}
+
+void
+fr_shell_cleanup(void)
+{
+	size_t i;
+
+	for (i = 0; i < NACTIONS; i++) {
+		if (cache[i].valid)
+			posix_spawn_file_actions_destroy(&cache[i].fa);
+		cache[i].valid = 0;
+	}
+	nextslot = 0;
+	if (have_attr)
+		posix_spawnattr_destroy(&attr);
+	have_attr = 0;
 }
 
 int
@@ -315,9 +402,8 @@ fr_shell_start(struct fr_loop *loop, struct fr_shell_job *job, struct fr_error *
 	static const char *const sh[] = { "/bin/sh", "-c" };
 	int pout[2] = { -1, -1 }, pstd[2] = { -1, -1 };
 	char *const *envp = job->envp ? job->envp : environ;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	int have_fa = 0, have_attr = 0, rc, ret = -1;
+	posix_spawn_file_actions_t own, *fa = NULL;
+	int rc, ret = -1;
 	char **argv = NULL, *store = NULL;
 	size_t nwords = 0;
 
@@ -352,19 +438,19 @@ fr_shell_start(struct fr_loop *loop, struct fr_shell_job *job, struct fr_error *
 		fr_error_set(err, FR_ESYS, NULL, "cannot create a pipe:");
 		goto out;
 	}
-	if ((rc = posix_spawn_file_actions_init(&fa)) == 0)
-		have_fa = 1;
-	if (!rc && (rc = posix_spawnattr_init(&attr)) == 0)
-		have_attr = 1;
-	if (!rc)
-		rc = setup(&fa, &attr, job, pout[1], pstd[1]);
+	if (!(rc = setup_attr())) {
+		if (!job->dir)
+			rc = cached_actions(pout[1], pstd[1], &fa);
+		else if (!(rc = setup_actions(&own, pout[1], pstd[1], job->dir)))
+			fa = &own;
+	}
 	if (rc) {
 		errno = rc;
 		fr_error_set(err, FR_ESYS, NULL, "cannot prepare to run '%s':", argv[0]);
 		goto out;
 	}
 	job->start_ns = fr_now_ns();
-	rc = posix_spawnp(&job->pid, argv[0], &fa, &attr, argv, envp);
+	rc = posix_spawnp(&job->pid, argv[0], fa, &attr, argv, envp);
 	if (rc) {
 		job->pid = -1;
 		errno = rc;
@@ -384,10 +470,8 @@ fr_shell_start(struct fr_loop *loop, struct fr_shell_job *job, struct fr_error *
 	ret = 0;
 
 out:
-	if (have_attr)
-		posix_spawnattr_destroy(&attr);
-	if (have_fa)
-		posix_spawn_file_actions_destroy(&fa);
+	if (fa == &own)
+		posix_spawn_file_actions_destroy(&own);
 	for (rc = 0; rc < 2; rc++) {
 		if (pout[rc] >= 0)
 			close(pout[rc]);

@@ -55,6 +55,9 @@ int fr_shell_start(struct fr_loop *loop, struct fr_shell_job *job, struct fr_err
  * follows after FR_SHELL_GRACE_NS if the job has not completed, and whatever
  * is left of the group is SIGKILLed when it completes. No-op once complete. */
 void fr_shell_kill(struct fr_shell_job *job, int sig);
+/* Free what fr_shell_start keeps from job to job (the spawn attributes and
+ * file actions); the next fr_shell_start makes them again. */
+void fr_shell_cleanup(void);
 /* Release the captured output buffers. */
 void fr_shell_job_release(struct fr_shell_job *job);
 /* Whether cmd can be exec'd directly: no shell syntax at all, only words. */

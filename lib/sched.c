@@ -744,6 +744,7 @@ fr_sched_run(struct fr_graph *g, struct fr_plan *pl, const struct fr_sched_opts 
 	fr_callpool_free(s.calls);
 	fr_fetcher_free(s.fetcher);
 	fr_loop_free(s.loop);
+	fr_shell_cleanup();
 	free(s.heap);
 	free(s.nblock);
 	free(s.waiting);

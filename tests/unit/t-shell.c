@@ -682,6 +682,61 @@ test_early_child(void)
 	is_int(fr_loop_children(loop), 0, "no watched children left");
 }
 
+/* Run cmd (split: stdout apart); 1 when out (and stdout) are as wanted. */
+static int
+outputs(const char *cmd, int split, const char *dir, const char *out, const char *std)
+{
+	struct fr_shell_job job;
+	struct fr_error err;
+	int n, good;
+
+	memset(&job, 0, sizeof(job));
+	job.cmd = cmd;
+	job.split_stdout = split;
+	job.dir = dir;
+	good = run_job(&job, &n, &err) == 0 && strcmp(fr_buf_str(&job.out), out) == 0 &&
+	    (!std || strcmp(fr_buf_str(&job.out_stdout), std) == 0);
+	if (!good)
+		printf("# '%s': out '%s' stdout '%s'\n", cmd, fr_buf_str(&job.out),
+		    fr_buf_str(&job.out_stdout));
+	fr_shell_job_release(&job);
+	return good;
+}
+
+/* The file actions are kept per pair of pipe descriptors: jobs whose pipes
+ * get other numbers, split or not, in a dir or not, each get theirs. */
+static void
+test_reuse(void)
+{
+	char want[300], here[4096], herenl[4200];
+	int held[40], i, good;
+
+	snprintf(want, sizeof(want), "%s\n", tmpdir);
+	snprintf(herenl, sizeof(herenl), "%s\n", getcwd(here, sizeof(here)) ? here : "?");
+	ok(outputs("echo o; echo e >&2", 0, NULL, "o\ne\n", NULL), "plain job: both in out");
+	ok(outputs("echo o; echo e >&2", 1, NULL, "e\n", "o\n"), "split job: stdout apart");
+	ok(outputs("echo o; echo e >&2", 0, NULL, "o\ne\n", NULL), "plain job again");
+	ok(outputs("pwd -P", 0, tmpdir, want, NULL), "a dir job after plain ones");
+	ok(outputs("pwd -P", 0, NULL, herenl, NULL), "a plain job after it stays here");
+	ok(outputs("echo o; echo e >&2", 1, tmpdir, "e\n", "o\n"), "split job in a dir");
+	/* hold descriptors so each job's pipes get numbers of their own: more
+	 * pairs than are kept, then the first ones again */
+	for (i = 0, good = 1; i < 40; i++) {
+		held[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		good &= held[i] >= 0 && outputs("echo o; echo e >&2", i % 2, NULL,
+		    i % 2 ? "e\n" : "o\ne\n", i % 2 ? "o\n" : NULL);
+	}
+	ok(good, "40 jobs with other descriptors each");
+	for (i = 39, good = 1; i >= 0; i--) {
+		close(held[i]);
+		good &= outputs("echo o; echo e >&2", i % 2, NULL, i % 2 ? "e\n" : "o\ne\n",
+		    i % 2 ? "o\n" : NULL);
+	}
+	ok(good, "and as they are given back");
+	fr_shell_cleanup();
+	ok(outputs("echo o; echo e >&2", 1, NULL, "e\n", "o\n"), "a job after the cleanup");
+}
+
 int
 main(void)
 {
@@ -706,6 +761,7 @@ main(void)
 	test_status();
 	test_capture();
 	test_env_dir();
+	test_reuse();
 	test_errors();
 	test_parallel();
 	test_large();
@@ -721,6 +777,7 @@ main(void)
 	free(tjob);
 
 	fr_loop_free(loop);
+	fr_shell_cleanup();
 	rmdir(tmpdir);
 	fds1 = count_fds();
 	ok(fds0 > 0 && fds0 == fds1, "no fd leaked (%d before, %d after)", fds0, fds1);
