@@ -123,22 +123,33 @@ addpin(void *h, const void *p, size_t n)
 	fr_pinhasher_add(h, p, n);
 }
 
-/* Add the rest of fd to h with add: 0, or -1 with errno set. */
+/* Add the rest of fd to h with add: 0, or -1 with errno set.
+ * size: that of a regular file (fstat's), else -1. A regular file ends at a
+ * short read once size bytes came: no read is spent to see the end. Any
+ * other file (and one that came out shorter) is read until read says 0. */
 static int
-hashfd(int fd, void (*add)(void *h, const void *p, size_t n), void *h)
+hashfd(int fd, void (*add)(void *h, const void *p, size_t n), void *h, int64_t size)
 {
 	char *buf = fr_xmalloc(BLOCK);
-	long n;
+	int64_t total = 0;
+	ssize_t n;
 
-	do {
-		if ((n = fr_read_full(fd, buf, BLOCK)) < 0) {
+	for (;;) {
+		if ((n = read(fd, buf, BLOCK)) < 0) {
 			int saved = errno;
+			if (saved == EINTR)
+				continue;
 			free(buf);
 			errno = saved;
 			return -1;
 		}
+		if (n == 0)
+			break;
 		add(h, buf, (size_t)n);
-	} while (n == BLOCK);
+		total += n;
+		if (n < BLOCK && size > 0 && total >= size)
+			break;
+	}
 	free(buf);
 	return 0;
 }
@@ -158,7 +169,7 @@ fr_digest_file(const char *path, struct fr_digest *out, struct fr_stat *st,
 		goto fail;
 	fr_stat_from(st, &sb);
 	fr_hasher_init(&h);
-	if (hashfd(fd, addsha, &h) < 0)
+	if (hashfd(fd, addsha, &h, S_ISREG(sb.st_mode) ? (int64_t)sb.st_size : -1) < 0)
 		goto fail;
 	fr_hasher_final(&h, out);
 	ret = 0;
@@ -414,7 +425,7 @@ fr_pin_file(const char *path, enum fr_pin_algo algo, struct fr_pin *out, struct 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return fr_error_set(err, FR_ESYS, NULL, "cannot read %s:", path);
 	fr_pinhasher_init(&h, algo);
-	if (hashfd(fd, addpin, &h) < 0) {
+	if (hashfd(fd, addpin, &h, -1) < 0) {
 		saved = errno;
 		fr_pinhasher_final(&h, NULL);
 		close(fd);

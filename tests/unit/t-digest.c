@@ -4,6 +4,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -122,6 +124,65 @@ test_file(const char *dir)
 	free(path);
 	free(big);
 	free(missing);
+}
+
+/* Write "hello " and, a while later, "world" into the FIFO arg. */
+static void *
+fifowriter(void *arg)
+{
+	struct timespec pause = { 0, 50 * 1000000L };
+	int fd = open(arg, O_WRONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (write(fd, "hello ", 6) != 6)
+			perror("write");
+		nanosleep(&pause, NULL);
+		if (write(fd, "world", 5) != 5)
+			perror("write");
+		close(fd);
+	}
+	return NULL;
+}
+
+/* Regular files end at their size; what is not a regular file ends only
+ * where read says so, whatever short reads come before. */
+static void
+test_file_ends(const char *dir)
+{
+	char *path = fr_xasprintf("%s/blocks", dir), *fifo = fr_xasprintf("%s/fifo", dir);
+	size_t sizes[] = { 0, 1, 65535, 65536, 65537, 131072 }, i, j;
+	struct fr_digest d, want;
+	struct fr_stat st;
+	struct fr_error err;
+	pthread_t th;
+	char *buf;
+	int fd, good = 1;
+
+	buf = fr_xmalloc(131072);
+	for (j = 0; j < 131072; j++)
+		buf[j] = (char)(j * 13 + j / 241);
+	for (i = 0; i < FR_NELEM(sizes); i++) {
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		good &= fd >= 0 && write(fd, buf, sizes[i]) == (ssize_t)sizes[i] && close(fd) == 0;
+		fr_digest_bytes(buf, sizes[i], &want);
+		fr_error_clear(&err);
+		good &= fr_digest_file(path, &d, &st, &err) == 0 &&
+		    memcmp(d.b, want.b, FR_DIGEST_LEN) == 0 && st.size == (int64_t)sizes[i];
+	}
+	ok(good, "files of 0, 1, 64 KiB - 1, 64 KiB, 64 KiB + 1 and 128 KiB");
+	free(buf);
+	unlink(path);
+
+	ok(mkfifo(fifo, 0644) == 0 && pthread_create(&th, NULL, fifowriter, fifo) == 0,
+	    "a FIFO with a writer");
+	fr_digest_bytes("hello world", 11, &want);
+	fr_error_clear(&err);
+	ok(fr_digest_file(fifo, &d, &st, &err) == 0 && memcmp(d.b, want.b, FR_DIGEST_LEN) == 0,
+	    "a FIFO is read to its end, past a short read");
+	pthread_join(th, NULL);
+	unlink(fifo);
+	free(path);
+	free(fifo);
 }
 
 static void
@@ -259,6 +320,7 @@ main(void)
 	}
 	test_vectors();
 	test_file(dir);
+	test_file_ends(dir);
 	test_stat_equal();
 	test_hex();
 	test_pins(dir);
