@@ -178,7 +178,9 @@ filememo(struct fr_plan *pl, const char *path, int kept, int fresh, struct memo 
 		m = *mp = fr_plan_memo(pl, path, kept, NULL);
 	m->exists = 0;
 	m->looked = 1;
-	if (fr_prestat_take(pl, m, &k, &errnum) && !fresh && pl->ahead) {
+	if (fresh || !pl->ahead)
+		fr_prestat_drop(pl, m);	/* what was taken ahead may be old */
+	if (!fresh && pl->ahead && fr_prestat_take(pl, m, &k, &errnum)) {
 		errno = errnum;
 		rc = errnum ? -1 : 0;
 	} else if ((rc = fr_stat_path(path, &st)) == 0) {
@@ -918,12 +920,10 @@ fr_plan_hint(struct fr_plan *pl, const char *path, const struct fr_stat *st,
     const struct fr_digest *d)
 {
 	struct memo *m = fr_htab_get(pl->files, path);
-	struct statkey ignored;
-	int errnum;
 
 	if (!m)
 		m = fr_plan_memo(pl, path, 0, NULL);
-	fr_prestat_take(pl, m, &ignored, &errnum);
+	fr_prestat_drop(pl, m);
 	m->exists = m->hinted = m->looked = 1;
 	m->d = *d;
 	if (!pl->dry)

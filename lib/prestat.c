@@ -94,8 +94,10 @@ prestatter(void *arg)
 	return NULL;
 }
 
-int
-fr_prestat_take(struct fr_plan *pl, struct memo *m, struct statkey *st, int *errnum)
+/* Claim m's stat data taken ahead, statting it now (if stat) when no helper
+ * has started on it: 1, pre then BUSY or DONE, or 0 if m has none. */
+static int
+claim(struct fr_plan *pl, struct memo *m, int stat)
 {
 	unsigned char want = PRE_PENDING;
 	unsigned spins;
@@ -105,8 +107,11 @@ fr_prestat_take(struct fr_plan *pl, struct memo *m, struct statkey *st, int *err
 	if (pl->prestat)	/* only the loop writes it */
 		__atomic_store_n(&pl->prestat->taken, pl->prestat->taken + 1, __ATOMIC_RELAXED);
 	if (__atomic_compare_exchange_n(&m->pre, &want, PRE_BUSY, 0, __ATOMIC_ACQUIRE,
-	    __ATOMIC_ACQUIRE))
+	    __ATOMIC_ACQUIRE)) {
+		if (!stat)
+			return 1;
 		statmemo(m);
+	}
 	/* a helper is statting it: a stat takes about a microsecond, so spin
 	 * (and yield only if the helper seems not to be running at all) */
 	for (spins = 0; __atomic_load_n(&m->pre, __ATOMIC_ACQUIRE) != PRE_DONE; spins++) {
@@ -115,10 +120,25 @@ fr_prestat_take(struct fr_plan *pl, struct memo *m, struct statkey *st, int *err
 		else
 			sched_yield();
 	}
+	return 1;
+}
+
+int
+fr_prestat_take(struct fr_plan *pl, struct memo *m, struct statkey *st, int *errnum)
+{
+	if (!claim(pl, m, 1))
+		return 0;
 	*st = m->st;
 	*errnum = m->preerr;
 	__atomic_store_n(&m->pre, PRE_NONE, __ATOMIC_RELAXED);
 	return 1;
+}
+
+void
+fr_prestat_drop(struct fr_plan *pl, struct memo *m)
+{
+	if (claim(pl, m, 0))
+		__atomic_store_n(&m->pre, PRE_NONE, __ATOMIC_RELAXED);
 }
 
 void

@@ -17,6 +17,10 @@ enum { PRE_NONE, PRE_PENDING, PRE_BUSY, PRE_DONE };
  * on it: 1 with *st and *errnum set, or 0 if m has none. Afterwards no other
  * thread touches m. */
 int fr_prestat_take(struct fr_plan *pl, struct memo *m, struct statkey *st, int *errnum);
+/* Give up m's stat data taken ahead, which may be old (the file was just
+ * written): like fr_prestat_take, without a stat when no helper has started
+ * on it. */
+void fr_prestat_drop(struct fr_plan *pl, struct memo *m);
 /* Stop and join the helpers and free what stat ahead holds; no-op without it. */
 void fr_prestat_end(struct fr_plan *pl);
 
