@@ -155,10 +155,21 @@ hashfd(int fd, void (*add)(void *h, const void *p, size_t n), void *h, int64_t s
 }
 
 int
+fr_digest_fd(int fd, const struct stat *sb, struct fr_digest *out)
+{
+	struct fr_hasher h;
+
+	fr_hasher_init(&h);
+	if (hashfd(fd, addsha, &h, S_ISREG(sb->st_mode) ? (int64_t)sb->st_size : -1) < 0)
+		return -1;
+	fr_hasher_final(&h, out);
+	return 0;
+}
+
+int
 fr_digest_file(const char *path, struct fr_digest *out, struct fr_stat *st,
     struct fr_error *err)
 {
-	struct fr_hasher h;
 	struct stat sb;
 	int fd, saved, ret = -1;
 
@@ -168,10 +179,8 @@ fr_digest_file(const char *path, struct fr_digest *out, struct fr_stat *st,
 	if (fstat(fd, &sb) < 0)
 		goto fail;
 	fr_stat_from(st, &sb);
-	fr_hasher_init(&h);
-	if (hashfd(fd, addsha, &h, S_ISREG(sb.st_mode) ? (int64_t)sb.st_size : -1) < 0)
+	if (fr_digest_fd(fd, &sb, out) < 0)
 		goto fail;
-	fr_hasher_final(&h, out);
 	ret = 0;
 	goto cleanup;
 fail:

@@ -44,10 +44,13 @@ void fr_digest_bytes(const void *p, size_t n, struct fr_digest *out);
  * descriptor (before reading). Returns 0, or -1 with err set (ENOENT included). */
 int fr_digest_file(const char *path, struct fr_digest *out, struct fr_stat *st,
     struct fr_error *err);
+struct stat;
+/* SHA-256 of the rest of fd, whose fstat(2) data are sb (a regular file is
+ * read up to its size without a read to see the end). 0, or -1 with errno set. */
+int fr_digest_fd(int fd, const struct stat *sb, struct fr_digest *out);
 /* stat(2) a path into st: 0, or -1 with errno set (no error record: a missing
  * file is an answer, not a failure). */
 int fr_stat_path(const char *path, struct fr_stat *st);
-struct stat;
 /* st from what fstat(2) or stat(2) put in sb. */
 void fr_stat_from(struct fr_stat *st, const struct stat *sb);
 /* Whether two stat records are equal in every field. */

@@ -3,10 +3,13 @@
  * from the state's stat cache when the stat data still match. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "env.h"
 #include "json.h"
@@ -156,6 +159,40 @@ fr_plan_memo(struct fr_plan *pl, const char *path, int kept, struct memo *m)
 	return m;
 }
 
+/* filememo() of a file just written, which is nearly always new: opened
+ * first, so its stat data come from the open file and a missing one is told
+ * by the open, without a stat before. Returns 1 found, 0 missing, -1 error,
+ * or 2 to go the usual way: an error other than a missing file (the usual
+ * way says what stat says), or not a regular file (the open does not wait
+ * for a FIFO's writer; closed at once). */
+static int
+written(struct fr_plan *pl, const char *path, struct memo *m, struct fr_error *err)
+{
+	struct fr_stat st, cst;
+	struct fr_digest cd;
+	struct stat sb;
+	int fd, rc = 1;
+
+	memset(&m->d, 0, sizeof(m->d));	/* the stat data taken ahead are taken */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : 2;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return 2;
+	}
+	fr_stat_from(&st, &sb);
+	if (fr_state_file_get(pl->s, path, &cst, &cd) == 0 && fr_stat_equal(&st, &cst)) {
+		m->d = cd;
+	} else if (fr_digest_fd(fd, &sb, &m->d) < 0) {
+		rc = fr_error_set(err, FR_ESYS, NULL, "cannot read %s:", path);
+	} else if (!pl->dry) {	/* -n writes no state: keep nothing for it */
+		fr_state_file_set(pl->s, path, &st, &m->d);
+	}
+	close(fd);
+	m->exists = rc > 0;
+	return rc;
+}
+
 /* The memo of path (*mp), its digest known: from this run's memo, else from
  * the state's stat cache when the stat data match, else by reading the file.
  * fresh: ignore the memo (the file was just written). kept: path lives as
@@ -180,6 +217,8 @@ filememo(struct fr_plan *pl, const char *path, int kept, int fresh, struct memo 
 	m->looked = 1;
 	if (fresh || !pl->ahead)
 		fr_prestat_drop(pl, m);	/* what was taken ahead may be old */
+	if (fresh && (rc = written(pl, path, m, err)) != 2)
+		return rc;
 	if (!fresh && pl->ahead && fr_prestat_take(pl, m, &k, &errnum)) {
 		errno = errnum;
 		rc = errnum ? -1 : 0;

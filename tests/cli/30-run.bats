@@ -539,6 +539,21 @@ EOF
 	assert_line 'would run: t (no record of an earlier run)'
 }
 
+@test "an output under a file is not created; an output that is a directory cannot be read" {
+	pipeline <<'EOF'
+flowrun: 1
+tasks:
+  a:
+    run: rm -r f && touch f
+    outputs: [f/x]
+  b:
+    run: mkdir -p d
+    outputs: [d]
+EOF
+	run_fails_with 1 "FAILED: a: output 'f/x' was not created" -k
+	assert_output --partial "FAILED: b: cannot read d: Is a directory"
+}
+
 @test "a missing input fails the task" {
 	pipeline <<'EOF'
 flowrun: 1
