@@ -339,6 +339,8 @@ fr_loop_children(const struct fr_loop *loop)
 	return (unsigned)(loop->nwatched + loop->nready);
 }
 
+/* Empty the self-pipe. A read that brings less than it asked for emptied it:
+ * no read is spent on the EAGAIN (a byte written after it wakes poll again). */
 static void
 drain(struct fr_loop *loop)
 {
@@ -347,7 +349,7 @@ drain(struct fr_loop *loop)
 
 	do
 		n = read(loop->pipe[0], buf, sizeof(buf));
-	while (n > 0 || (n < 0 && errno == EINTR));
+	while (n == (ssize_t)sizeof(buf) || (n < 0 && errno == EINTR));
 }
 
 static void

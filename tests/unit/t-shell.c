@@ -563,7 +563,7 @@ test_wake_signals(void)
 	struct fr_error err;
 	pthread_t th;
 	int64_t t0;
-	int p[2];
+	int p[2], i;
 
 	fr_error_clear(&err);
 	t0 = fr_now_ns();
@@ -574,6 +574,15 @@ test_wake_signals(void)
 	} else {
 		ok(0, "pthread_create");
 	}
+
+	/* more wakes than one read of the self-pipe takes: one round drains
+	 * them all, and the next one waits */
+	for (i = 0; i < 1000; i++)
+		fr_loop_wake(loop);
+	fr_loop_run_once(loop, 0, &err);
+	t0 = fr_now_ns();
+	fr_loop_run_once(loop, 200 * MS, &err);
+	ok(fr_now_ns() - t0 >= 150 * MS, "1000 wakes are drained in one round");
 
 	fr_loop_on_signal(loop, on_signal, NULL);
 	kill(getpid(), SIGINT);
