@@ -155,10 +155,13 @@ close_pipe(struct fr_shell_job *job, int fd)
 		job->fd_stdout = -1;
 }
 
-/* Read what is there (at most 1 MiB, to be fair to the other pipes);
- * returns 1 at end of file or on an error, 0 otherwise. */
+/* Read what is there; returns 1 at end of file or on an error, 0 otherwise.
+ * The pipes block: once poll says one is readable, one read cannot wait
+ * (there are bytes, or no writer is left), and one read a wake is what
+ * slurp does (a pipe that still holds bytes wakes poll again). all: the
+ * pipe was made non-blocking, read until it is empty (at most 1 MiB). */
 static int
-slurp(struct fr_shell_job *job, int fd)
+slurp(struct fr_shell_job *job, int fd, int all)
 {
 	struct fr_buf *b = fd == job->fd_stdout ? &job->out_stdout : &job->out;
 	char chunk[65536];
@@ -169,10 +172,10 @@ slurp(struct fr_shell_job *job, int fd)
 		n = read(fd, chunk, sizeof(chunk));
 		if (n > 0)
 			fr_buf_add(b, chunk, (size_t)n);
-		else if (n < 0 && errno == EINTR)
-			continue;
-		else
+		else if (!(n < 0 && errno == EINTR))
 			return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+		if (!all)
+			return 0;
 	}
 	return 0;
 }
@@ -183,10 +186,19 @@ on_read(void *arg, int fd, short revents)
 	struct fr_shell_job *job = arg;
 
 	(void)revents;
-	if (!slurp(job, fd))
+	if (!slurp(job, fd, 0))
 		return;
 	close_pipe(job, fd);
 	finish(job);
+}
+
+/* Take what a pipe holds now, without waiting for more, and close it. */
+static void
+abandon(struct fr_shell_job *job, int fd)
+{
+	if (fcntl(fd, F_SETFL, O_RDONLY | O_NONBLOCK) == 0)
+		slurp(job, fd, 1);
+	close_pipe(job, fd);
 }
 
 static void
@@ -217,14 +229,10 @@ on_kill_timer(void *arg)
 		    on_kill_timer, job);
 		return;
 	}
-	if (job->fd_stdout >= 0) {
-		slurp(job, job->fd_stdout);
-		close_pipe(job, job->fd_stdout);
-	}
-	if (job->fd_out >= 0) {
-		slurp(job, job->fd_out);
-		close_pipe(job, job->fd_out);
-	}
+	if (job->fd_stdout >= 0)
+		abandon(job, job->fd_stdout);
+	if (job->fd_out >= 0)
+		abandon(job, job->fd_out);
 	finish(job);
 }
 
@@ -271,16 +279,14 @@ high_fd(int *fd)
 	return 0;
 }
 
-/* The read end is non-blocking for the loop, the write end (the child's
- * stdout and stderr) stays blocking. A new pipe's status flags are known
- * (O_RDONLY; O_CLOEXEC is a descriptor flag, and a dup shares them): set
- * O_NONBLOCK without asking for them first. */
+/* A pipe for the child's output. Both ends block: the child's stdout and
+ * stderr must, and the loop reads its end once per wake (see slurp). */
 static int
 make_pipe(int p[2])
 {
 	if (pipe2(p, O_CLOEXEC) < 0 || high_fd(&p[0]) < 0 || high_fd(&p[1]) < 0)
 		return -1;
-	return fcntl(p[0], F_SETFL, O_RDONLY | O_NONBLOCK) < 0 ? -1 : 0;
+	return 0;
 }
 
 /* The file actions: stdin from /dev/null, stdout to std (or out), stderr to
