@@ -180,13 +180,14 @@ slurp(struct fr_shell_job *job, int fd, int all)
 	return 0;
 }
 
+/* A pipe poll says is hung up and not readable is empty with no writer
+ * left: at its end, without a read to say so. */
 static void
 on_read(void *arg, int fd, short revents)
 {
 	struct fr_shell_job *job = arg;
 
-	(void)revents;
-	if (!slurp(job, fd, 0))
+	if ((revents & (POLLIN | POLLHUP)) != POLLHUP && !slurp(job, fd, 0))
 		return;
 	close_pipe(job, fd);
 	finish(job);
