@@ -20,7 +20,7 @@
 
 #define BLOCK (64 * 1024)
 
-/* EVP fails only when it cannot allocate: treat it like fr_xmalloc does. */
+/* libcrypto fails to hash only when it cannot allocate: treat it like fr_xmalloc does. */
 static void
 check(int ok)
 {

@@ -1174,6 +1174,16 @@ test_bigrecord(void)
 	}
 	ok(s && fr_state_get(s, "small") && fr_state_file_get(s, "in/x", NULL, NULL) == 0,
 	    "the records pending before it were kept");
+	{	/* the lean read checks the checksum again, as a whole one does */
+		int fd = open(state, O_WRONLY);
+		nwarn = 0;
+		ok(fd >= 0 && pwrite(fd, "X", 1, fsize(state) - 100) == 1 && close(fd) == 0 &&
+		    s && !fr_state_get(s, "final") && nwarn == 1,
+		    "a big record damaged after loading is dropped with a warning");
+		ok(fr_state_items(s, "final", FR_ITEMS_INPUT, walkitem,
+		    &(struct walk){ NULL, NULL, 0, N, 0, 1, "" }) == -1,
+		    "and has no items to go through");
+	}
 	sclose(s);
 	free(in);
 	free(ind);
