@@ -67,15 +67,15 @@ fr_plan_free(struct fr_plan *pl)
 	if (!pl)
 		return;
 	fr_prestat_end(pl);
+	for (i = 0; pl->restext && fr_htab_next(pl->restext, &i, NULL, &v);)
+		free(((struct restext *)v)->text);	/* before the arena they are in */
+	fr_htab_free(pl->restext);
 	fr_htab_free(pl->files);
 	fr_arena_free(&pl->arena);
 	free(pl->premo);
 	for (i = 0; pl->results && i < pl->g->p->ntask; i++)
 		json_decref(pl->results[i]);
 	free(pl->results);
-	for (i = 0; pl->restext && fr_htab_next(pl->restext, &i, NULL, &v);)
-		free(((struct restext *)v)->text);
-	fr_htab_free(pl->restext);
 	fr_env_free(pl->baseenv);
 	free(pl);
 }
