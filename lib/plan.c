@@ -61,15 +61,14 @@ fr_plan_stop(struct fr_plan *pl)
 void
 fr_plan_free(struct fr_plan *pl)
 {
-	void *v;
 	size_t i;
 
 	if (!pl)
 		return;
 	fr_prestat_end(pl);
-	for (i = 0; pl->restext && fr_htab_next(pl->restext, &i, NULL, &v);)
-		free(((struct restext *)v)->text);	/* before the arena they are in */
-	fr_htab_free(pl->restext);
+	for (i = 0; pl->restext && i < pl->g->ntask; i++)
+		free(pl->restext[i]);
+	free(pl->restext);
 	fr_htab_free(pl->files);
 	fr_arena_free(&pl->arena);
 	free(pl->premo);
@@ -80,21 +79,14 @@ fr_plan_free(struct fr_plan *pl)
 	free(pl);
 }
 
-/* The result text of t, or NULL; a slot for it (NULL when !make and it has
- * none). Few tasks have one: the plan keeps them, not each task. */
+/* The slot of t's result text (NULL when !make and no task has one yet).
+ * A pipeline of shell tasks has none: the plan keeps them, made at the first. */
 static char **
 resultslot(struct fr_plan *pl, const struct fr_task *t, int make)
 {
-	struct restext *e = pl->restext ? fr_htab_get(pl->restext, t->name) : NULL;
-
-	if (!e && make) {
-		if (!pl->restext)
-			pl->restext = fr_htab_new_at(0, offsetof(struct restext, name));
-		e = fr_arena_zalloc(&pl->arena, sizeof(*e), _Alignof(struct restext));
-		e->name = t->name;
-		fr_htab_put(pl->restext, e->name, e);
-	}
-	return e ? &e->text : NULL;
+	if (!pl->restext && make)
+		pl->restext = fr_xcalloc(pl->g->ntask ? pl->g->ntask : 1, sizeof(*pl->restext));
+	return pl->restext ? &pl->restext[t->id] : NULL;
 }
 
 /* t's result is now text (taken; NULL: none). */

@@ -55,12 +55,6 @@ struct memo {
 };
 _Static_assert(sizeof(struct memo) <= 48, "a memo per file: keep it small");
 
-/* A task's result, as compact JSON text (malloc'd; NULL: none). */
-struct restext {
-	const char *name;		/* the task's */
-	char *text;
-};
-
 struct fr_plan {
 	struct fr_graph *g;
 	struct fr_state *s;
@@ -71,7 +65,8 @@ struct fr_plan {
 	struct fr_arena arena;		/* the memos made as needed, copied paths */
 	struct memo *premo;		/* the memos fr_plan_prestat made, at once */
 	json_t **results;		/* per declaration, made on first use (the array too) */
-	struct fr_htab *restext;	/* task name -> struct restext, NULL until one */
+	char **restext;			/* per task (t->id), its result as compact JSON
+					 * text or NULL; the array made at the first */
 	struct fr_prestat *prestat;	/* stat ahead, or NULL */
 	int ahead;			/* the task being planned may use it */
 	struct fr_digest baseenvh;	/* env digest of tasks with no env or dir */
