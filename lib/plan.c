@@ -454,130 +454,6 @@ hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, stru
 	return 0;
 }
 
-/* Say what differs between two lists of named digests, as "WHAT NAME is new",
- * "WHAT NAME changed" or "WHAT NAME is gone". Returns 1 if it said something. */
-static int
-diffitems(struct fr_job *job, const char *what, const struct fr_state_item *old, size_t nold,
-    const struct fr_state_item *new, size_t nnew)
-{
-	size_t i, j;
-
-	for (i = 0; i < nnew; i++) {
-		for (j = 0; j < nold; j++)
-			if (strcmp(old[j].name, new[i].name) == 0)
-				break;
-		if (j == nold || memcmp(old[j].digest, new[i].digest, sizeof(struct fr_digest))) {
-			fr_buf_printf(&job->why, "%s %s %s", what, new[i].name,
-			    j == nold ? "is new" : "changed");
-			return 1;
-		}
-	}
-	for (j = 0; j < nold; j++) {
-		for (i = 0; i < nnew; i++)
-			if (strcmp(old[j].name, new[i].name) == 0)
-				break;
-		if (i == nnew) {
-			fr_buf_printf(&job->why, "%s %s is gone", what, old[j].name);
-			return 1;
-		}
-	}
-	return 0;
-}
-
-/* The old items of a lean record, against the new ones, in step. */
-struct instep {
-	const struct fr_state_item *new;
-	size_t nnew, i;
-	struct fr_job *job;
-	const char *what;
-	struct fr_state_item *old;	/* all of them, once the names part */
-	size_t nold, cap;
-};
-
-enum { STEP_SAID = 1, STEP_APART };
-
-static int
-instep(void *arg, const char *name, const struct fr_digest *d)
-{
-	struct instep *c = arg;
-	const struct fr_state_item *n = c->i < c->nnew ? &c->new[c->i] : NULL;
-
-	if (n && strcmp(n->name, name) == 0) {
-		if (memcmp(n->digest, d, sizeof(*d)) != 0) {
-			fr_buf_printf(&c->job->why, "%s %s changed", c->what, n->name);
-			return STEP_SAID;
-		}
-		c->i++;
-		return 0;
-	}
-	if (!n) {	/* every new one matched: this old one is gone */
-		fr_buf_printf(&c->job->why, "%s %s is gone", c->what, name);
-		return STEP_SAID;
-	}
-	return STEP_APART;
-}
-
-/* Keep every old item (copied), for diffitems. */
-static int
-keepitem(void *arg, const char *name, const struct fr_digest *d)
-{
-	struct instep *c = arg;
-	struct fr_state_item it;
-	struct fr_digest *copy = fr_xmalloc(sizeof(*copy));
-
-	*copy = *d;
-	it.name = fr_xstrdup(name);
-	it.digest = copy;
-	FR_PUSH(c->old, c->nold, c->cap, it);
-	return 0;
-}
-
-/* diffitems() for the old items of a lean record, read from the state: in
- * step with the new ones while the names agree (a task's inputs keep their
- * order), else all of them read into memory. */
-static int
-diffstate(struct fr_plan *pl, struct fr_job *job, const char *what, enum fr_items which,
-    const struct fr_state_item *new, size_t nnew)
-{
-	struct instep c = { new, nnew, 0, job, what, NULL, 0, 0 };
-	size_t i;
-	int rc = fr_state_items(pl->s, job->task->name, which, instep, &c);
-
-	if (rc == STEP_SAID)
-		return 1;
-	if (rc == 0 && c.i < nnew) {
-		fr_buf_printf(&job->why, "%s %s is new", what, new[c.i].name);
-		return 1;
-	}
-	if (rc != STEP_APART)
-		return 0;
-	rc = fr_state_items(pl->s, job->task->name, which, keepitem, &c) == 0 &&
-	    diffitems(job, what, c.old, c.nold, new, nnew);
-	for (i = 0; i < c.nold; i++) {
-		free((char *)c.old[i].name);
-		free((struct fr_digest *)c.old[i].digest);
-	}
-	free(c.old);
-	return rc;
-}
-
-/* Say what differs between the old record and the new parts (first thing found). */
-static void
-explain(struct fr_plan *pl, struct fr_job *job, const struct fr_state_rec *old,
-    const struct fr_state_rec *new)
-{
-	if (memcmp(&old->cmd, &new->cmd, sizeof(old->cmd)) != 0)
-		fr_buf_addstr(&job->why, job->task->decl->action == FR_ACT_FETCH ?
-		    "url, headers, pin or output changed" : "command changed");
-	else if (memcmp(&old->env, &new->env, sizeof(old->env)) != 0)
-		fr_buf_addstr(&job->why, "environment changed");
-	else if (old->lean ? !diffstate(pl, job, "input", FR_ITEMS_INPUT, new->input,
-	    new->ninput) && !diffstate(pl, job, "upstream", FR_ITEMS_DEP, new->dep, new->ndep) :
-	    !diffitems(job, "input", old->input, old->ninput, new->input, new->ninput) &&
-	    !diffitems(job, "upstream", old->dep, old->ndep, new->dep, new->ndep))
-		fr_buf_addstr(&job->why, "needs changed");
-}
-
 /* What t hands on to the tasks that need it: its outputs' content and its
  * result. A fetch's result (its status, timing, headers) changes with every
  * download of the same content, so only its output counts: a download of
@@ -754,7 +630,7 @@ envdone:
 		fr_buf_addstr(&job->why, "no record of an earlier run");
 	} else if (memcmp(&old->key, &job->rec.key, sizeof(old->key)) != 0) {
 		job->run = 1;
-		explain(pl, job, old, &job->rec);
+		fr_plan_explain(pl, job, old, &job->rec);
 	} else {
 		for (i = 0; i < old->noutput; i++) {
 			struct fr_digest od;

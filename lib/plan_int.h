@@ -73,6 +73,11 @@ struct fr_plan {
 	int baseenvh_set;
 };
 
+/* Say in job->why what differs between the old record and the new parts
+ * (the first thing found). */
+void fr_plan_explain(struct fr_plan *pl, struct fr_job *job, const struct fr_state_rec *old,
+    const struct fr_state_rec *new);
+
 /* The memo of path, new and empty (at m if not NULL), in pl->files; kept:
  * path lives as long as the plan. The memo is in the plan's arena unless at m. */
 struct memo *fr_plan_memo(struct fr_plan *pl, const char *path, int kept, struct memo *m);
