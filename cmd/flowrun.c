@@ -869,6 +869,7 @@ run(struct opts *o, char **targets, size_t ntargets)
 		rc = picture(o, g);
 		goto out;
 	}
+	fr_pipeline_forget_names(p);	/* made again if a result is asked for by name */
 	rc = EXIT_TASK;
 	if (!early_take(&early, &state, &err))
 		state = fr_state_open(".flowrun", dry ? FR_LOCK_READONLY :

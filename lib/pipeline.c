@@ -561,9 +561,23 @@ fr_pipeline_env(const struct fr_pipeline *p, const char *name)
 }
 
 struct fr_taskdecl *
-fr_pipeline_task(const struct fr_pipeline *p, const char *name)
+fr_pipeline_task(struct fr_pipeline *p, const char *name)
 {
+	size_t i;
+
+	if (!p->bytask) {	/* forgotten: made again */
+		p->bytask = fr_htab_new_at(p->ntask, offsetof(struct fr_taskdecl, name));
+		for (i = 0; i < p->ntask; i++)
+			fr_htab_put(p->bytask, p->task[i]->name, p->task[i]);
+	}
 	return fr_htab_get(p->bytask, name);
+}
+
+void
+fr_pipeline_forget_names(struct fr_pipeline *p)
+{
+	fr_htab_free(p->bytask);
+	p->bytask = NULL;
 }
 
 /* Free what of t is not in the arena. Shared options hold none of it (the

@@ -196,6 +196,12 @@ test_fields(void)
 	free(got);
 	ok(fr_pipeline_task(pipe_, "each") == pipe_->task[2], "fields: found by name");
 	ok(fr_pipeline_task(pipe_, "nothing") == NULL, "fields: an unknown name is not");
+	fr_pipeline_forget_names(pipe_);
+	ok(pipe_->bytask == NULL, "fields: the table by name is forgotten");
+	ok(fr_pipeline_task(pipe_, "each") == pipe_->task[2] &&
+	    fr_pipeline_task(pipe_, pipe_->task[0]->name) == pipe_->task[0] &&
+	    fr_pipeline_task(pipe_, "nothing") == NULL && pipe_->bytask != NULL,
+	    "fields: and made again when a name is asked for");
 	ok(pipe_->npool == 2 && !strcmp(pipe_->pool[1].name, "db") && pipe_->pool[1].limit == 2,
 	    "fields: pools");
 }
