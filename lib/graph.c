@@ -680,7 +680,7 @@ selectone(struct fr_graph *g, const char *name, struct fr_task ***stack, size_t 
 	}
 	clean = fr_xstrdup(name);
 	fr_path_clean(clean);
-	t = fr_htab_get(g->byoutput, clean);
+	t = fr_graph_writer(g, clean);
 	free(clean);
 	if (t) {
 		FR_PUSH(*stack, *n, *cap, t);
@@ -740,6 +740,27 @@ fr_graph_select(struct fr_graph *g, char *const *targets, size_t n, struct fr_er
 fail:
 	free(stack);
 	return -1;
+}
+
+struct fr_task *
+fr_graph_writer(struct fr_graph *g, const char *path)
+{
+	size_t i, j;
+
+	if (!g->byoutput) {	/* forgotten: made again; no two tasks share an output */
+		g->byoutput = fr_htab_new(g->ntask);
+		for (i = 0; i < g->ntask; i++)
+			for (j = 0; j < g->task[i]->noutput; j++)
+				fr_htab_put(g->byoutput, g->task[i]->output[j], g->task[i]);
+	}
+	return fr_htab_get(g->byoutput, path);
+}
+
+void
+fr_graph_forget_outputs(struct fr_graph *g)
+{
+	fr_htab_free(g->byoutput);
+	g->byoutput = NULL;
 }
 
 void

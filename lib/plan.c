@@ -121,19 +121,19 @@ canon(const json_t *v)
 
 /* A string equal to path that lives as long as the plan: path itself when
  * kept (it is the graph's), else the graph's copy of an output, else a copy
- * in the plan's arena. */
+ * in the plan's arena. *output: whether a task lists it as an output. */
 static const char *
-keep(struct fr_plan *pl, const char *path, int kept)
+keep(struct fr_plan *pl, const char *path, int kept, unsigned char *output)
 {
-	const struct fr_task *t;
+	const struct fr_task *t = fr_graph_writer(pl->g, path);
 	size_t i;
 
+	*output = t != NULL;
 	if (kept)
 		return path;
-	if ((t = fr_htab_get(pl->g->byoutput, path)))
-		for (i = 0; i < t->noutput; i++)
-			if (strcmp(t->output[i], path) == 0)
-				return t->output[i];
+	for (i = 0; t && i < t->noutput; i++)
+		if (strcmp(t->output[i], path) == 0)
+			return t->output[i];
 	return fr_arena_strndup(&pl->arena, path, strlen(path));
 }
 
@@ -146,7 +146,7 @@ fr_plan_memo(struct fr_plan *pl, const char *path, int kept, struct memo *m)
 		memset(m, 0, sizeof(*m));
 	else
 		m = fr_arena_zalloc(&pl->arena, sizeof(*m), _Alignof(struct memo));
-	m->path = keep(pl, path, kept);
+	m->path = keep(pl, path, kept, &m->output);
 	fr_htab_put(pl->files, m->path, m);
 	return m;
 }
@@ -805,7 +805,7 @@ fr_plan_stamp(struct fr_plan *pl, struct fr_stamp *stamp)
 	for (outputs = 0; outputs < 2; outputs++) {
 		for (pos = 0; fr_htab_next(pl->files, &pos, &path, &v);) {
 			const struct memo *m = v;
-			if (!m->looked || !fr_htab_get(pl->g->byoutput, m->path) != !outputs)
+			if (!m->looked || !m->output != !outputs)
 				continue;
 			if (!m->exists) {
 				fr_stamp_file(stamp, m->path, NULL, NULL);

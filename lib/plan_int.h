@@ -47,7 +47,8 @@ struct memo {
 		struct statkey st;	/* pre: taken ahead */
 		struct fr_digest d;	/* once looked at: its digest if it exists, else 0 */
 	};
-	int preerr;		/* pre: 0, or stat's errno */
+	short preerr;		/* pre: 0, or stat's errno */
+	unsigned char output;	/* a task of the graph lists it as an output */
 	unsigned char exists;
 	unsigned char looked;	/* a decision used it */
 	unsigned char hinted;	/* just written by flowrun, which said its digest */

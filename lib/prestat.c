@@ -166,7 +166,7 @@ fr_plan_prestat(struct fr_plan *pl)
 		n += t->noutput;
 		for (j = 0; j < t->ninput; j++)
 			if (!fr_path_isglob(t->input[j]) &&
-			    (!(x = fr_htab_get(g->byoutput, t->input[j])) || !x->needed))
+			    (!(x = fr_graph_writer(g, t->input[j])) || !x->needed))
 				n++;
 	}
 	fr_htab_reserve(pl->files, fr_htab_count(pl->files) + n);
@@ -197,6 +197,9 @@ fr_plan_prestat(struct fr_plan *pl)
 			FR_PUSH(ps->m, ps->n, cap, m);
 		}
 	}
+	/* every path the needed tasks name has its memo, which says whether
+	 * it is an output: the table by output can go */
+	fr_graph_forget_outputs(g);
 	/* the loop itself plans meanwhile: helpers on the other CPUs */
 	want = ncpu <= 1 ? 0 : ncpu - 1 > PRESTAT_THREADS ? PRESTAT_THREADS : (int)ncpu - 1;
 	if (ps->n < PRESTAT_MIN || want == 0 || pthread_attr_init(&attr) != 0) {
