@@ -151,6 +151,34 @@ fr_plan_memo(struct fr_plan *pl, const char *path, int kept, struct memo *m)
 	return m;
 }
 
+/* The digest of path from the state's record of it when its stat data are
+ * k: 1 with *d set, else 0 (no record, or other stat data). */
+static int
+fromstate(struct fr_plan *pl, const char *path, const struct statkey *k, struct fr_digest *d)
+{
+	struct fr_stat cst;
+	struct fr_digest cd;
+	struct statkey ck;
+
+	if (fr_state_file_get(pl->s, path, &cst, &cd) < 0)
+		return 0;
+	ck = statkey(&cst);
+	if (!statkey_equal(k, &ck))
+		return 0;
+	*d = cd;
+	return 1;
+}
+
+/* Keep path's stat data st and digest d in the state, for the next run; -n
+ * writes no state, so keeps nothing. */
+static void
+remember(struct fr_plan *pl, const char *path, const struct fr_stat *st,
+    const struct fr_digest *d)
+{
+	if (!pl->dry)
+		fr_state_file_set(pl->s, path, st, d);
+}
+
 /* filememo() of a file just written, which is nearly always new: opened
  * first, so its stat data come from the open file and a missing one is told
  * by the open, without a stat before. Returns 1 found, 0 missing, -1 error,
@@ -160,8 +188,8 @@ fr_plan_memo(struct fr_plan *pl, const char *path, int kept, struct memo *m)
 static int
 written(struct fr_plan *pl, const char *path, struct memo *m, struct fr_error *err)
 {
-	struct fr_stat st, cst;
-	struct fr_digest cd;
+	struct fr_stat st;
+	struct statkey k;
 	struct stat sb;
 	int fd, rc = 1;
 
@@ -173,12 +201,12 @@ written(struct fr_plan *pl, const char *path, struct memo *m, struct fr_error *e
 		return 2;
 	}
 	fr_stat_from(&st, &sb);
-	if (fr_state_file_get(pl->s, path, &cst, &cd) == 0 && fr_stat_equal(&st, &cst)) {
-		m->d = cd;
-	} else if (fr_digest_fd(fd, &sb, &m->d) < 0) {
-		rc = fr_error_set(err, FR_ESYS, NULL, "cannot read %s:", path);
-	} else if (!pl->dry) {	/* -n writes no state: keep nothing for it */
-		fr_state_file_set(pl->s, path, &st, &m->d);
+	k = statkey(&st);
+	if (!fromstate(pl, path, &k, &m->d)) {
+		if (fr_digest_fd(fd, &sb, &m->d) < 0)
+			rc = fr_error_set(err, FR_ESYS, NULL, "cannot read %s:", path);
+		else
+			remember(pl, path, &st, &m->d);
 	}
 	close(fd);
 	m->exists = rc > 0;
@@ -194,9 +222,8 @@ filememo(struct fr_plan *pl, const char *path, int kept, int fresh, struct memo 
     struct fr_error *err)
 {
 	struct memo *m = *mp = fr_htab_get(pl->files, path);
-	struct fr_stat st, cst;
-	struct statkey k, ck;
-	struct fr_digest cd;
+	struct fr_stat st;
+	struct statkey k;
 	int rc, errnum;
 
 	if (m && __atomic_load_n(&m->pre, __ATOMIC_ACQUIRE) == PRE_NONE && (!fresh || m->hinted)) {
@@ -223,14 +250,10 @@ filememo(struct fr_plan *pl, const char *path, int kept, int fresh, struct memo 
 			return 0;
 		return fr_error_set(err, FR_ESYS, NULL, "cannot stat %s:", path);
 	}
-	if (fr_state_file_get(pl->s, path, &cst, &cd) == 0 && (ck = statkey(&cst),
-	    statkey_equal(&k, &ck))) {
-		m->d = cd;
-	} else {	/* st: as read, for the state's record */
+	if (!fromstate(pl, path, &k, &m->d)) {	/* st: as read, for the state */
 		if (fr_digest_file(path, &m->d, &st, err) < 0)
 			return -1;
-		if (!pl->dry)	/* -n writes no state: keep nothing for it */
-			fr_state_file_set(pl->s, path, &st, &m->d);
+		remember(pl, path, &st, &m->d);
 	}
 	m->exists = 1;
 	return 1;
@@ -833,8 +856,7 @@ fr_plan_hint(struct fr_plan *pl, const char *path, const struct fr_stat *st,
 	fr_prestat_drop(pl, m);
 	m->exists = m->hinted = m->looked = 1;
 	m->d = *d;
-	if (!pl->dry)
-		fr_state_file_set(pl->s, path, st, d);
+	remember(pl, path, st, d);
 }
 
 void
