@@ -105,27 +105,55 @@ fr_staterec_valid(const unsigned char *p, uint64_t avail)
 	return len;
 }
 
+/* Where the parts of a T record of len bytes are, from its fixed fields at
+ * t, q bytes into it (after its name). */
+struct layout {
+	size_t nitem, cnt[3];		/* inputs, outputs, needed tasks */
+	uint32_t rlen;			/* NORESULT: no result */
+	uint64_t lens, digs, strs;	/* offsets in the record */
+	uint64_t end;			/* where its checksum starts */
+};
+
+/* Fill *l: 0, or -1 for counts its length cannot hold (checked before
+ * anything is allocated for them). len is at least q + TFIX + 4. */
+static int
+layout(const unsigned char *t, uint64_t q, uint64_t len, struct layout *l)
+{
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		l->cnt[i] = fr_staterec_rd32(t + 104 + 4 * i);
+	l->rlen = fr_staterec_rd32(t + 116);
+	l->end = len - 4;
+	if ((uint64_t)l->cnt[0] + l->cnt[1] + l->cnt[2] > (l->end - q - TFIX) / 36)
+		return -1;
+	l->nitem = l->cnt[0] + l->cnt[1] + l->cnt[2];
+	l->lens = q + TFIX;
+	l->digs = l->lens + 4 * (uint64_t)l->nitem;
+	l->strs = l->digs + FR_DIGEST_LEN * (uint64_t)l->nitem;
+	return 0;
+}
+
 int
 fr_staterec_task(const unsigned char *p, struct fr_state_rec **rec, size_t *reccap)
 {
 	const unsigned char *end = p + fr_staterec_rd32(p + 4) - 4, *q, *lens, *digs;
 	struct fr_state_item *it;
 	struct fr_state_rec *r;
+	struct layout lay;
 	const char *str;
-	size_t cnt[3], nitem, i, l;
+	size_t *cnt = lay.cnt, nitem, i, l;
 	uint32_t rlen;
 
 	/* fr_staterec_valid() saw TFIX bytes here */
 	q = p + FR_STATEREC_NAMEOFF + fr_staterec_rd32(p + 8) + 1;
-	for (i = 0; i < 3; i++)
-		cnt[i] = fr_staterec_rd32(q + 104 + 4 * i);
-	rlen = fr_staterec_rd32(q + 116);
-	if ((uint64_t)cnt[0] + cnt[1] + cnt[2] > (size_t)(end - q - TFIX) / 36)
-		return -1;	/* before allocating for absurd counts */
-	nitem = cnt[0] + cnt[1] + cnt[2];
-	lens = q + TFIX;
-	digs = lens + 4 * nitem;
-	str = (const char *)(digs + FR_DIGEST_LEN * nitem);
+	if (layout(q, (uint64_t)(q - p), fr_staterec_rd32(p + 4), &lay) < 0)
+		return -1;
+	nitem = lay.nitem;
+	rlen = lay.rlen;
+	lens = p + lay.lens;
+	digs = p + lay.digs;
+	str = (const char *)(p + lay.strs);
 	if (*reccap < sizeof(*r) + nitem * sizeof(*it)) {
 		*reccap = sizeof(*r) + nitem * sizeof(*it);
 		*rec = fr_xrealloc(*rec, *reccap);
@@ -165,13 +193,7 @@ fr_staterec_task(const unsigned char *p, struct fr_state_rec **rec, size_t *recc
 	return 0;
 }
 
-/* Big T records, read through a window: the layout of one, from its head. */
-struct lean {
-	size_t nitem, cnt[3];
-	uint32_t rlen;
-	uint64_t lens, digs, strs;	/* offsets in the record */
-	uint64_t end;			/* where its checksum starts */
-};
+/* Big T records, read through a window. */
 
 #define LEANWIN (64u << 10)	/* bytes read at once */
 #define LEANITEMS 2048		/* items read at once */
@@ -179,30 +201,20 @@ struct lean {
 /* Read the head of the T record of len bytes at off in fd into *l, and its
  * name into a new string at *name (NULL: do not keep it): 0, or -1. */
 static int
-leanhead(int fd, uint64_t off, size_t len, struct lean *l, char **name)
+leanhead(int fd, uint64_t off, size_t len, struct layout *l, char **name)
 {
 	unsigned char fix[FR_STATEREC_NAMEOFF], t[TFIX];
 	uint64_t q;
 	uint32_t nl;
-	size_t i;
 
 	if (len < FR_STATEREC_MINREC || fr_pread_full(fd, fix, sizeof(fix), off) < 0 ||
 	    fr_staterec_framed(fix, len) != len)
 		return -1;
 	nl = fr_staterec_rd32(fix + 8);
 	q = FR_STATEREC_NAMEOFF + (uint64_t)nl + 1;
-	if (q + TFIX + 4 > len || fr_pread_full(fd, t, TFIX, off + q) < 0)
+	if (q + TFIX + 4 > len || fr_pread_full(fd, t, TFIX, off + q) < 0 ||
+	    layout(t, q, len, l) < 0)
 		return -1;
-	for (i = 0; i < 3; i++)
-		l->cnt[i] = fr_staterec_rd32(t + 104 + 4 * i);
-	l->rlen = fr_staterec_rd32(t + 116);
-	l->end = len - 4;
-	if ((uint64_t)l->cnt[0] + l->cnt[1] + l->cnt[2] > (l->end - q - TFIX) / 36)
-		return -1;
-	l->nitem = l->cnt[0] + l->cnt[1] + l->cnt[2];
-	l->lens = q + TFIX;
-	l->digs = l->lens + 4 * (uint64_t)l->nitem;
-	l->strs = l->digs + FR_DIGEST_LEN * (uint64_t)l->nitem;
 	if (name) {
 		*name = fr_xmalloc((size_t)nl + 1);
 		if (fr_pread_full(fd, *name, (size_t)nl + 1, off + FR_STATEREC_NAMEOFF) < 0 ||
@@ -216,7 +228,7 @@ leanhead(int fd, uint64_t off, size_t len, struct lean *l, char **name)
 
 /* The sum of the lengths (each with its NUL) of items [a, b), into *sum: 0, or -1. */
 static int
-leanlens(int fd, uint64_t off, const struct lean *l, size_t a, size_t b, uint64_t *sum)
+leanlens(int fd, uint64_t off, const struct layout *l, size_t a, size_t b, uint64_t *sum)
 {
 	unsigned char buf[4 * LEANITEMS];
 	size_t i, k, n;
@@ -239,7 +251,7 @@ fr_staterec_task_lean(int fd, uint64_t off, size_t len, struct fr_state_rec **re
 	unsigned char *buf = NULL, *digs;
 	struct fr_state_item *it;
 	struct fr_state_rec *r;
-	struct lean l;
+	struct layout l;
 	uint64_t before, after, all, strlen_out, at;
 	char *name = NULL, *str;
 	uint32_t crc = ~0u;
@@ -326,7 +338,7 @@ fr_staterec_items(int fd, uint64_t off, size_t len, int which,
 {
 	unsigned char lens[4 * LEANITEMS], *digs = NULL;
 	char *names = NULL;
-	struct lean l;
+	struct layout l;
 	uint64_t at, skip;
 	size_t a, b, i, k, n, tot, used, cap = 0;
 	int rc = 0;
