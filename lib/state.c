@@ -281,6 +281,13 @@ winread(struct win *w, int fd, uint64_t off, size_t len, size_t ahead)
 	return w->buf;
 }
 
+/* The file e's record is in (not pending). */
+static int
+srcfd(const struct fr_state *s, const struct ent *e)
+{
+	return e->src == SRC_LOADED ? s->rfd : s->wfd;
+}
+
 /* The record of e (valid until the next fetch), checked again; NULL if it
  * cannot be read or is not what was indexed. */
 static const unsigned char *
@@ -301,7 +308,7 @@ fetch(struct fr_state *s, const struct ent *e)
 			s->tbuf = fr_xmalloc(s->tcap);
 		}
 		s->recent = 0;
-		p = fr_pread_full(e->src == SRC_LOADED ? s->rfd : s->wfd, s->tbuf, e->len,
+		p = fr_pread_full(srcfd(s, e), s->tbuf, e->len,
 		    off) == 0 ? s->tbuf : NULL;
 	} else {
 		w = &s->win[e->src];
@@ -312,7 +319,7 @@ fetch(struct fr_state *s, const struct ent *e)
 			else
 				w->ahead = READPAGE;
 		}
-		p = winread(w, e->src == SRC_LOADED ? s->rfd : s->wfd, off, e->len, w->ahead);
+		p = winread(w, srcfd(s, e), off, e->len, w->ahead);
 	}
 	return p && fr_staterec_valid(p, e->len) == e->len ? p : NULL;
 }
@@ -732,13 +739,6 @@ fr_state_lock(const char *dir, const char *shown, enum fr_lock_mode mode,
     void (*waiting)(pid_t holder, void *arg), void *arg, struct fr_error *err)
 {
 	return open_state(dir, shown, mode, waiting, arg, 1, err);
-}
-
-/* The file e's record is in (not pending). */
-static int
-srcfd(const struct fr_state *s, const struct ent *e)
-{
-	return e->src == SRC_LOADED ? s->rfd : s->wfd;
 }
 
 /* e's big record, read lean: the items of its inputs and needed tasks stay
