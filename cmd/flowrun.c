@@ -713,7 +713,7 @@ uptodate(struct opts *o, const char *file, const struct fr_digest *inv, int *rc)
 		memset(&ev, 0, sizeof(ev));
 		ev.kind = sv.group[i] ? FR_EV_TASK_GROUPED : FR_EV_TASK_SKIPPED;
 		task.decl = sv.group[i] ? &group : &act;
-		task.name = (char *)sv.name[i];
+		task.decl->name = (char *)sv.name[i];	/* the task's, as it has no own */
 		task.id = i;
 		task.status = sv.group[i] ? FR_TASK_DONE : FR_TASK_SKIPPED;
 		ev.task = &task;
@@ -764,7 +764,8 @@ stamping(struct opts *o, struct fr_graph *g, struct fr_plan *pl, const struct fr
 	s = fr_stamp_new(inv, ".flowrun");
 	for (i = 0; i < g->ntask; i++)
 		if (g->task[i]->needed)
-			fr_stamp_task(s, g->task[i]->name, g->task[i]->decl->action == FR_ACT_NONE);
+			fr_stamp_task(s, fr_task_name(g->task[i]),
+			    g->task[i]->decl->action == FR_ACT_NONE);
 	if (fr_plan_stamp(pl, s) < 0) {
 		fr_stamp_free(s);
 		return NULL;

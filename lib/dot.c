@@ -82,7 +82,7 @@ build(const struct fr_graph *g, const struct fr_dot_opts *o, struct fr_error *er
 		if (!t->needed)
 			continue;
 		if (!o->groups) {
-			node[i] = agnode(dg, s(t->name), 1);
+			node[i] = agnode(dg, s(fr_task_name(t)), 1);
 			if (t->decl->opt->desc)
 				agset(node[i], s("tooltip"), t->decl->opt->desc);
 			if (o->status)

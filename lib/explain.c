@@ -97,7 +97,7 @@ diffstate(struct fr_plan *pl, struct fr_job *job, const char *what, enum fr_item
 {
 	struct instep c = { new, nnew, 0, job, what, NULL, 0, 0 };
 	size_t i;
-	int rc = fr_state_items(pl->s, job->task->name, which, instep, &c);
+	int rc = fr_state_items(pl->s, fr_task_name(job->task), which, instep, &c);
 
 	if (rc == STEP_SAID)
 		return 1;
@@ -107,7 +107,7 @@ diffstate(struct fr_plan *pl, struct fr_job *job, const char *what, enum fr_item
 	}
 	if (rc != STEP_APART)
 		return 0;
-	rc = fr_state_items(pl->s, job->task->name, which, keepitem, &c) == 0 &&
+	rc = fr_state_items(pl->s, fr_task_name(job->task), which, keepitem, &c) == 0 &&
 	    diffitems(job, what, c.old, c.nold, new, nnew);
 	for (i = 0; i < c.nold; i++) {
 		free((char *)c.old[i].name);

@@ -12,7 +12,7 @@
 #include "json.h"
 #include "util.h"
 
-_Static_assert(sizeof(struct fr_task) <= 104, "a task per instance: keep it small");
+_Static_assert(sizeof(struct fr_task) <= 72, "a task per instance: keep it small");
 
 struct evalctx {
 	struct fr_graph *g;
@@ -73,8 +73,8 @@ outputsof(struct fr_graph *g, const struct fr_taskdecl *d)
 		json_t *a = json_array();
 		for (i = 0; i < fr_graph_count(g, d); i++) {
 			struct fr_task *x = g->task[g->first[d->index] + i];
-			for (j = 0; j < x->noutput; j++)
-				json_array_append_new(a, json_string(x->output[j]));
+			for (j = 0; j < fr_task_noutput(x); j++)
+				json_array_append_new(a, json_string(fr_task_output(x)[j]));
 		}
 		g->outputs[d->index] = a;
 	}
@@ -325,13 +325,24 @@ addedge(struct fr_task *t, struct fr_task *dep, struct edges *e)
 	dep->nrdep++;
 }
 
+/* Whether the instances of d need a struct fr_taskown: a foreach instance
+ * has its own name, a template or a library makes its own paths. */
 static int
-instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct fr_buf *name,
+ownpaths(struct evalctx *c, const struct fr_taskdecl *d)
+{
+	return d->opt->nforeach || d->opt->library || !allliteral(c, d->output, d->noutput) ||
+	    !allliteral(c, d->input, d->ninput);
+}
+
+static int
+instances(struct evalctx *c, const struct fr_taskdecl *d, size_t *cap, struct fr_buf *name,
     struct fr_error *err)
 {
+	struct fr_graph *g = c->g;
 	struct fr_mark m = fr_taskdecl_mark(d, g->p->file);
 	json_t **vals = NULL;
-	size_t total = 1, i;
+	size_t total = 1, i, size = sizeof(struct fr_task);
+	int own = ownpaths(c, d);
 
 	if (d->opt->nforeach) {
 		if (!g->vals)
@@ -346,19 +357,24 @@ instances(struct fr_graph *g, const struct fr_taskdecl *d, size_t *cap, struct f
 	g->first[d->index] = (uint32_t)g->ntask;
 	g->first[d->index + 1] = (uint32_t)(g->ntask + total);
 	fr_grow(&g->task, g->ntask + total, cap, sizeof(*g->task));
+	if (own)
+		size += sizeof(struct fr_taskown);
 	for (i = 0; i < total; i++) {
-		struct fr_task *t = fr_arena_zalloc(&g->arena, sizeof(*t), _Alignof(struct fr_task));
+		struct fr_task *t = fr_arena_zalloc(&g->arena, size, _Alignof(struct fr_task));
 		t->decl = (struct fr_taskdecl *)d;
 		t->id = (uint32_t)g->ntask;
+		t->own = (unsigned char)own;
 		g->task[g->ntask++] = t;
-		if (!vals) {
-			t->name = d->name;	/* found through the pipeline */
+		if (!own)
+			continue;	/* its name and paths are the declaration's */
+		fr_task_own(t)->name = d->name;	/* found through the pipeline */
+		if (!vals)
 			continue;
-		}
-		t->name = instname(g, t, name);
-		if (fr_htab_put(g->byinst, t->name, t))
+		fr_task_own(t)->name = instname(g, t, name);
+		if (fr_htab_put(g->byinst, fr_task_own(t)->name, t))
 			return fr_error_set(err, FR_EPIPELINE, &m,
-			    "foreach of task '%s' makes the instance %s twice", d->name, t->name);
+			    "foreach of task '%s' makes the instance %s twice", d->name,
+			    fr_task_name(t));
 	}
 	return 0;
 }
@@ -383,10 +399,10 @@ connect(struct fr_graph *g, struct fr_task *t, struct edges *e, struct fr_error 
 	for (i = 0; i < d->opt->nuses; i++)
 		for (j = 0; j < fr_graph_count(g, d->opt->uses[i]); j++)
 			addedge(t, g->task[g->first[d->opt->uses[i]->index] + j], e);
-	for (i = 0; i < t->ninput; i++) {
+	for (i = 0; i < fr_task_ninput(t); i++) {
 		struct fr_task *x;
-		if (!fr_path_isglob(t->input[i])) {
-			if ((x = fr_htab_get(g->byoutput, t->input[i]))) {
+		if (!fr_path_isglob(fr_task_input(t)[i])) {
+			if ((x = fr_htab_get(g->byoutput, fr_task_input(t)[i]))) {
 				if (x == t)
 					goto self;
 				addedge(t, x, e);
@@ -396,8 +412,9 @@ connect(struct fr_graph *g, struct fr_task *t, struct edges *e, struct fr_error 
 		for (j = 0; j < g->ntask; j++) {
 			size_t o;
 			x = g->task[j];
-			for (o = 0; o < x->noutput; o++) {
-				if (fnmatch(t->input[i], x->output[o], FNM_PATHNAME | FNM_PERIOD) == 0) {
+			for (o = 0; o < fr_task_noutput(x); o++) {
+				if (fnmatch(fr_task_input(t)[i], fr_task_output(x)[o],
+				    FNM_PATHNAME | FNM_PERIOD) == 0) {
 					if (x == t)
 						goto self;
 					addedge(t, x, e);
@@ -413,9 +430,9 @@ connect(struct fr_graph *g, struct fr_task *t, struct edges *e, struct fr_error 
 	}
 	return 0;
 self:
-	m = pathmark(g->p->file, d->input, d->ninput, t->input[i], i, t->ninput);
+	m = pathmark(g->p->file, d->input, d->ninput, fr_task_input(t)[i], i, fr_task_ninput(t));
 	return fr_error_set(err, FR_EPIPELINE, &m, "task %s reads its own output (input '%s')",
-	    t->name, t->input[i]);
+	    fr_task_name(t), fr_task_input(t)[i]);
 }
 
 /* Kahn's algorithm; on a cycle, walk needs among the leftovers to print one. */
@@ -463,9 +480,10 @@ order(struct fr_graph *g, struct fr_error *err)
 		/* path[seen[t]-1 ..] is the cycle, each task needing the next: print
 		 * it in the order work flows, each task feeding the next */
 		k = npath;
-		fr_buf_addstr(&b, t->name);
+		fr_buf_addstr(&b, fr_task_name(t));
 		while (k-- > seen[t->id] - 1)
-			fr_buf_printf(&b, " -> %s", k == seen[t->id] - 1 ? t->name : path[k]->name);
+			fr_buf_printf(&b, " -> %s",
+			    fr_task_name(k == seen[t->id] - 1 ? t : path[k]));
 		m = fr_taskdecl_mark(t->decl, g->p->file);
 		fr_error_set(err, FR_EPIPELINE, &m,
 		    "dependency cycle: %s (each task needs the one before it)", fr_buf_str(&b));
@@ -514,7 +532,7 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 	/* one instance a task unless it has foreach: then grown as needed */
 	fr_grow(&g->task, p->ntask, &cap, sizeof(*g->task));
 	for (i = 0; i < p->ntask; i++)
-		if (instances(g, p->task[i], &cap, &name, err) < 0)
+		if (instances(&c, p->task[i], &cap, &name, err) < 0)
 			goto fail;
 	for (i = 0, j = 0; i < p->ntask; i++)	/* a guess: one path a template */
 		j += fr_graph_count(g, p->task[i]) * p->task[i]->noutput;
@@ -523,32 +541,32 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 		struct fr_task *t = g->task[i];
 		c.t = t;
 		npath = 0;
-		if (allliteral(&c, t->decl->output, t->decl->noutput)) {
-			t->output = t->decl->output;	/* the paths as declared: share them */
-			t->noutput = t->decl->noutput;
-		} else {
+		if (t->own && allliteral(&c, t->decl->output, t->decl->noutput)) {
+			fr_task_own(t)->output = t->decl->output;	/* share them */
+			fr_task_own(t)->noutput = t->decl->noutput;
+		} else if (t->own) {
 			if (evalpaths(&c, t->decl->output, t->decl->noutput, &paths, &npath,
 			    &pathcap, err) < 0)
 				goto fail;
-			keeppaths(g, paths, npath, NULL, 0, &t->output, &n32);
-			t->noutput = n32;
+			keeppaths(g, paths, npath, NULL, 0, &fr_task_own(t)->output, &n32);
+			fr_task_own(t)->noutput = n32;
 			npath = 0;
 		}
-		if (t->decl->action == FR_ACT_FETCH && t->noutput != 1) {
+		if (t->decl->action == FR_ACT_FETCH && fr_task_noutput(t) != 1) {
 			struct fr_mark m = fr_tmpl_mark(fr_tmpl_of(t->decl->output[0]), g->p->file);
 			fr_error_set(err, FR_EPIPELINE, &m,
 			    "a fetch task downloads to exactly one output, but %s has %zu",
-			    t->name, (size_t)t->noutput);
+			    fr_task_name(t), (size_t)fr_task_noutput(t));
 			goto fail;
 		}
-		for (j = 0; j < t->noutput; j++) {
-			struct fr_task *prev = fr_htab_put(g->byoutput, t->output[j], t);
+		for (j = 0; j < fr_task_noutput(t); j++) {
+			struct fr_task *prev = fr_htab_put(g->byoutput, fr_task_output(t)[j], t);
 			if (prev) {
 				struct fr_mark m = pathmark(g->p->file, t->decl->output,
-				    t->decl->noutput, t->output[j], j, t->noutput);
+				    t->decl->noutput, fr_task_output(t)[j], j, fr_task_noutput(t));
 				fr_error_set(err, FR_EPIPELINE, &m,
-				    "output '%s' of %s is also an output of %s", t->output[j],
-				    t->name, prev->name);
+				    "output '%s' of %s is also an output of %s",
+				    fr_task_output(t)[j], fr_task_name(t), fr_task_name(prev));
 				goto fail;
 			}
 		}
@@ -557,9 +575,11 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 		struct fr_task *t = g->task[i];
 		c.t = t;
 		npath = 0;
+		if (!t->own)
+			continue;	/* the declaration's paths, all literal */
 		if (!t->decl->opt->library && allliteral(&c, t->decl->input, t->decl->ninput)) {
-			t->input = t->decl->input;
-			t->ninput = t->decl->ninput;
+			fr_task_own(t)->input = t->decl->input;	/* share them */
+			fr_task_own(t)->ninput = t->decl->ninput;
 			continue;
 		}
 		if (evalpaths(&c, t->decl->input, t->decl->ninput, &paths, &npath, &pathcap,
@@ -577,9 +597,10 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 				goto fail;
 			}
 		}
-		keeppaths(g, paths, npath, sibling(g, t) ? sibling(g, t)->input : NULL,
-		    sibling(g, t) ? sibling(g, t)->ninput : 0, &t->input, &n32);
-		t->ninput = n32;
+		keeppaths(g, paths, npath, sibling(g, t) ? fr_task_input(sibling(g, t)) : NULL,
+		    sibling(g, t) ? fr_task_ninput(sibling(g, t)) : 0, &fr_task_own(t)->input,
+		    &n32);
+		fr_task_own(t)->ninput = n32;
 		npath = 0;
 	}
 	e.stamp = fr_xcalloc(g->ntask ? g->ntask : 1, sizeof(*e.stamp));
@@ -647,7 +668,9 @@ fr_task_bind(const struct fr_graph *g, const struct fr_task *t, size_t slot)
 const char *
 fr_task_library(const struct fr_task *t)
 {
-	return t->decl->opt->library && t->ninput > 0 ? t->input[t->ninput - 1] : NULL;
+	uint32_t n = fr_task_ninput(t);
+
+	return t->decl->opt->library && n > 0 ? fr_task_input(t)[n - 1] : NULL;
 }
 
 struct fr_task **
@@ -750,8 +773,9 @@ fr_graph_writer(struct fr_graph *g, const char *path)
 	if (!g->byoutput) {	/* forgotten: made again; no two tasks share an output */
 		g->byoutput = fr_htab_new(g->ntask);
 		for (i = 0; i < g->ntask; i++)
-			for (j = 0; j < g->task[i]->noutput; j++)
-				fr_htab_put(g->byoutput, g->task[i]->output[j], g->task[i]);
+			for (j = 0; j < fr_task_noutput(g->task[i]); j++)
+				fr_htab_put(g->byoutput, fr_task_output(g->task[i])[j],
+				    g->task[i]);
 	}
 	return fr_htab_get(g->byoutput, path);
 }

@@ -21,26 +21,76 @@ enum fr_task_status {
 	FR_TASK_FAILED, FR_TASK_BLOCKED,	/* not run: something it needs failed */
 };
 
+/* What an instance has of its own when its declaration's is not enough: a
+ * foreach instance's name, or paths made by templates, or a call task's
+ * library (its last input). It follows its task in the same allocation. */
+struct fr_taskown {
+	const char *name;		/* "square[x=30]" (the graph's) */
+	char **output;			/* paths relative to the pipeline directory */
+	char **input;			/* paths or glob patterns; a call task's library
+					 * is the last one (fr_task_library) */
+	uint32_t noutput, ninput;
+};
+
+/* A task instance. Most are the one instance of a plain declaration and have
+ * its name and paths, so those are the declaration's and a task holds only
+ * what running it needs (72 bytes); fr_task_name, fr_task_input and the
+ * others answer for both kinds. */
 struct fr_task {
 	struct fr_taskdecl *decl;
-	const char *name;		/* "split" (the declaration's own string),
-					 * "square[x=30]" (the graph's) */
-	char **output;			/* paths relative to the pipeline directory */
-	char **input;			/* paths or glob patterns, as declared; a call
-					 * task's library is the last one (fr_task_library);
-					 * either may be the declaration's own array */
 	struct fr_task **dep;		/* what this task needs, each once */
 	struct fr_task **rdep;		/* the tasks that need this one */
 	struct fr_digest handoff;	/* digest of its outputs' content and result */
 	uint32_t id;			/* index in graph->task (< FR_MAX_INSTANCES) */
-	uint32_t noutput, ninput, ndep, nrdep;
+	uint32_t ndep, nrdep;
 
 	/* run state, owned by the scheduler (the loop thread) */
-	unsigned char status;		/* enum fr_task_status */
+	unsigned char status : 7;	/* enum fr_task_status */
+	unsigned char own : 1;		/* a struct fr_taskown follows (set by the graph) */
 	unsigned char needed;		/* a target needs it */
 	unsigned char changed;		/* it ran (or would run, with -n) this time */
 	unsigned char afterrun;		/* something it needs, or they need, ran this time */
 };
+
+static inline struct fr_taskown *
+fr_task_own(const struct fr_task *t)
+{
+	return (struct fr_taskown *)(void *)(t + 1);
+}
+
+/* "split" (the declaration's own string), or "square[x=30]" (the graph's). */
+static inline const char *
+fr_task_name(const struct fr_task *t)
+{
+	return t->own ? fr_task_own(t)->name : t->decl->name;
+}
+
+/* Its outputs: paths relative to the pipeline directory. */
+static inline char **
+fr_task_output(const struct fr_task *t)
+{
+	return t->own ? fr_task_own(t)->output : t->decl->output;
+}
+
+static inline uint32_t
+fr_task_noutput(const struct fr_task *t)
+{
+	return t->own ? fr_task_own(t)->noutput : t->decl->noutput;
+}
+
+/* Its inputs: paths or glob patterns, as declared; a call task's library is
+ * the last one (fr_task_library). */
+static inline char **
+fr_task_input(const struct fr_task *t)
+{
+	return t->own ? fr_task_own(t)->input : t->decl->input;
+}
+
+static inline uint32_t
+fr_task_ninput(const struct fr_task *t)
+{
+	return t->own ? fr_task_own(t)->ninput : t->decl->ninput;
+}
 
 struct fr_graph {
 	struct fr_pipeline *p;		/* borrowed */

@@ -131,9 +131,9 @@ keep(struct fr_plan *pl, const char *path, int kept, unsigned char *output)
 	*output = t != NULL;
 	if (kept)
 		return path;
-	for (i = 0; t && i < t->noutput; i++)
-		if (strcmp(t->output[i], path) == 0)
-			return t->output[i];
+	for (i = 0; t && i < fr_task_noutput(t); i++)
+		if (strcmp(fr_task_output(t)[i], path) == 0)
+			return fr_task_output(t)[i];
 	return fr_arena_strndup(&pl->arena, path, strlen(path));
 }
 
@@ -372,7 +372,7 @@ pinmatch(const struct fr_job *job, const struct fr_state_rec *old, const struct 
 	if (old && memcmp(&old->key, &job->rec.key, sizeof(old->key)) == 0 &&
 	    old->noutput == 1 && memcmp(old->output[0].digest, d, sizeof(*d)) == 0)
 		return 1;
-	if (fr_pin_file(job->task->output[0], pin->algo, &got, err) < 0)
+	if (fr_pin_file(fr_task_output(job->task)[0], pin->algo, &got, err) < 0)
 		return -1;
 	return fr_pin_equal(pin, &got);
 }
@@ -393,7 +393,7 @@ fetchverdict(struct fr_plan *pl, struct fr_job *job, const struct fr_state_rec *
 
 	if (!job->run || pl->force || (!old && fs->pin.algo == FR_PIN_NONE))
 		return 0;
-	if ((rc = filedigest(pl, t->output[0], 1, 0, &cur, err)) <= 0)
+	if ((rc = filedigest(pl, fr_task_output(t)[0], 1, 0, &cur, err)) <= 0)
 		return rc;
 	if (fs->pin.algo != FR_PIN_NONE) {
 		if ((rc = pinmatch(job, old, &cur, err)) <= 0)
@@ -402,7 +402,7 @@ fetchverdict(struct fr_plan *pl, struct fr_job *job, const struct fr_state_rec *
 		job->adopt = !old || memcmp(&old->key, &job->rec.key, sizeof(old->key)) != 0 ||
 		    old->noutput != 1 || memcmp(old->output[0].digest, &cur, sizeof(cur)) != 0;
 		fr_buf_reset(&job->why);
-		fr_buf_printf(&job->why, "output %s matches its %s pin", t->output[0],
+		fr_buf_printf(&job->why, "output %s matches its %s pin", fr_task_output(t)[0],
 		    fr_pin_name(fs->pin.algo));
 		job->current = cur;
 		return 0;
@@ -431,31 +431,34 @@ fetchverdict(struct fr_plan *pl, struct fr_job *job, const struct fr_state_rec *
 static int
 hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, struct fr_error *err)
 {
+	char **input = fr_task_input(t);
+	uint32_t ninput = fr_task_ninput(t);
 	struct memo *m;
 	size_t i, j, cap = 0;
 
 	/* one item a declared input unless globs add more: a task reading the
 	 * outputs of 100k others holds them once, not in doubling copies */
-	fr_grow(&rec->input, t->ninput, &cap, sizeof(*rec->input));
-	for (i = 0; i < t->ninput; i++) {
+	fr_grow(&rec->input, ninput, &cap, sizeof(*rec->input));
+	for (i = 0; i < ninput; i++) {
 		struct fr_state_item it;
 		glob_t gl;
 		int rc;
 
-		if (!fr_path_isglob(t->input[i])) {
-			rc = filememo(pl, t->input[i], 1, 0, &m, err);
+		if (!fr_path_isglob(input[i])) {
+			rc = filememo(pl, input[i], 1, 0, &m, err);
 			if (rc < 0)
 				return -1;
 			if (rc == 0)
 				return fr_error_set(err, FR_ESYS, NULL,
-				    "missing input '%s' (no task lists it as an output)", t->input[i]);
-			it.name = t->input[i];
+				    "missing input '%s' (no task lists it as an output)",
+				    input[i]);
+			it.name = input[i];
 			it.digest = &m->d;
 			FR_PUSH(rec->input, rec->ninput, cap, it);
 			continue;
 		}
-		rc = glob(t->input[i], 0, NULL, &gl);
-		fr_seen_glob(pl->g->p->seen, t->input[i], gl.gl_pathv, rc == 0 ? gl.gl_pathc : 0);
+		rc = glob(input[i], 0, NULL, &gl);
+		fr_seen_glob(pl->g->p->seen, input[i], gl.gl_pathv, rc == 0 ? gl.gl_pathc : 0);
 		if (rc != 0) {
 			globfree(&gl);
 			continue;	/* a glob may match nothing */
@@ -511,7 +514,7 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 
 	memset(job, 0, sizeof(*job));
 	job->task = t;
-	job->rec.name = t->name;
+	job->rec.name = fr_task_name(t);
 	/* a task that ran may have written what t reads without declaring it
 	 * (ordered by needs alone): then the stat data taken ahead may be old */
 	t->afterrun = 0;
@@ -523,7 +526,8 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 		for (i = 0; i < t->ndep; i++) {
 			if (t->dep[i]->changed) {
 				job->run = 1;
-				fr_buf_printf(&job->why, "upstream %s would run", t->dep[i]->name);
+				fr_buf_printf(&job->why, "upstream %s would run",
+				    fr_task_name(t->dep[i]));
 				return 0;
 			}
 		}
@@ -567,8 +571,8 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 	fr_hasher_addstr(&h, job->cmd ? job->cmd : "");
 	fr_hasher_addstr(&h, d->opt->shell ? d->opt->shell : "");
 	fr_hasher_add(&h, &(int){ (int)d->opt->result }, sizeof(int));
-	for (i = 0; i < t->noutput; i++)
-		fr_hasher_addstr(&h, t->output[i]);
+	for (i = 0; i < fr_task_noutput(t); i++)
+		fr_hasher_addstr(&h, fr_task_output(t)[i]);
 	fr_hasher_final(&h, &job->rec.cmd);
 	/* the environment: the pipeline's, the task's, and the directory; most
 	 * tasks have neither env nor dir, so theirs is hashed once a run */
@@ -623,7 +627,7 @@ envdone:
 	for (i = 0; i < t->ndep; i++) {
 		/* the handoff of a needed task is set once it is done and lives
 		 * as long as the graph */
-		struct fr_state_item it = { t->dep[i]->name, &t->dep[i]->handoff };
+		struct fr_state_item it = { fr_task_name(t->dep[i]), &t->dep[i]->handoff };
 		FR_PUSH(job->rec.dep, job->rec.ndep, cap, it);
 	}
 	fr_hasher_init(&h);
@@ -641,7 +645,7 @@ envdone:
 	fr_hasher_final(&h, &job->rec.key);
 	/* the verdict */
 	rc = 0;
-	old = fr_state_get(pl->s, t->name);
+	old = fr_state_get(pl->s, fr_task_name(t));
 	if (pl->force) {
 		job->run = 1;
 		fr_buf_addstr(&job->why, "forced (-B)");
@@ -706,7 +710,7 @@ outitems(struct fr_job *job, size_t n)
 static void
 adopt(struct fr_plan *pl, struct fr_job *job)
 {
-	const struct fr_state_rec *old = fr_state_get(pl->s, job->task->name);
+	const struct fr_state_rec *old = fr_state_get(pl->s, fr_task_name(job->task));
 	struct fr_task *t = job->task;
 	struct fr_error err = {0};
 	struct fr_stat st = {0};
@@ -719,7 +723,7 @@ adopt(struct fr_plan *pl, struct fr_job *job)
 		setresult(pl, t, fr_xstrdup(old->result));
 	} else {
 		fr_digest_hex(&job->current, hex);
-		if (fr_stat_path(t->output[0], &st) < 0)
+		if (fr_stat_path(fr_task_output(t)[0], &st) < 0)
 			st.size = 0;
 		shown = fr_fetchspec_redact(job->url);
 		res = json_pack("{s:s?, s:n, s:I, s:s, s:n, s:n, s:i}", "url", shown, "status",
@@ -730,7 +734,7 @@ adopt(struct fr_plan *pl, struct fr_job *job)
 		free(shown);
 	}
 	*outitems(job, 1) = job->current;
-	job->rec.output[0].name = t->output[0];
+	job->rec.output[0].name = fr_task_output(t)[0];
 	job->rec.noutput = 1;
 	job->rec.result = fr_plan_task_result(pl, t);
 	handoff(t, job->rec.output, 1, job->rec.result);
@@ -741,7 +745,7 @@ adopt(struct fr_plan *pl, struct fr_job *job)
 void
 fr_plan_skip(struct fr_plan *pl, struct fr_job *job)
 {
-	const struct fr_state_rec *old = fr_state_get(pl->s, job->task->name);
+	const struct fr_state_rec *old = fr_state_get(pl->s, fr_task_name(job->task));
 	struct fr_task *t = job->task;
 
 	if (job->adopt) {
@@ -771,17 +775,17 @@ fr_plan_done(struct fr_plan *pl, struct fr_job *job, const json_t *result, int64
 	size_t i;
 	int rc;
 
-	d = outitems(job, t->noutput);
-	for (i = 0; i < t->noutput; i++) {
-		job->rec.output[i].name = t->output[i];
-		rc = filedigest(pl, t->output[i], 1, 1, &d[i], err);
+	d = outitems(job, fr_task_noutput(t));
+	for (i = 0; i < fr_task_noutput(t); i++) {
+		job->rec.output[i].name = fr_task_output(t)[i];
+		rc = filedigest(pl, fr_task_output(t)[i], 1, 1, &d[i], err);
 		if (rc < 0)
 			return -1;
 		if (rc == 0)
 			return fr_error_set(err, FR_ESYS, NULL, "output '%s' was not created",
-			    t->output[i]);
+			    fr_task_output(t)[i]);
 	}
-	job->rec.noutput = t->noutput;
+	job->rec.noutput = fr_task_noutput(t);
 	setresult(pl, t, result ? canon(result) : NULL);
 	job->rec.result = fr_plan_task_result(pl, t);
 	job->rec.duration_ns = duration_ns;
@@ -793,17 +797,17 @@ fr_plan_done(struct fr_plan *pl, struct fr_job *job, const json_t *result, int64
 int
 fr_plan_unchanged(struct fr_plan *pl, struct fr_job *job, struct fr_error *err)
 {
-	const struct fr_state_rec *old = fr_state_get(pl->s, job->task->name);
+	const struct fr_state_rec *old = fr_state_get(pl->s, fr_task_name(job->task));
 	struct fr_task *t = job->task;
 	int rc = 0;
 
 	if (!old || old->noutput != 1)	/* a conditional request needs both */
 		return fr_error_set(err, FR_ESTATE, NULL, "no record of %s's last download",
-		    t->name);
+		    fr_task_name(t));
 	setresult(pl, t, old->result ? fr_xstrdup(old->result) : NULL);
 	t->changed = 0;
 	*outitems(job, 1) = *old->output[0].digest;
-	job->rec.output[0].name = t->output[0];
+	job->rec.output[0].name = fr_task_output(t)[0];
 	job->rec.noutput = 1;
 	job->rec.result = fr_plan_task_result(pl, t);
 	job->rec.duration_ns = old->duration_ns;

@@ -163,10 +163,10 @@ fr_plan_prestat(struct fr_plan *pl)
 		struct fr_task *t = g->task[i], *x;
 		if (!t->needed)
 			continue;
-		n += t->noutput;
-		for (j = 0; j < t->ninput; j++)
-			if (!fr_path_isglob(t->input[j]) &&
-			    (!(x = fr_graph_writer(g, t->input[j])) || !x->needed))
+		n += fr_task_noutput(t);
+		for (j = 0; j < fr_task_ninput(t); j++)
+			if (!fr_path_isglob(fr_task_input(t)[j]) &&
+			    (!(x = fr_graph_writer(g, fr_task_input(t)[j])) || !x->needed))
 				n++;
 	}
 	fr_htab_reserve(pl->files, fr_htab_count(pl->files) + n);
@@ -174,12 +174,13 @@ fr_plan_prestat(struct fr_plan *pl)
 	ps->base = premo;
 	for (i = 0; i < g->ntask; i++) {
 		struct fr_task *t = g->task[i];
+		uint32_t nin = fr_task_ninput(t);
 		if (!t->needed)
 			continue;
-		for (j = 0; j < t->ninput + t->noutput; j++) {
-			const char *p = j < t->ninput ? t->input[j] : t->output[j - t->ninput];
+		for (j = 0; j < nin + fr_task_noutput(t); j++) {
+			const char *p = j < nin ? fr_task_input(t)[j] : fr_task_output(t)[j - nin];
 			struct memo *m;
-			if ((j < t->ninput && fr_path_isglob(p)) || fr_htab_get(pl->files, p))
+			if ((j < nin && fr_path_isglob(p)) || fr_htab_get(pl->files, p))
 				continue;
 			m = fr_plan_memo(pl, p, 1, premo && ps->n < n ? &premo[ps->n] : NULL);
 			m->pre = PRE_PENDING;

@@ -242,16 +242,16 @@ timeline(struct fr_buf *b, const struct fr_report *r)
 			fr_buf_printf(b, "<g><rect class=\"bar %s%s\" x=\"%.1f\" y=\"%u\" "
 			    "width=\"%.1f\" height=\"%d\"><title>", cls, w < 3 ? " thin" : "", x,
 			    sp->lane * TL_ROW, w, TL_ROW - 6);
-			esc(b, rt->task->name);
+			esc(b, fr_task_name(rt->task));
 			fr_buf_printf(b, " (%s", cls);
 			if (sp->attempt > 1)
 				fr_buf_printf(b, ", attempt %d", sp->attempt);
 			fr_buf_addstr(b, "): ");
 			seconds(b, end - sp->start_ns);
 			fr_buf_addstr(b, "</title></rect>");
-			if (w > 7.0 * (double)strlen(rt->task->name) + 8) {
+			if (w > 7.0 * (double)strlen(fr_task_name(rt->task)) + 8) {
 				fr_buf_printf(b, "<text x=\"%.1f\" y=\"%u\">", x + 4, sp->lane * TL_ROW + 13);
-				esc(b, rt->task->name);
+				esc(b, fr_task_name(rt->task));
 				fr_buf_addstr(b, "</text>");
 			}
 			fr_buf_addstr(b, "</g>\n");
@@ -274,7 +274,7 @@ row(struct fr_buf *b, const struct fr_report_task *rt)
 	const char *why = rt->status == FR_RS_FAILED && rt->message ? rt->message : rt->reason;
 
 	fr_buf_addstr(b, "<tr><td>");
-	esc(b, rt->task->name);
+	esc(b, fr_task_name(rt->task));
 	fr_buf_printf(b, "</td><td class=\"st s-%s\">%s</td>", fr_rstatus_id(rt->status),
 	    fr_rstatus_name(rt->status));
 	seconds(&cell, rt->start_ns);
@@ -335,7 +335,7 @@ failures(struct fr_buf *b, const struct fr_report *r)
 		if (!t->needed || rt->status != FR_RS_FAILED)
 			continue;
 		fr_buf_addstr(b, "<details open><summary>");
-		esc(b, t->name);
+		esc(b, fr_task_name(t));
 		fr_buf_addstr(b, ": ");
 		esc(b, rt->message ? rt->message : "failed");
 		fr_buf_addstr(b, "</summary>\n");

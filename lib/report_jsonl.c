@@ -102,7 +102,7 @@ base(struct fr_jsonl *j, const struct fr_event *ev, const char *name)
 	put(o, "elapsed", json_real(secs(ev->time_ns - j->start_ns)));
 	if (ev->task) {
 		put(o, "task", text(ev->task->decl->name, strlen(ev->task->decl->name)));
-		put(o, "instance", text(ev->task->name, strlen(ev->task->name)));
+		put(o, "instance", text(fr_task_name(ev->task), strlen(fr_task_name(ev->task))));
 	}
 	return o;
 }

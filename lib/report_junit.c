@@ -32,7 +32,7 @@ testcase(struct fr_buf *b, const struct fr_report_task *rt)
 
 	fr_buf_addstr(b, "    <testcase");
 	attr(b, "classname", rt->task->decl->name);
-	attr(b, "name", rt->task->name);
+	attr(b, "name", fr_task_name(rt->task));
 	fr_buf_printf(b, " time=\"%.3f\"", casetime(rt));
 	switch (rt->status) {
 	case FR_RS_DONE:

@@ -85,7 +85,7 @@ writelog(struct fr_last *l, const struct fr_event *ev)
 {
 	struct fr_outfile o;
 	char *dir = fr_xasprintf("%s/logs", l->dir);
-	char *path = logpath(l, ev->task->name);
+	char *path = logpath(l, fr_task_name(ev->task));
 
 	if (mkdir(dir, 0777) < 0 && errno != EEXIST) {
 		fr_error_set(&l->err, FR_ESYS, NULL, "cannot create %s:", dir);
@@ -100,7 +100,7 @@ writelog(struct fr_last *l, const struct fr_event *ev)
 		goto out;
 	/* a task fails at most once a run */
 	FR_PUSH(l->paths, l->npath, l->pathcap, path);
-	fr_htab_put(l->logs, ev->task->name, path);
+	fr_htab_put(l->logs, fr_task_name(ev->task), path);
 	path = NULL;
 out:
 	free(path);
@@ -120,7 +120,7 @@ writejson(struct fr_last *l, int64_t start_ns, int64_t end_ns)
 	fr_buf_printf(&b, "{\"flowrun_last_run\": 1, \"time\": \"%s\", \"duration\": %.3f, "
 	    "\"tasks\": {", when, (double)(end_ns - start_ns) / 1e9);
 	for (i = 0; i < l->ntask; i++) {
-		const char *name = l->g ? l->g->task[i]->name : l->names[i];
+		const char *name = l->g ? fr_task_name(l->g->task[i]) : l->names[i];
 		if (l->g && !l->g->task[i]->needed)
 			continue;
 		fr_buf_addstr(&b, first ? "\n" : ",\n");
@@ -157,7 +157,7 @@ fr_last_event(const struct fr_event *ev, void *arg)
 	case FR_EV_TASK_FINISHED:
 		l->st[ev->task->id] = FR_RS_DONE;
 		if (l->logs_exist) {
-			path = logpath(l, ev->task->name);
+			path = logpath(l, fr_task_name(ev->task));
 			unlink(path);	/* a log of an earlier failure is stale now */
 			free(path);
 		}
@@ -228,7 +228,8 @@ fr_last_read(const char *dir, const struct fr_graph *g, enum fr_rstatus *st,
 		    root ? "" : ": ", root ? "" : jerr.text);
 	} else {
 		for (i = 0; i < g->ntask; i++) {
-			const char *id = json_string_value(json_object_get(tasks, g->task[i]->name));
+			const char *id = json_string_value(json_object_get(tasks,
+			    fr_task_name(g->task[i])));
 			int s = id ? fr_rstatus_parse(id) : -1;
 			if (s >= 0)
 				st[i] = (enum fr_rstatus)s;

@@ -185,7 +185,7 @@ draw(struct fr_term *t, int64_t now, int final)
 			fr_buf_addstr(&more, part.data);
 	}
 	for (i = 0; !final && i < t->nrun; i++) {
-		const char *name = t->run[i].task->name;
+		const char *name = fr_task_name(t->run[i].task);
 		size_t need = core.len + more.len + 2 + strlen(name);
 		char rest[32];
 		int n = snprintf(rest, sizeof(rest), " (+%zu)", t->nrun - i - 1);
@@ -325,7 +325,7 @@ expectations(struct fr_term *t)
 		t->expect[i] = -1;
 		if (!task->needed || task->decl->action == FR_ACT_NONE)
 			continue;
-		rec = t->o.state ? fr_state_get(t->o.state, task->name) : NULL;
+		rec = t->o.state ? fr_state_get(t->o.state, fr_task_name(task)) : NULL;
 		t->left[i] = 1;
 		if (rec && rec->duration_ns >= 0) {
 			t->expect[i] = rec->duration_ns;
@@ -452,7 +452,7 @@ tail(const char *out, size_t len)
 static void
 finished(struct fr_term *t, const struct fr_event *ev)
 {
-	const char *name = ev->task->name;
+	const char *name = fr_task_name(ev->task);
 	char head[64], *rest;
 	int show = t->o.progress == FR_PROGRESS_PLAIN || t->o.verbose || ev->outlen > 0;
 
@@ -470,7 +470,7 @@ finished(struct fr_term *t, const struct fr_event *ev)
 static void
 failed(struct fr_term *t, const struct fr_event *ev)
 {
-	const char *name = ev->task->name, *msg = ev->message ? ev->message : "failed";
+	const char *name = fr_task_name(ev->task), *msg = ev->message ? ev->message : "failed";
 	char head[96], *rest;
 	struct failure f;
 
@@ -495,7 +495,7 @@ failed(struct fr_term *t, const struct fr_event *ev)
 static void
 handle(struct fr_term *t, const struct fr_event *ev)
 {
-	const char *name = ev->task ? ev->task->name : "";
+	const char *name = ev->task ? fr_task_name(ev->task) : "";
 	char head[64], *rest;
 
 	switch (ev->kind) {

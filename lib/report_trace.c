@@ -67,7 +67,7 @@ fr_trace_write(const struct fr_report *r, FILE *f, struct fr_error *err)
 			const struct fr_report_span *sp = &rt->span[k];
 			int64_t end = sp->end_ns >= 0 ? sp->end_ns : r->end_ns - r->start_ns;
 			json_t *o = json_object(), *args = json_object();
-			json_object_set_new(o, "name", str(rt->task->name));
+			json_object_set_new(o, "name", str(fr_task_name(rt->task)));
 			json_object_set_new(o, "cat", str(rt->task->decl->name));
 			json_object_set_new(o, "ph", json_string("X"));
 			json_object_set_new(o, "ts", json_real((double)sp->start_ns / 1e3));

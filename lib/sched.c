@@ -258,7 +258,7 @@ startfetch(struct sched *s, struct slot *sl, struct fr_error *err)
 	f->url = sl->job.url;
 	f->header = sl->job.header;
 	f->nheader = sl->job.nheader;
-	f->output = sl->job.task->output[0];
+	f->output = fr_task_output(sl->job.task)[0];
 	f->cacert = sl->job.cacert;
 	f->pin = &d->opt->fetch->pin;
 	f->pin_sri = d->opt->fetch->pin_sri;
@@ -282,13 +282,13 @@ startjob(struct sched *s, struct slot *sl, struct fr_error *err)
 	const struct fr_taskdecl *d = t->decl;
 	size_t i;
 
-	for (i = 0; i < t->noutput; i++)
-		if (mkparents(s, t->output[i], err) < 0)
+	for (i = 0; i < fr_task_noutput(t); i++)
+		if (mkparents(s, fr_task_output(t)[i], err) < 0)
 			return -1;
 	if (d->action == FR_ACT_CALL) {
 		json_decref(sl->call.result);
 		memset(&sl->call, 0, sizeof(sl->call));
-		sl->call.task = t->name;
+		sl->call.task = fr_task_name(t);
 		sl->call.library = fr_task_library(t);
 		sl->call.function = d->opt->function;
 		sl->call.args = sl->job.args;

@@ -50,7 +50,7 @@ task(const char *name)
 	size_t i;
 
 	for (i = 0; graph && i < graph->ntask; i++)
-		if (strcmp(graph->task[i]->name, name) == 0)
+		if (strcmp(fr_task_name(graph->task[i]), name) == 0)
 			return graph->task[i];
 	return NULL;
 }
@@ -63,7 +63,7 @@ names(struct fr_task *const *t, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		fr_buf_printf(&b, "%s%s", i ? " " : "", t[i]->name);
+		fr_buf_printf(&b, "%s%s", i ? " " : "", fr_task_name(t[i]));
 	return fr_buf_steal(&b);
 }
 
@@ -104,7 +104,7 @@ hasrdep(const char *name, const char *rname)
 	size_t i;
 
 	for (i = 0; t && i < t->nrdep; i++)
-		if (strcmp(t->rdep[i]->name, rname) == 0)
+		if (strcmp(fr_task_name(t->rdep[i]), rname) == 0)
 			return 1;
 	return 0;
 }
@@ -124,7 +124,7 @@ static void
 is_outputs(const char *name, const char *want)
 {
 	struct fr_task *t = task(name);
-	char *s = t ? joined(t->output, t->noutput) : NULL;
+	char *s = t ? joined(fr_task_output(t), fr_task_noutput(t)) : NULL;
 	is_str(s, want, "outputs of %s", name);
 	free(s);
 }
@@ -133,7 +133,7 @@ static void
 is_inputs(const char *name, const char *want)
 {
 	struct fr_task *t = task(name);
-	char *s = t ? joined(t->input, t->ninput) : NULL;
+	char *s = t ? joined(fr_task_input(t), fr_task_ninput(t)) : NULL;
 	is_str(s, want, "inputs of %s", name);
 	free(s);
 }
@@ -173,7 +173,7 @@ needed(void)
 
 	for (i = 0; i < graph->ntask; i++)
 		if (graph->task[i]->needed)
-			fr_buf_printf(&b, "%s%s", b.len ? " " : "", graph->task[i]->name);
+			fr_buf_printf(&b, "%s%s", b.len ? " " : "", fr_task_name(graph->task[i]));
 	return fr_buf_steal(&b);
 }
 
@@ -280,8 +280,8 @@ test_instances(void)
 	is_int(n, graph->ntask, "each task's id is its index");
 
 	inst = fr_graph_instances(graph, "p", &n);
-	ok(inst && n == 6 && strcmp(inst[0]->name, "p[a=1,b=x]") == 0 &&
-	    strcmp(inst[5]->name, "p[a=2,b=z]") == 0, "fr_graph_instances: p has 6");
+	ok(inst && n == 6 && strcmp(fr_task_name(inst[0]), "p[a=1,b=x]") == 0 &&
+	    strcmp(fr_task_name(inst[5]), "p[a=2,b=z]") == 0, "fr_graph_instances: p has 6");
 	inst = fr_graph_instances(graph, "one", &n);
 	ok(inst && n == 1 && inst[0] == task("one"), "fr_graph_instances: one has 1");
 	n = 99;
@@ -296,7 +296,7 @@ test_instances(void)
 	ok(fr_htab_get(graph->byoutput, "q/r.txt") == task("lists"), "byoutput knows cleaned paths");
 	ok(fr_graph_task(graph, "sq[x=85]") == task("sq[x=85]"), "fr_graph_task knows instances");
 	ok(fr_graph_task(graph, "one") == task("one"), "fr_graph_task knows a task without foreach");
-	ok(task("one") && task("one")->name == task("one")->decl->name,
+	ok(task("one") && fr_task_name(task("one")) == task("one")->decl->name,
 	    "a task without foreach borrows its declaration's name");
 	ok(fr_graph_task(graph, "sq") == NULL, "fr_graph_task: a foreach task is not an instance");
 	ok(fr_graph_task(graph, "sq[x=86]") == NULL, "fr_graph_task: no such instance");
@@ -366,10 +366,11 @@ test_edges(void)
 	if (!graph)
 		return;
 	t = task("src");
-	ok(t && t->output[0] == t->decl->output[0],
+	ok(t && fr_task_output(t)[0] == t->decl->output[0],
 	    "a plain clean path is the template's own text, not a copy");
 	t = task("one");
-	ok(t && t->input[0] != t->decl->input[0] && strcmp(t->input[0], "out/2.txt") == 0,
+	ok(t && fr_task_input(t)[0] != t->decl->input[0] &&
+	    strcmp(fr_task_input(t)[0], "out/2.txt") == 0,
 	    "a plain path that needs cleaning is a cleaned copy");
 	is_deps("src", "");
 	is_deps("sq[x=2]", "src");
@@ -418,7 +419,7 @@ test_order(void)
 	if (!graph)
 		return;
 	for (i = 0; i < graph->ntask; i++) {
-		const char *n = graph->order[i]->name;
+		const char *n = fr_task_name(graph->order[i]);
 		if (!strcmp(n, "a")) pa = i;
 		if (!strcmp(n, "b")) pb = i;
 		if (!strcmp(n, "c")) pc = i;
@@ -597,7 +598,7 @@ test_chain(void)
 	for (i = 0; i < n; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "t%zu", i);
-		if (strcmp(graph->order[i]->name, name) != 0) {
+		if (strcmp(fr_task_name(graph->order[i]), name) != 0) {
 			good = 0;
 			break;
 		}

@@ -67,7 +67,7 @@ task(struct fr_graph *g, const char *name)
 	size_t i;
 
 	for (i = 0; i < g->ntask; i++)
-		if (strcmp(g->task[i]->name, name) == 0)
+		if (strcmp(fr_task_name(g->task[i]), name) == 0)
 			return g->task[i];
 	return NULL;
 }
@@ -119,7 +119,7 @@ test_stats(void)
 	fr_plan_prestat(pl);
 	for (i = 0; i < g->ntask; i++) {
 		if (fr_plan_task(pl, g->order[i], &job, &err) < 0) {
-			printf("# %s: %s\n", g->order[i]->name, err.text);
+			printf("# %s: %s\n", fr_task_name(g->order[i]), err.text);
 			bad++;
 		}
 		fr_job_release(pl, &job);
@@ -131,9 +131,11 @@ test_stats(void)
 	is_int(statsof("o/2", NULL), 1, "an output is statted once");
 	is_int(statsof("o/all", NULL), 1, "a missing output is statted once");
 	statsof("in/a", &ptr);
-	ok(ptr == task(g, "one")->input[0], "the memo of an input borrows the graph's path");
+	ok(ptr == fr_task_input(task(g, "one"))[0],
+	    "the memo of an input borrows the graph's path");
 	statsof("o/1", &ptr);
-	ok(ptr == task(g, "one")->output[0], "the memo of an output borrows the graph's path");
+	ok(ptr == fr_task_output(task(g, "one"))[0],
+	    "the memo of an output borrows the graph's path");
 	fr_plan_free(pl);
 	fr_state_close(s, &err);
 	fr_graph_free(g);
