@@ -854,6 +854,7 @@ run(struct opts *o, char **targets, size_t ntargets)
 	o->pdir = getcwd(NULL, 0);
 	if (!(g = fr_graph_build(p, &err)))
 		goto fail;
+	fr_pipeline_forget_marks(p);	/* no message names where a path is now */
 	if (o->list) {
 		list(g);
 		rc = EXIT_DONE;

@@ -136,7 +136,8 @@ isclean(struct evalctx *c, const char *path)
 static int
 literal(struct evalctx *c, const char *s)
 {
-	return !fr_tmpl_has_refs(fr_tmpl_of(s)) && !strstr(s, "${{") && isclean(c, s);
+	return (fr_tmpl_isbare(s) || (!fr_tmpl_has_refs(fr_tmpl_of(s)) && !strstr(s, "${{"))) &&
+	    isclean(c, s);
 }
 
 /* Whether each of the n templates of texts tm is literal. */
@@ -151,12 +152,25 @@ allliteral(struct evalctx *c, char *const *tm, size_t n)
 	return 1;
 }
 
-/* Evaluate the path templates of texts tm, appending to *tmp (n, cap): a
- * whole list value gives several paths. A literal template is taken as it
- * is, without the evaluator. */
+/* Where text tm[i] is in g's pipeline file: a template's own mark, or for a
+ * bare text, the one the pipeline keeps of path i of d's inputs (output set:
+ * its outputs). */
+static struct fr_mark
+textmark(const struct fr_graph *g, const struct fr_taskdecl *d, int output, char *const *tm,
+    size_t i)
+{
+	if (!fr_tmpl_isbare(tm[i]))
+		return fr_tmpl_mark(fr_tmpl_of(tm[i]), g->p->file);
+	return fr_pipeline_pathmark(g->p, d, output, i);
+}
+
+/* Evaluate the path templates of texts tm (d's inputs, or its outputs when
+ * output is set), appending to *tmp (n, cap): a whole list value gives
+ * several paths. A literal template is taken as it is, without the
+ * evaluator. */
 static int
-evalpaths(struct evalctx *c, char *const *tm, size_t n, struct path **tmp, size_t *ntmp,
-    size_t *cap, struct fr_error *err)
+evalpaths(struct evalctx *c, const struct fr_taskdecl *d, int output, char *const *tm, size_t n,
+    struct path **tmp, size_t *ntmp, size_t *cap, struct fr_error *err)
 {
 	size_t i, j;
 
@@ -167,13 +181,15 @@ evalpaths(struct evalctx *c, char *const *tm, size_t n, struct path **tmp, size_
 			FR_PUSH(*tmp, *ntmp, *cap, lit);
 			continue;
 		}
-		if (!(v = fr_tmpl_eval(fr_tmpl_of(tm[i]), lookup, c, err)))
+		if (fr_tmpl_isbare(tm[i]))
+			v = json_string(tm[i]);		/* a path to clean */
+		else if (!(v = fr_tmpl_eval(fr_tmpl_of(tm[i]), lookup, c, err)))
 			return -1;
 		for (j = 0; j < (json_is_array(v) ? json_array_size(v) : 1); j++) {
 			json_t *it = json_is_array(v) ? json_array_get(v, j) : v;
 			char *s = fr_json_text(it);
 			if (!s || *s == '\0') {
-				struct fr_mark m = fr_tmpl_mark(fr_tmpl_of(tm[i]), c->g->p->file);
+				struct fr_mark m = textmark(c->g, d, output, tm, i);
 				free(s);
 				json_decref(v);
 				return fr_error_set(err, FR_EPIPELINE, &m, s ?
@@ -228,27 +244,29 @@ droppaths(struct path *tmp, size_t n)
 			free(tmp[n].s);
 }
 
-/* The mark in file of the template that gave path j of the n paths made
- * from the templates of texts tm. */
+/* The mark of the template that gave path j of the n paths made from d's
+ * inputs (output set: its outputs). */
 static struct fr_mark
-pathmark(const char *file, char *const *tm, size_t ntm, const char *path, size_t j, size_t n)
+pathmark(const struct fr_graph *g, const struct fr_taskdecl *d, int output, const char *path,
+    size_t j, size_t n)
 {
-	size_t i;
+	char *const *tm = output ? d->output : d->input;
+	size_t i, ntm = output ? d->noutput : d->ninput;
 
 	for (i = 0; i < ntm; i++) {
 		char *clean;
 		int same;
-		if (fr_tmpl_has_refs(fr_tmpl_of(tm[i])))
+		if (!fr_tmpl_isbare(tm[i]) && fr_tmpl_has_refs(fr_tmpl_of(tm[i])))
 			continue;
 		clean = fr_xstrdup(tm[i]);
 		fr_path_clean(clean);
 		same = strcmp(clean, path) == 0;
 		free(clean);
 		if (same)
-			return fr_tmpl_mark(fr_tmpl_of(tm[i]), file);
+			return textmark(g, d, output, tm, i);
 	}
 	/* one path per template, or a guess */
-	return fr_tmpl_mark(fr_tmpl_of(tm[ntm == n ? j : 0]), file);
+	return textmark(g, d, output, tm, ntm == n ? j : 0);
 }
 
 /* The name of foreach instance t, "NAME[VAR=VALUE,...]", in the arena. */
@@ -430,7 +448,7 @@ connect(struct fr_graph *g, struct fr_task *t, struct edges *e, struct fr_error 
 	}
 	return 0;
 self:
-	m = pathmark(g->p->file, d->input, d->ninput, fr_task_input(t)[i], i, fr_task_ninput(t));
+	m = pathmark(g, d, 0, fr_task_input(t)[i], i, fr_task_ninput(t));
 	return fr_error_set(err, FR_EPIPELINE, &m, "task %s reads its own output (input '%s')",
 	    fr_task_name(t), fr_task_input(t)[i]);
 }
@@ -545,15 +563,17 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 			fr_task_own(t)->output = t->decl->output;	/* share them */
 			fr_task_own(t)->noutput = t->decl->noutput;
 		} else if (t->own) {
-			if (evalpaths(&c, t->decl->output, t->decl->noutput, &paths, &npath,
-			    &pathcap, err) < 0)
+			if (evalpaths(&c, t->decl, 1, t->decl->output, t->decl->noutput, &paths,
+			    &npath, &pathcap, err) < 0)
 				goto fail;
 			keeppaths(g, paths, npath, NULL, 0, &fr_task_own(t)->output, &n32);
 			fr_task_own(t)->noutput = n32;
 			npath = 0;
 		}
 		if (t->decl->action == FR_ACT_FETCH && fr_task_noutput(t) != 1) {
-			struct fr_mark m = fr_tmpl_mark(fr_tmpl_of(t->decl->output[0]), g->p->file);
+			struct fr_mark m = t->decl->noutput ?
+			    textmark(g, t->decl, 1, t->decl->output, 0) :
+			    fr_taskdecl_mark(t->decl, g->p->file);
 			fr_error_set(err, FR_EPIPELINE, &m,
 			    "a fetch task downloads to exactly one output, but %s has %zu",
 			    fr_task_name(t), (size_t)fr_task_noutput(t));
@@ -562,8 +582,8 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 		for (j = 0; j < fr_task_noutput(t); j++) {
 			struct fr_task *prev = fr_htab_put(g->byoutput, fr_task_output(t)[j], t);
 			if (prev) {
-				struct fr_mark m = pathmark(g->p->file, t->decl->output,
-				    t->decl->noutput, fr_task_output(t)[j], j, fr_task_noutput(t));
+				struct fr_mark m = pathmark(g, t->decl, 1, fr_task_output(t)[j], j,
+				    fr_task_noutput(t));
 				fr_error_set(err, FR_EPIPELINE, &m,
 				    "output '%s' of %s is also an output of %s",
 				    fr_task_output(t)[j], fr_task_name(t), fr_task_name(prev));
@@ -582,13 +602,13 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 			fr_task_own(t)->ninput = t->decl->ninput;
 			continue;
 		}
-		if (evalpaths(&c, t->decl->input, t->decl->ninput, &paths, &npath, &pathcap,
-		    err) < 0)
+		if (evalpaths(&c, t->decl, 0, t->decl->input, t->decl->ninput, &paths, &npath,
+		    &pathcap, err) < 0)
 			goto fail;
 		if (t->decl->opt->library) {
 			size_t n = npath;
 			char *lib = t->decl->opt->library->src;
-			if (evalpaths(&c, &lib, 1, &paths, &npath, &pathcap, err) < 0)
+			if (evalpaths(&c, t->decl, 0, &lib, 1, &paths, &npath, &pathcap, err) < 0)
 				goto fail;
 			if (npath != n + 1) {
 				struct fr_mark m = fr_tmpl_mark(t->decl->opt->library, g->p->file);

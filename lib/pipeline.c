@@ -303,11 +303,13 @@ linktask(struct fr_declctx *c, struct fr_taskdecl *t)
 	for (i = 0; i < o->nenv; i++)
 		if (resolve(c, t, o->env[i].value, "env", 1, 1) < 0)
 			return -1;
-	for (i = 0; i < t->noutput; i++)
-		if (resolve(c, t, fr_tmpl_of(t->output[i]), "outputs", 0, 0) < 0)
+	for (i = 0; i < t->noutput; i++)	/* a bare path has no reference */
+		if (!fr_tmpl_isbare(t->output[i]) &&
+		    resolve(c, t, fr_tmpl_of(t->output[i]), "outputs", 0, 0) < 0)
 			return -1;
 	for (i = 0; i < t->ninput; i++)
-		if (resolve(c, t, fr_tmpl_of(t->input[i]), "inputs", 1, 0) < 0)
+		if (!fr_tmpl_isbare(t->input[i]) &&
+		    resolve(c, t, fr_tmpl_of(t->input[i]), "inputs", 1, 0) < 0)
 			return -1;
 	if (o->dir && resolve(c, t, o->dir, "dir", 0, 0) < 0)
 		return -1;
@@ -573,6 +575,33 @@ fr_pipeline_task(struct fr_pipeline *p, const char *name)
 	return fr_htab_get(p->bytask, name);
 }
 
+struct fr_mark
+fr_pipeline_pathmark(const struct fr_pipeline *p, const struct fr_taskdecl *d, int output,
+    size_t i)
+{
+	struct fr_mark m = fr_taskdecl_mark(d, p->file);
+	size_t k;
+
+	if (d->index >= p->npathat)
+		return m;
+	k = p->pathat[d->index] + (output ? d->ninput : 0) + i;
+	if (k < p->npathmark) {
+		m.line = p->pathmark[k].line;
+		m.col = p->pathmark[k].col;
+	}
+	return m;
+}
+
+void
+fr_pipeline_forget_marks(struct fr_pipeline *p)
+{
+	free(p->pathmark);
+	free(p->pathat);
+	p->pathmark = NULL;
+	p->pathat = NULL;
+	p->npathmark = p->pathmarkcap = p->npathat = p->pathatcap = 0;
+}
+
 void
 fr_pipeline_forget_names(struct fr_pipeline *p)
 {
@@ -605,6 +634,7 @@ fr_pipeline_free(struct fr_pipeline *p)
 		freetask(p->task[i]);
 	free(p->task);
 	fr_htab_free(p->bytask);
+	fr_pipeline_forget_marks(p);
 	fr_seen_free(p->seen);
 	if (p->unsaved.fd >= 0)
 		close(p->unsaved.fd);

@@ -134,6 +134,13 @@ struct fr_pipeline {
 	struct fr_seen *seen;		/* what env.NAME and globs read (fr_pipeline_env records) */
 	struct fr_treecache_unsaved unsaved;	/* a tree cache for fr_pipeline_cache */
 	char *unsaved_path;
+	/* where the declarations' paths are in the file, as their texts are
+	 * kept bare (fr_tmpl_isbare), until fr_pipeline_forget_marks: task
+	 * i's inputs' at pathmark[pathat[i]] on, its outputs' after them */
+	struct fr_pathmark { unsigned line, col; } *pathmark;
+	size_t npathmark, pathmarkcap;
+	uint32_t *pathat;
+	size_t npathat, pathatcap;
 };
 
 /* A -D name=value override. */
@@ -155,6 +162,13 @@ void fr_pipeline_free(struct fr_pipeline *p);
 void fr_pipeline_cache(struct fr_pipeline *p);
 /* The task declared as name, or NULL. */
 struct fr_taskdecl *fr_pipeline_task(struct fr_pipeline *p, const char *name);
+/* Where input (output set: output) i of d is in p's file; once the marks
+ * are forgotten, or for a path past the 4 billionth, where d's name is. */
+struct fr_mark fr_pipeline_pathmark(const struct fr_pipeline *p, const struct fr_taskdecl *d,
+    int output, size_t i);
+/* Free the marks of the paths (2.4 MB at 100,000 tasks): once the graph is
+ * built, no message names where a path is. */
+void fr_pipeline_forget_marks(struct fr_pipeline *p);
 /* Free the table of tasks by name (1.8 MB at 100,000 tasks): a run that has
  * built its graph and chosen its targets asks for a name only for a result
  * (tasks.X.result, --result), and fr_pipeline_task makes the table again

@@ -85,13 +85,13 @@ fr_taskdecl_names(struct fr_declctx *c, const struct fr_node *v, const char *key
 }
 
 /* A string or a list of strings, each parsed as a template; *out holds
- * their texts. */
+ * their texts, bare when plain (their marks go to the pipeline's). */
 static int
 wanttmpls(struct fr_declctx *c, const struct fr_node *v, const char *key, char ***out,
     uint32_t *n)
 {
+	struct fr_pipeline *p = c->p;
 	size_t i, cnt = v->kind == FR_NODE_SEQ ? v->nitem : 1;
-	struct fr_tmpl *t;
 
 	if (v->kind == FR_NODE_MAP)
 		return fr_check_type(c->err, v, key, "a path or a list of paths");
@@ -100,9 +100,11 @@ wanttmpls(struct fr_declctx *c, const struct fr_node *v, const char *key, char *
 		const struct fr_node *it = v->kind == FR_NODE_SEQ ? v->item[i] : v;
 		if (it->kind != FR_NODE_SCALAR || it->type != FR_SCALAR_STR || it->len == 0)
 			return fr_check_type(c->err, it, key, "a path or a list of paths");
-		if (!(t = fr_tmpl_parse_in(&c->p->arena, it, c->err)))
+		if (!((*out)[*n] = fr_tmpl_text_in(&p->arena, it, c->err)))
 			return -1;
-		(*out)[(*n)++] = t->src;
+		(*n)++;
+		FR_PUSH(p->pathmark, p->npathmark, p->pathmarkcap,
+		    ((struct fr_pathmark){ it->mark.line, it->mark.col }));
 	}
 	return 0;
 }
@@ -486,6 +488,8 @@ newtask(struct fr_declctx *c, const struct fr_node *k)
 	t->opt = &fr_taskopt_none;
 	t->index = (uint32_t)p->ntask;
 	FR_PUSH(p->task, p->ntask, c->taskcap, t);
+	if (p->npathmark <= UINT32_MAX && p->npathat == t->index)	/* its paths' marks */
+		FR_PUSH(p->pathat, p->npathat, p->pathatcap, (uint32_t)p->npathmark);
 	return t;
 }
 

@@ -199,6 +199,11 @@ parse(struct fr_arena *a, const char *s, size_t len, const struct fr_mark *base,
 	/* plain text (the most common template: a path) needs no segment */
 	if (nref == 0 && n == 1 && ps[0].len == len && !memchr(s, '\0', len))
 		n = 0;
+	if (n > FR_TMPL_MAXSEG) {
+		fr_error_set(err, FR_EPIPELINE, base, "a template of more than %u parts",
+		    FR_TMPL_MAXSEG);
+		goto out;
+	}
 	chars = 0;
 	for (k = 0; k < n; k++) {
 		if (ps[k].name)
@@ -222,8 +227,9 @@ parse(struct fr_arena *a, const char *s, size_t len, const struct fr_mark *base,
 	t->src[len] = '\0';
 	t->line = base->line;
 	t->col = base->col;
-	t->nseg = (unsigned)n;
+	t->nseg = (unsigned short)n;
 	t->whole = n == 1 && ps[0].name != NULL;
+	t->bare = 0;
 	for (k = 0; k < n; k++) {
 		struct fr_tmpl_seg *sg = &seg[k];
 		if (ps[k].name) {
@@ -265,6 +271,22 @@ struct fr_tmpl *
 fr_tmpl_parse_in(struct fr_arena *a, const struct fr_node *node, struct fr_error *err)
 {
 	return parse(a, node->str, node->len, &node->mark, node, err);
+}
+
+char *
+fr_tmpl_text_in(struct fr_arena *a, const struct fr_node *node, struct fr_error *err)
+{
+	struct fr_tmpl *t;
+	char *s;
+
+	if (!memchr(node->str, '$', node->len) && !memchr(node->str, '\0', node->len)) {
+		s = fr_arena_alloc(a, node->len + 2, 1);
+		*s++ = FR_TMPL_BARE;
+		memcpy(s, node->str, node->len);
+		s[node->len] = '\0';
+		return s;
+	}
+	return (t = parse(a, node->str, node->len, &node->mark, node, err)) ? t->src : NULL;
 }
 
 struct fr_tmpl *

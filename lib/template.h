@@ -50,11 +50,25 @@ struct fr_tmpl_seg {
  * templates of a pipeline are in its file, which fr_tmpl_mark is given. */
 struct fr_tmpl {
 	unsigned line, col;	/* of the scalar; 0: unknown */
-	unsigned nseg : 31;	/* 0: the text is src as it is (no reference, no $${{) */
-	unsigned whole : 1;	/* exactly one reference and nothing else */
+	unsigned short nseg;	/* 0: the text is src as it is (no reference, no $${{) */
+	unsigned char whole;	/* exactly one reference and nothing else */
+	unsigned char bare;	/* 0: see fr_tmpl_isbare */
 	char src[];		/* the original text, NUL-terminated */
 };
 _Static_assert(offsetof(struct fr_tmpl, src) == 12, "a template per path: keep it small");
+_Static_assert(offsetof(struct fr_tmpl, bare) == 11, "the byte before a template's text");
+#define FR_TMPL_MAXSEG 65535u	/* a template of more parts is an error */
+
+/* A task's paths are its templates' texts, and nearly all of them are plain
+ * text: those are kept bare, a text after one byte FR_TMPL_BARE where a
+ * template's header would end, without line, column or header (the pipeline
+ * keeps their marks until the graph is built: fr_pipeline_pathmark). */
+#define FR_TMPL_BARE 1
+static inline int
+fr_tmpl_isbare(const char *s)
+{
+	return ((const unsigned char *)s)[-1] == FR_TMPL_BARE;
+}
 
 /* The segments of t (nseg of them), just before it. */
 static inline const struct fr_tmpl_seg *
@@ -63,7 +77,7 @@ fr_tmpl_segs(const struct fr_tmpl *t)
 	return (const struct fr_tmpl_seg *)(const void *)t - t->nseg;
 }
 
-/* The template whose src is s. */
+/* The template whose src is s (a text that is not bare). */
 static inline struct fr_tmpl *
 fr_tmpl_of(const char *s)
 {
@@ -85,6 +99,9 @@ struct fr_tmpl *fr_tmpl_parse(const struct fr_node *node, struct fr_error *err);
  * fr_tmpl_free it). */
 struct fr_tmpl *fr_tmpl_parse_in(struct fr_arena *a, const struct fr_node *node,
     struct fr_error *err);
+/* The text of node's template in a: bare when the scalar is plain text (no
+ * '$', no NUL), else a template's src. NULL with err set as fr_tmpl_parse. */
+char *fr_tmpl_text_in(struct fr_arena *a, const struct fr_node *node, struct fr_error *err);
 /* Parse a plain string with no position (for -D and internal use). */
 struct fr_tmpl *fr_tmpl_parse_str(const char *s, const struct fr_mark *m, struct fr_error *err);
 /* Free t; NULL is a no-op. */

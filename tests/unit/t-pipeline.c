@@ -244,16 +244,26 @@ test_many(void)
 	is_int(pipe_->ntask, N, "many: every task");
 	for (i = 0; i < N; i++) {
 		const struct fr_taskdecl *d = pipe_->task[i];
+		unsigned line = i ? 7 + 5 * ((unsigned)i - 1) : 3;
+		struct fr_mark mi = fr_pipeline_pathmark(pipe_, d, 0, 0),
+		    mo = fr_pipeline_pathmark(pipe_, d, 1, 0);
 		snprintf(name, sizeof(name), "t%zu", i);
 		snprintf(in, sizeof(in), "in/L%zu", i);
 		if (strcmp(d->name, name) || d->index != i || fr_pipeline_task(pipe_, name) != d ||
 		    d->ninput != 1 || strcmp(d->input[0], in) || d->noutput != 1 ||
-		    fr_tmpl_of(d->input[0])->nseg != 0 ||
+		    !fr_tmpl_isbare(d->input[0]) || !fr_tmpl_isbare(d->output[0]) ||
 		    d->nneed != (i ? 1u : 0u) || (i && strcmp(d->need[0].name, "t0")) ||
-		    d->line != (i ? 7 + 5 * (i - 1) : 3))
+		    d->line != line || mi.line != line + 2 || mi.col != 14 ||
+		    mo.line != line + 3 || mo.col != 15)
 			bad++;
 	}
-	is_int(bad, 0, "many: each task whole, in order, found by name");
+	is_int(bad, 0, "many: each task whole, in order, found by name, its paths bare "
+	    "and their marks kept");
+	fr_pipeline_forget_marks(pipe_);
+	{
+		struct fr_mark m = fr_pipeline_pathmark(pipe_, pipe_->task[9], 1, 0);
+		ok(m.line == 7 + 5 * 8 && m.col == 3, "many: a forgotten path mark is the task's");
+	}
 }
 
 /* uses: each task named by tasks.X once, in the order first named. */
