@@ -86,19 +86,29 @@ struct globrec {
 	struct fr_digest d;
 };
 
-/* A stamp's file records past this many bytes go to its temporary file as
- * they come (a stamp of 100,000 tasks holds 200,000 of them, 16 MB, at the
- * end of the run, when everything else is still in memory). */
+/* A stamp's records and strings go to disk as they come, this many bytes at
+ * a time (a stamp of 100,000 tasks holds 200,000 file records, 16 MB, and
+ * 2.5 MB of names, at the end of the run, when everything else is still in
+ * memory). */
 #define FILECHUNK (64u << 10)
+
+/* Bytes of the stamp that go to a file once they pass FILECHUNK: the file
+ * records to DIR/uptodate.tmp itself, after room for the header; the task
+ * records and the strings, which come after them there, each to a file with
+ * no name in DIR (none to leave behind), copied in by fr_stamp_write. */
+struct stream {
+	struct fr_buf buf;		/* those not in the file yet */
+	uint64_t len;			/* in all, those in the file included */
+	int fd;				/* the file, or -1 until they first go to it */
+};
 
 struct fr_stamp {
 	struct fr_digest inv;
 	char *dir;
-	struct fr_buf files, tasks, strs;	/* arrays of records; the strings */
+	struct stream files, tasks, strs;	/* arrays of records; the strings */
 	uint32_t nfile, ntask;
 	int toobig;			/* an offset would not fit in 32 bits */
-	int fd;				/* DIR/uptodate.tmp once records went to it, or -1 */
-	int werr;			/* errno of a write to it that failed, or 0 */
+	int werr;			/* errno of a write to a file that failed, or 0 */
 };
 
 struct fr_seen *
@@ -191,7 +201,7 @@ fr_stamp_new(const struct fr_digest *inv, const char *dir)
 
 	s->inv = *inv;
 	s->dir = fr_xstrdup(dir);
-	s->fd = -1;
+	s->files.fd = s->tasks.fd = s->strs.fd = -1;
 	return s;
 }
 
@@ -202,50 +212,79 @@ fr_stamp_free(struct fr_stamp *s)
 
 	if (!s)
 		return;
-	if (s->fd >= 0) {	/* never written out: leave nothing behind */
-		close(s->fd);
+	if (s->files.fd >= 0) {	/* never written out: leave nothing behind */
+		close(s->files.fd);
 		tmp = stamppath(s->dir, ".tmp");
 		unlink(tmp);
 		free(tmp);
 	}
+	if (s->tasks.fd >= 0)
+		close(s->tasks.fd);
+	if (s->strs.fd >= 0)
+		close(s->strs.fd);
 	free(s->dir);
-	fr_buf_free(&s->files);
-	fr_buf_free(&s->tasks);
-	fr_buf_free(&s->strs);
+	fr_buf_free(&s->files.buf);
+	fr_buf_free(&s->tasks.buf);
+	fr_buf_free(&s->strs.buf);
 	free(s);
+}
+
+/* A file with no name in dir, to read and write: O_TMPFILE, or where the
+ * file system has none, one whose name goes at once. -1 with errno set. */
+static int
+nameless(const char *dir)
+{
+	char *tmp;
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd >= 0)
+		return fd;
+	tmp = stamppath(dir, ".part");
+	if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0)
+		unlink(tmp);
+	free(tmp);
+	return fd;
+}
+
+/* Append the n bytes at p to st, first writing those it holds to its file
+ * when they would pass FILECHUNK, so that its buffer never grows past it. A
+ * failure is kept for fr_stamp_write to report; the bytes are dropped either
+ * way, but counted, so that offsets stay right. */
+static void
+add(struct fr_stamp *s, struct stream *st, const void *p, size_t n)
+{
+	static const struct head room;
+
+	if (st->buf.len && st->buf.len + n >= FILECHUNK) {
+		if (st->fd < 0 && !s->werr && st != &s->files) {
+			if ((st->fd = nameless(s->dir)) < 0)
+				s->werr = errno;
+		} else if (st->fd < 0 && !s->werr) {
+			/* fr_stamp_write puts the header there last */
+			char *tmp = stamppath(s->dir, ".tmp");
+			st->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+			if (st->fd < 0 || fr_write_full(st->fd, &room, sizeof(room)) < 0)
+				s->werr = errno;
+			free(tmp);
+		}
+		if (!s->werr && fr_write_full(st->fd, st->buf.data, st->buf.len) < 0)
+			s->werr = errno;
+		fr_buf_reset(&st->buf);
+	}
+	fr_buf_add(&st->buf, p, n);
+	st->len += n;
 }
 
 /* The offset of a copy of str in the strings. */
 static uint32_t
 str(struct fr_stamp *s, const char *str)
 {
-	size_t at = s->strs.len;
+	uint64_t at = s->strs.len;
 
 	if (at >= NONE)
 		s->toobig = 1;
-	fr_buf_add(&s->strs, str, strlen(str) + 1);
+	add(s, &s->strs, str, strlen(str) + 1);
 	return (uint32_t)at;
-}
-
-/* Write the file records so far to DIR/uptodate.tmp, after room for the
- * header (fr_stamp_write puts it there last). A failure is kept for
- * fr_stamp_write to report; the records are dropped either way. */
-static void
-spill(struct fr_stamp *s)
-{
-	static const struct head room;
-	char *tmp;
-
-	if (s->fd < 0 && !s->werr) {
-		tmp = stamppath(s->dir, ".tmp");
-		s->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-		if (s->fd < 0 || fr_write_full(s->fd, &room, sizeof(room)) < 0)
-			s->werr = errno;
-		free(tmp);
-	}
-	if (!s->werr && fr_write_full(s->fd, s->files.data, s->files.len) < 0)
-		s->werr = errno;
-	fr_buf_reset(&s->files);
 }
 
 void
@@ -261,10 +300,8 @@ fr_stamp_file(struct fr_stamp *s, const char *path, const struct fr_stat *st,
 		r.st.size = -1;
 	}
 	r.path = str(s, path);
-	fr_buf_add(&s->files, &r, sizeof(r));
+	add(s, &s->files, &r, sizeof(r));
 	s->nfile++;
-	if (s->files.len >= FILECHUNK)
-		spill(s);
 }
 
 void
@@ -272,7 +309,7 @@ fr_stamp_task(struct fr_stamp *s, const char *name, int group)
 {
 	struct taskrec r = { str(s, name), group != 0 };
 
-	fr_buf_add(&s->tasks, &r, sizeof(r));
+	add(s, &s->tasks, &r, sizeof(r));
 	s->ntask++;
 }
 
@@ -287,9 +324,37 @@ fr_stamp_remove(const char *dir)
 
 /* One piece of the stamp file. */
 struct piece {
-	const void *data;
+	const void *data;		/* NULL: the first len bytes of the file fd */
 	size_t len;
+	int fd;
 };
+
+/* Append the first n bytes of the file in to out: in the kernel where it
+ * can be, else (no copy_file_range across these file systems, or at all)
+ * through a buffer, where a real error comes up again to be reported. 0, or
+ * -1 with errno set. */
+static int
+copy(int out, int in, size_t n)
+{
+	loff_t at = 0;
+	size_t k;
+	char *bounce;
+	int rc = 0;
+
+	while ((size_t)at < n && copy_file_range(in, &at, out, NULL, n - (size_t)at, 0) > 0)
+		;
+	if ((size_t)at == n)
+		return 0;
+	bounce = fr_xmalloc(FILECHUNK);
+	for (; rc == 0 && (size_t)at < n; at += (loff_t)k) {
+		k = n - (size_t)at < FILECHUNK ? n - (size_t)at : FILECHUNK;
+		if (fr_pread_full(in, bounce, k, (uint64_t)at) < 0 ||
+		    fr_write_full(out, bounce, k) < 0)
+			rc = -1;
+	}
+	free(bounce);
+	return rc;
+}
 
 /* Write the n pieces one after the other to fd, each from where it lies (a
  * stamp of 100,000 tasks is tens of MB: it is never copied into one buffer).
@@ -300,7 +365,8 @@ putpieces(int fd, const struct piece *pc, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (pc[i].len && fr_write_full(fd, pc[i].data, pc[i].len) < 0)
+		if (pc[i].len && (pc[i].data ? fr_write_full(fd, pc[i].data, pc[i].len) :
+		    copy(fd, pc[i].fd, pc[i].len)) < 0)
 			return -1;
 	return 0;
 }
@@ -313,19 +379,19 @@ put(struct fr_stamp *s, const struct head *h, const struct piece *pc, size_t n,
     struct fr_error *err)
 {
 	char *path = stamppath(s->dir, ""), *tmp = stamppath(s->dir, ".tmp");
-	int rc = -1, spilled = s->fd >= 0;
+	int rc = -1, spilled = s->files.fd >= 0;
 
-	if (s->fd < 0 && !s->werr) {
-		s->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-		if (s->fd < 0)
+	if (s->files.fd < 0 && !s->werr) {
+		s->files.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+		if (s->files.fd < 0)
 			s->werr = errno;
 	}
-	if (!s->werr && (putpieces(s->fd, pc, n) < 0 ||
-	    (spilled && pwrite(s->fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h))))
+	if (!s->werr && (putpieces(s->files.fd, pc, n) < 0 ||
+	    (spilled && pwrite(s->files.fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h))))
 		s->werr = errno ? errno : EIO;
-	if (s->fd >= 0 && close(s->fd) < 0 && !s->werr)
+	if (s->files.fd >= 0 && close(s->files.fd) < 0 && !s->werr)
 		s->werr = errno;
-	s->fd = -1;
+	s->files.fd = -1;
 	if (s->werr) {
 		errno = s->werr;
 		fr_error_set(err, FR_ESTATE, NULL, "cannot write %s:", tmp);
@@ -373,7 +439,7 @@ fr_stamp_write(struct fr_stamp *s, const struct fr_seen *seen,
 		goto out;
 	}
 	while (s->strs.len % 8)
-		fr_buf_addc(&s->strs, '\0');
+		add(s, &s->strs, "", 1);
 	memcpy(h.magic, MAGIC, sizeof(h.magic));
 	h.order = 0x01020304;
 	h.ntask = s->ntask;
@@ -387,11 +453,14 @@ fr_stamp_write(struct fr_stamp *s, const struct fr_seen *seen,
 	{
 		/* the header goes in last, at its place before the file
 		 * records: those not spilled yet come first here */
+		struct stream *t = &s->tasks, *strs = &s->strs;
 		const struct piece pc[] = {
-			{ &h, s->fd < 0 && !s->werr ? sizeof(h) : 0 },
-			{ s->files.data, s->files.len },
-			{ s->tasks.data, s->tasks.len }, { env.data, env.len },
-			{ glob.data, glob.len }, { s->strs.data, s->strs.len },
+			{ &h, s->files.fd < 0 && !s->werr ? sizeof(h) : 0, -1 },
+			{ s->files.buf.data, s->files.buf.len, -1 },
+			{ NULL, t->len - t->buf.len, t->fd }, { t->buf.data, t->buf.len, -1 },
+			{ env.data, env.len, -1 }, { glob.data, glob.len, -1 },
+			{ NULL, strs->len - strs->buf.len, strs->fd },
+			{ strs->buf.data, strs->buf.len, -1 },
 		};
 		rc = put(s, &h, pc, FR_NELEM(pc), err);
 	}
@@ -613,8 +682,8 @@ fr_stamp_check(const char *dir, const struct fr_digest *inv, const char *pipelin
 	if (!allsame(file, h.nfile, strs, threads, &touched))
 		goto no;
 	if (touched && rewrite) {
-		const struct piece whole = { data, size };
-		struct fr_stamp again = { .dir = (char *)dir, .fd = -1 };
+		const struct piece whole = { data, size, -1 };
+		struct fr_stamp again = { .dir = (char *)dir, .files.fd = -1 };
 		/* else the next run hashes them again */
 		put(&again, (const struct head *)data, &whole, 1, &err);
 	}

@@ -37,9 +37,12 @@ void fr_seen_glob(struct fr_seen *s, const char *pattern, char *const *match, si
 struct fr_stamp;
 
 /* A new stamp for the invocation digest inv (fr_stamp_invocation), to be
- * written as DIR/uptodate; never NULL. Its file records go to DIR/uptodate.tmp
- * as they come once they are many (so a big stamp is never whole in memory):
- * fr_stamp_free without a successful fr_stamp_write removes that file. */
+ * written as DIR/uptodate; never NULL. Once they are many, its file records
+ * go to DIR/uptodate.tmp as they come, and its task records and strings each
+ * to a file in DIR with no name (so a big stamp is never whole in memory; a
+ * small one makes no file before fr_stamp_write): fr_stamp_free without a
+ * successful fr_stamp_write removes DIR/uptodate.tmp, and the others never
+ * outlive the stamp. */
 struct fr_stamp *fr_stamp_new(const struct fr_digest *inv, const char *dir);
 /* Free s; NULL is a no-op. */
 void fr_stamp_free(struct fr_stamp *s);

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* t-stamp: a stamp written and checked back: what makes it answer, each thing
- * that makes it refuse, a touched file learnt, and damaged stamps refused. */
+ * that makes it refuse, a touched file learnt, damaged stamps refused, and a
+ * big one made on disk as it comes, leaving nothing behind. */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,6 +73,68 @@ check(const char **why)
 		fr_stamp_view_free(&v);
 	}
 	return rc;
+}
+
+/* How many files .flowrun holds besides the state and the stamp. */
+static int
+leftovers(void)
+{
+	DIR *d = opendir(".flowrun");
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+		    strcmp(e->d_name, "state") != 0 && strcmp(e->d_name, "uptodate") != 0)
+			n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* How many files with no name in .flowrun this process holds open (a stamp
+ * puts its task records and strings there once they are many). */
+static int
+nameless(void)
+{
+	char fd[64], link[4096];
+	ssize_t len;
+	int i, n = 0;
+
+	for (i = 0; i < 1024; i++) {
+		snprintf(fd, sizeof(fd), "/proc/self/fd/%d", i);
+		if ((len = readlink(fd, link, sizeof(link) - 1)) < 0)
+			continue;
+		link[len] = '\0';
+		n += strstr(link, "/.flowrun/") && strstr(link, " (deleted)");
+	}
+	return n;
+}
+
+/* The name of the big stamp's task i, or of its file i (in d/, which does not
+ * exist), long enough that the strings pass many chunks. */
+static const char *
+bigname(int file, int i)
+{
+	static char name[128];
+
+	snprintf(name, sizeof(name), file ? "d/file-%d-whose-name-is-long-enough-to-fill-chunks" :
+	    "task-%d-whose-name-is-long-enough-to-fill-chunks", i);
+	return name;
+}
+
+/* A stamp of 20,000 tasks (every third a group) and 40,000 missing files. */
+static struct fr_stamp *
+bigstamp(void)
+{
+	struct fr_stamp *s = fr_stamp_new(&inv, ".flowrun");
+	int i;
+
+	for (i = 0; i < 20000; i++)
+		fr_stamp_task(s, bigname(0, i), i % 3 == 0);
+	for (i = 0; i < 40000; i++)
+		fr_stamp_file(s, bigname(1, i), NULL, NULL);
+	return s;
 }
 
 int
@@ -227,6 +293,71 @@ main(void)
 		    strstr(err.text, "cannot write no/such/dir/uptodate.tmp") != NULL,
 		    "records that could not be spilled: the write says so (%s)", err.text);
 		fr_stamp_free(s);
+		fr_seen_free(seen);
+	}
+
+	/* tens of thousands of tasks and files: the task records and the
+	 * strings go to files of their own as they come too, copied in at the
+	 * write; every offset still finds its string, nothing is left behind */
+	{
+		struct fr_stat pst, sst;
+		struct fr_error err = {0};
+		struct fr_seen *seen = fr_seen_new();
+		struct fr_stamp_view v;
+		struct fr_stamp *s;
+		struct rlimit rl, small;
+		char *match[] = { "a.txt" };
+		int i, same;
+
+		stampnow();
+		ok(leftovers() == 0 && nameless() == 0, "a small stamp makes no file but itself");
+		fr_stat_path("flowrun.yaml", &pst);
+		fr_stat_path(".flowrun/state", &sst);
+		fr_seen_env(seen, "FLOWRUN_T_STAMP", getenv("FLOWRUN_T_STAMP"));
+		fr_seen_glob(seen, "*.txt", match, 1);
+		s = bigstamp();
+		ok(nameless() == 2, "task records and strings went to files with no name");
+		ok(fr_stamp_write(s, seen, &pst, &sst, &err) == 0, "20,000 tasks written: %s", err.text);
+		fr_stamp_free(s);
+		ok(leftovers() == 0 && nameless() == 0, "nothing left behind");
+		same = fr_stamp_check(".flowrun", &inv, "flowrun.yaml", ".flowrun/state", 2, 1, &v,
+		    &why);
+		ok(same, "20,000 tasks: answered (%s)", same ? "yes" : why);
+		same = v.ntask == 20000;
+		for (i = 0; same && i < 20000; i++)
+			same = strcmp(v.name[i], bigname(0, i)) == 0 && v.group[i] == (i % 3 == 0);
+		ok(same, "the tasks come back in order, with their names (%zu tasks)", v.ntask);
+		fr_stamp_view_free(&v);
+		mkdir("d", 0777);
+		put(bigname(1, 39999), "here now\n");
+		ok(!check(&why), "the last file recorded exists now");
+		is_str(why, "a file changed", "why");
+		unlink(bigname(1, 39999));
+		put(bigname(1, 12345), "here now\n");
+		ok(!check(&why), "one of the files spilled first exists now");
+		unlink(bigname(1, 12345));
+		rmdir("d");
+
+		s = bigstamp();
+		fr_stamp_free(s);
+		ok(leftovers() == 0 && nameless() == 0, "a big stamp never written leaves nothing");
+		ok(fr_stamp_check(".flowrun", &inv, "flowrun.yaml", ".flowrun/state", 2, 1, &v,
+		    &why) == 1 && v.ntask == 20000, "and the one before stays");
+		fr_stamp_view_free(&v);
+
+		/* files may grow to 100 KB: the strings fail on their second chunk */
+		signal(SIGXFSZ, SIG_IGN);
+		getrlimit(RLIMIT_FSIZE, &rl);
+		small = rl;
+		small.rlim_cur = 100 << 10;
+		setrlimit(RLIMIT_FSIZE, &small);
+		s = bigstamp();
+		ok(fr_stamp_write(s, seen, &pst, &sst, &err) < 0 &&
+		    strstr(err.text, "cannot write .flowrun/uptodate.tmp") != NULL,
+		    "strings that could not be spilled: the write says so (%s)", err.text);
+		setrlimit(RLIMIT_FSIZE, &rl);
+		fr_stamp_free(s);
+		ok(leftovers() == 0 && nameless() == 0, "and leaves nothing");
 		fr_seen_free(seen);
 	}
 
