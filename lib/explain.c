@@ -10,27 +10,30 @@
 #include "plan_int.h"
 #include "util.h"
 
-/* Say what differs between two lists of named digests, as "WHAT NAME is new",
- * "WHAT NAME changed" or "WHAT NAME is gone". Returns 1 if it said something. */
+/* Say what differs between the old items and the new record's inputs or
+ * deps (which), as "WHAT NAME is new", "WHAT NAME changed" or "WHAT NAME is
+ * gone". Returns 1 if it said something. */
 static int
 diffitems(struct fr_job *job, const char *what, const struct fr_state_item *old, size_t nold,
-    const struct fr_state_item *new, size_t nnew)
+    const struct fr_state_rec *new, enum fr_items which)
 {
-	size_t i, j;
+	size_t i, j, nnew = which == FR_ITEMS_INPUT ? new->ninput : new->ndep;
+	struct fr_state_item it;
 
 	for (i = 0; i < nnew; i++) {
+		it = fr_state_rec_item(new, which, i);
 		for (j = 0; j < nold; j++)
-			if (strcmp(old[j].name, new[i].name) == 0)
+			if (strcmp(old[j].name, it.name) == 0)
 				break;
-		if (j == nold || memcmp(old[j].digest, new[i].digest, sizeof(struct fr_digest))) {
-			fr_buf_printf(&job->why, "%s %s %s", what, new[i].name,
+		if (j == nold || memcmp(old[j].digest, it.digest, sizeof(struct fr_digest))) {
+			fr_buf_printf(&job->why, "%s %s %s", what, it.name,
 			    j == nold ? "is new" : "changed");
 			return 1;
 		}
 	}
 	for (j = 0; j < nold; j++) {
 		for (i = 0; i < nnew; i++)
-			if (strcmp(old[j].name, new[i].name) == 0)
+			if (strcmp(old[j].name, fr_state_rec_item(new, which, i).name) == 0)
 				break;
 		if (i == nnew) {
 			fr_buf_printf(&job->why, "%s %s is gone", what, old[j].name);
@@ -42,7 +45,8 @@ diffitems(struct fr_job *job, const char *what, const struct fr_state_item *old,
 
 /* The old items of a lean record, against the new ones, in step. */
 struct instep {
-	const struct fr_state_item *new;
+	const struct fr_state_rec *new;
+	enum fr_items which;
 	size_t nnew, i;
 	struct fr_job *job;
 	const char *what;
@@ -56,17 +60,18 @@ static int
 instep(void *arg, const char *name, const struct fr_digest *d)
 {
 	struct instep *c = arg;
-	const struct fr_state_item *n = c->i < c->nnew ? &c->new[c->i] : NULL;
+	struct fr_state_item n;
 
-	if (n && strcmp(n->name, name) == 0) {
-		if (memcmp(n->digest, d, sizeof(*d)) != 0) {
-			fr_buf_printf(&c->job->why, "%s %s changed", c->what, n->name);
+	if (c->i < c->nnew && strcmp((n = fr_state_rec_item(c->new, c->which, c->i)).name,
+	    name) == 0) {
+		if (memcmp(n.digest, d, sizeof(*d)) != 0) {
+			fr_buf_printf(&c->job->why, "%s %s changed", c->what, n.name);
 			return STEP_SAID;
 		}
 		c->i++;
 		return 0;
 	}
-	if (!n) {	/* every new one matched: this old one is gone */
+	if (c->i == c->nnew) {	/* every new one matched: this old one is gone */
 		fr_buf_printf(&c->job->why, "%s %s is gone", c->what, name);
 		return STEP_SAID;
 	}
@@ -93,22 +98,23 @@ keepitem(void *arg, const char *name, const struct fr_digest *d)
  * order), else all of them read into memory. */
 static int
 diffstate(struct fr_plan *pl, struct fr_job *job, const char *what, enum fr_items which,
-    const struct fr_state_item *new, size_t nnew)
+    const struct fr_state_rec *new)
 {
-	struct instep c = { new, nnew, 0, job, what, NULL, 0, 0 };
-	size_t i;
+	size_t nnew = which == FR_ITEMS_INPUT ? new->ninput : new->ndep, i;
+	struct instep c = { new, which, nnew, 0, job, what, NULL, 0, 0 };
 	int rc = fr_state_items(pl->s, fr_task_name(job->task), which, instep, &c);
 
 	if (rc == STEP_SAID)
 		return 1;
 	if (rc == 0 && c.i < nnew) {
-		fr_buf_printf(&job->why, "%s %s is new", what, new[c.i].name);
+		fr_buf_printf(&job->why, "%s %s is new", what,
+		    fr_state_rec_item(new, which, c.i).name);
 		return 1;
 	}
 	if (rc != STEP_APART)
 		return 0;
 	rc = fr_state_items(pl->s, fr_task_name(job->task), which, keepitem, &c) == 0 &&
-	    diffitems(job, what, c.old, c.nold, new, nnew);
+	    diffitems(job, what, c.old, c.nold, new, which);
 	for (i = 0; i < c.nold; i++) {
 		free((char *)c.old[i].name);
 		free((struct fr_digest *)c.old[i].digest);
@@ -126,9 +132,9 @@ fr_plan_explain(struct fr_plan *pl, struct fr_job *job, const struct fr_state_re
 		    "url, headers, pin or output changed" : "command changed");
 	else if (memcmp(&old->env, &new->env, sizeof(old->env)) != 0)
 		fr_buf_addstr(&job->why, "environment changed");
-	else if (old->lean ? !diffstate(pl, job, "input", FR_ITEMS_INPUT, new->input,
-	    new->ninput) && !diffstate(pl, job, "upstream", FR_ITEMS_DEP, new->dep, new->ndep) :
-	    !diffitems(job, "input", old->input, old->ninput, new->input, new->ninput) &&
-	    !diffitems(job, "upstream", old->dep, old->ndep, new->dep, new->ndep))
+	else if (old->lean ? !diffstate(pl, job, "input", FR_ITEMS_INPUT, new) &&
+	    !diffstate(pl, job, "upstream", FR_ITEMS_DEP, new) :
+	    !diffitems(job, "input", old->input, old->ninput, new, FR_ITEMS_INPUT) &&
+	    !diffitems(job, "upstream", old->dep, old->ndep, new, FR_ITEMS_DEP))
 		fr_buf_addstr(&job->why, "needs changed");
 }

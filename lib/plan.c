@@ -422,12 +422,34 @@ fetchverdict(struct fr_plan *pl, struct fr_job *job, const struct fr_state_rec *
 	return 0;
 }
 
+/* Item i of the job's inputs (with no glob among them: its memo's) or of
+ * its deps (what each hands on), for the job's record. */
+static void
+jobitem(const void *arg, enum fr_items which, size_t i, struct fr_state_item *it)
+{
+	const struct fr_job *job = arg;
+	const struct fr_task *t = job->task;
+	const struct memo *m;
+
+	if (which == FR_ITEMS_DEP) {
+		/* the handoff of a needed task is set once it is done and lives
+		 * as long as the graph */
+		it->name = fr_task_name(t->dep[i]);
+		it->digest = &t->dep[i]->handoff;
+		return;
+	}
+	m = fr_htab_get(job->plan->files, fr_task_input(t)[i]);
+	it->name = fr_task_input(t)[i];
+	it->digest = &m->d;
+}
+
 /* Expand input patterns (globs sorted by glob(3)) and digest each file. An
  * input item points at its memo's digest rather than holding a copy: the memo
  * lives as long as the plan, and its digest does not change while a task
  * reading the file is planned and run (only writing the file changes it, and
  * the task that writes it is needed by every task reading it, graph.c, so it
- * ran first). */
+ * ran first). Without a glob, the items are made when asked for (jobitem),
+ * not held. */
 static int
 hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, struct fr_error *err)
 {
@@ -435,10 +457,13 @@ hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, stru
 	uint32_t ninput = fr_task_ninput(t);
 	struct memo *m;
 	size_t i, j, cap = 0;
+	int globs = 0;
 
-	/* one item a declared input unless globs add more: a task reading the
-	 * outputs of 100k others holds them once, not in doubling copies */
-	fr_grow(&rec->input, ninput, &cap, sizeof(*rec->input));
+	for (i = 0; i < ninput && !globs; i++)
+		globs = fr_path_isglob(input[i]);
+	/* one item a declared input unless globs add more */
+	if (globs)
+		fr_grow(&rec->input, ninput, &cap, sizeof(*rec->input));
 	for (i = 0; i < ninput; i++) {
 		struct fr_state_item it;
 		glob_t gl;
@@ -452,6 +477,10 @@ hashinputs(struct fr_plan *pl, struct fr_task *t, struct fr_state_rec *rec, stru
 				return fr_error_set(err, FR_ESYS, NULL,
 				    "missing input '%s' (no task lists it as an output)",
 				    input[i]);
+			if (!globs) {
+				rec->ninput++;
+				continue;
+			}
 			it.name = input[i];
 			it.digest = &m->d;
 			FR_PUSH(rec->input, rec->ninput, cap, it);
@@ -509,7 +538,7 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 	struct lookctx lc = { pl, t, NULL };
 	const struct fr_state_rec *old;
 	struct fr_hasher h;
-	size_t i, cap = 0;
+	size_t i;
 	int rc = -1;
 
 	memset(job, 0, sizeof(*job));
@@ -621,26 +650,25 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 	}
 envdone:
 	/* inputs and what the needed tasks handed on */
+	job->plan = pl;
+	job->rec.item = jobitem;
+	job->rec.itemarg = job;
 	if (hashinputs(pl, t, &job->rec, err) < 0)
 		goto out;
-	fr_grow(&job->rec.dep, t->ndep, &cap, sizeof(*job->rec.dep));
-	for (i = 0; i < t->ndep; i++) {
-		/* the handoff of a needed task is set once it is done and lives
-		 * as long as the graph */
-		struct fr_state_item it = { fr_task_name(t->dep[i]), &t->dep[i]->handoff };
-		FR_PUSH(job->rec.dep, job->rec.ndep, cap, it);
-	}
+	job->rec.ndep = t->ndep;	/* made when asked for, as inputs without a glob */
 	fr_hasher_init(&h);
 	fr_hasher_add(&h, job->rec.cmd.b, FR_DIGEST_LEN);
 	fr_hasher_add(&h, job->rec.env.b, FR_DIGEST_LEN);
 	for (i = 0; i < job->rec.ninput; i++) {
-		fr_hasher_addstr(&h, job->rec.input[i].name);
-		fr_hasher_add(&h, job->rec.input[i].digest->b, FR_DIGEST_LEN);
+		struct fr_state_item it = fr_state_rec_item(&job->rec, FR_ITEMS_INPUT, i);
+		fr_hasher_addstr(&h, it.name);
+		fr_hasher_add(&h, it.digest->b, FR_DIGEST_LEN);
 	}
 	fr_hasher_addstr(&h, "");
 	for (i = 0; i < job->rec.ndep; i++) {
-		fr_hasher_addstr(&h, job->rec.dep[i].name);
-		fr_hasher_add(&h, job->rec.dep[i].digest->b, FR_DIGEST_LEN);
+		struct fr_state_item it = fr_state_rec_item(&job->rec, FR_ITEMS_DEP, i);
+		fr_hasher_addstr(&h, it.name);
+		fr_hasher_add(&h, it.digest->b, FR_DIGEST_LEN);
 	}
 	fr_hasher_final(&h, &job->rec.key);
 	/* the verdict */
@@ -887,7 +915,6 @@ fr_job_release(struct fr_plan *pl, struct fr_job *job)
 	job->url = job->cacert = job->etag = job->last_modified = NULL;
 	free(job->rec.input);
 	free(job->rec.output);
-	free(job->rec.dep);
 	fr_buf_free(&job->why);
 	memset(&job->rec, 0, sizeof(job->rec));
 	job->cmd = job->dir = NULL;

@@ -25,6 +25,7 @@ struct fr_job {
 	char **envp;			/* its whole environment (owned unless == base) */
 	char *dir;			/* working directory or NULL */
 	struct fr_state_rec rec;	/* key and its parts; outputs filled on success */
+	struct fr_plan *plan;		/* which made it (its items are said from the memos) */
 	/* fetch: the request after templating */
 	char *url;
 	char **header;			/* "Name: value" lines */

@@ -33,6 +33,8 @@ struct fr_state_item {
 };
 _Static_assert(_Alignof(struct fr_digest) == 1, "digests are pointed at inside records");
 
+enum fr_items { FR_ITEMS_INPUT, FR_ITEMS_DEP };
+
 /* The record of a task instance's last success. Strings, arrays and the
  * digests items point at are borrowed from the state for records it returns
  * (for as long as fr_state_get says), and from the caller for records given
@@ -44,7 +46,7 @@ struct fr_state_rec {
 	struct fr_digest env;		/* hash of the environment the task got */
 	int64_t duration_ns;
 	const char *result;		/* compact JSON text, or NULL for none */
-	struct fr_state_item *input;	/* input paths and content digests, sorted */
+	struct fr_state_item *input;	/* input paths and content digests, in order */
 	size_t ninput;
 	struct fr_state_item *output;	/* output paths and content digests */
 	size_t noutput;
@@ -53,7 +55,26 @@ struct fr_state_rec {
 	int lean;			/* read from a big record: input and dep are NULL
 					 * (their counts are right); fr_state_items
 					 * goes through them */
+	/* a record made to be put may leave input or dep NULL, its count set,
+	 * and say each item through item(itemarg, ...) (fr_state_rec_item):
+	 * a task of 100,000 inputs need not hold 200,000 items */
+	void (*item)(const void *itemarg, enum fr_items which, size_t i,
+	    struct fr_state_item *it);
+	const void *itemarg;
 };
+
+/* Input (FR_ITEMS_INPUT) or dep i of r, which is not lean. */
+static inline struct fr_state_item
+fr_state_rec_item(const struct fr_state_rec *r, enum fr_items which, size_t i)
+{
+	const struct fr_state_item *a = which == FR_ITEMS_INPUT ? r->input : r->dep;
+	struct fr_state_item it;
+
+	if (a)
+		return a[i];
+	r->item(r->itemarg, which, i, &it);
+	return it;
+}
 
 enum fr_lock_mode {
 	FR_LOCK_WAIT,		/* wait for another flowrun to finish, calling waiting() once */
@@ -84,7 +105,6 @@ struct fr_state *fr_state_lock(const char *dir, const char *shown, enum fr_lock_
  * input and dep items are left in the file, for fr_state_items. */
 const struct fr_state_rec *fr_state_get(struct fr_state *s, const char *name);
 
-enum fr_items { FR_ITEMS_INPUT, FR_ITEMS_DEP };
 /* Call fn with each input or dep item of the named task's record, in order,
  * until fn returns nonzero (positive): returns that, 0 after the last, or -1
  * if the record is gone or damaged. The names and digests are valid only

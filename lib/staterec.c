@@ -481,10 +481,16 @@ finish(struct fr_staterec_out *o, size_t at)
 	return 0;
 }
 
+/* Item i of r's inputs (j 0), outputs (1) or deps (2). */
+static struct fr_state_item
+itemof(const struct fr_state_rec *r, int j, size_t i)
+{
+	return j == 1 ? r->output[i] : fr_state_rec_item(r, j ? FR_ITEMS_DEP : FR_ITEMS_INPUT, i);
+}
+
 int
 fr_staterec_addtask(struct fr_staterec_out *o, const struct fr_state_rec *r)
 {
-	const struct fr_state_item *arr[3] = { r->input, r->output, r->dep };
 	size_t cnt[3] = { r->ninput, r->noutput, r->ndep }, at, i;
 	int j;
 
@@ -498,17 +504,19 @@ fr_staterec_addtask(struct fr_staterec_out *o, const struct fr_state_rec *r)
 	OUT32(o, r->result ? strlen(r->result) : NORESULT);
 	for (j = 0; j < 3; j++) {
 		for (i = 0; i < cnt[j]; i++)
-			OUT32(o, strlen(arr[j][i].name));
+			OUT32(o, strlen(itemof(r, j, i).name));
 	}
 	for (j = 0; j < 3; j++) {
 		for (i = 0; i < cnt[j]; i++)
-			emit(o, arr[j][i].digest->b, FR_DIGEST_LEN);
+			emit(o, itemof(r, j, i).digest->b, FR_DIGEST_LEN);
 	}
 	if (r->result)
 		emit(o, r->result, strlen(r->result) + 1);
 	for (j = 0; j < 3; j++) {
-		for (i = 0; i < cnt[j]; i++)
-			emit(o, arr[j][i].name, strlen(arr[j][i].name) + 1);
+		for (i = 0; i < cnt[j]; i++) {
+			struct fr_state_item it = itemof(r, j, i);
+			emit(o, it.name, strlen(it.name) + 1);
+		}
 	}
 	return finish(o, at);
 }
