@@ -107,6 +107,8 @@ out:
 	free(dir);
 }
 
+/* Write .flowrun/last-run.json through its temporary file, a piece at a
+ * time (a run of 100,000 tasks makes 2 MB of it, at its very end). */
 static void
 writejson(struct fr_last *l, int64_t start_ns, int64_t end_ns)
 {
@@ -116,6 +118,10 @@ writejson(struct fr_last *l, int64_t start_ns, int64_t end_ns)
 	size_t i;
 	int first = 1;
 
+	if (fr_outfile_open(&o, path, &l->err) < 0) {
+		free(path);
+		return;
+	}
 	fr_rfc3339(when, sizeof(when), &l->wall, start_ns, start_ns);
 	fr_buf_printf(&b, "{\"flowrun_last_run\": 1, \"time\": \"%s\", \"duration\": %.3f, "
 	    "\"tasks\": {", when, (double)(end_ns - start_ns) / 1e9);
@@ -129,12 +135,14 @@ writejson(struct fr_last *l, int64_t start_ns, int64_t end_ns)
 		fr_buf_addstr(&b, ": \"");
 		fr_buf_addstr(&b, fr_rstatus_id(l->st[i]));
 		fr_buf_addc(&b, '"');
+		if (b.len >= 1u << 16) {
+			fwrite(b.data, 1, b.len, o.f);
+			fr_buf_reset(&b);
+		}
 	}
 	fr_buf_addstr(&b, "\n}}\n");
-	if (fr_outfile_open(&o, path, &l->err) == 0) {
-		fwrite(b.data, 1, b.len, o.f);
-		fr_outfile_commit(&o, &l->err);
-	}
+	fwrite(b.data, 1, b.len, o.f);
+	fr_outfile_commit(&o, &l->err);
 	fr_buf_free(&b);
 	free(path);
 }

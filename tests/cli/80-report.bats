@@ -570,6 +570,22 @@ assert d["tasks"] == {"prep": "up_to_date", "sq[x=1]": "up_to_date", "sq[x=2]": 
 '
 }
 
+@test "the last-run record of thousands of tasks is whole, written a piece at a time" {
+	cat > flowrun.yaml <<'EOF'
+flowrun: 1
+tasks:
+  g:
+    foreach: {i: {range: 6000}}
+EOF
+	run_ok -j 2
+	"$PY" -c '
+import json
+d = json.load(open(".flowrun/last-run.json"))
+assert d["tasks"] == {"g[i=%d]" % i: "done" for i in range(6000)}, len(d["tasks"])
+'
+	[ "$(stat -c %s .flowrun/last-run.json)" -gt 100000 ]
+}
+
 @test "-n and --status leave the last-run record alone; a damaged one is a warning" {
 	small
 	run_ok -n
