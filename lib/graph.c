@@ -250,7 +250,7 @@ static struct fr_mark
 pathmark(const struct fr_graph *g, const struct fr_taskdecl *d, int output, const char *path,
     size_t j, size_t n)
 {
-	char *const *tm = output ? d->output : d->input;
+	char *const *tm = output ? fr_taskdecl_output(d) : fr_taskdecl_input(d);
 	size_t i, ntm = output ? d->noutput : d->ninput;
 
 	for (i = 0; i < ntm; i++) {
@@ -348,8 +348,9 @@ addedge(struct fr_task *t, struct fr_task *dep, struct edges *e)
 static int
 ownpaths(struct evalctx *c, const struct fr_taskdecl *d)
 {
-	return d->opt->nforeach || d->opt->library || !allliteral(c, d->output, d->noutput) ||
-	    !allliteral(c, d->input, d->ninput);
+	return d->opt->nforeach || d->opt->library ||
+	    !allliteral(c, fr_taskdecl_output(d), d->noutput) ||
+	    !allliteral(c, fr_taskdecl_input(d), d->ninput);
 }
 
 static int
@@ -557,23 +558,24 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 	g->byoutput = fr_htab_new(j);
 	for (i = 0; i < g->ntask; i++) {
 		struct fr_task *t = g->task[i];
+		const struct fr_taskdecl *d = t->decl;
 		c.t = t;
 		npath = 0;
-		if (t->own && allliteral(&c, t->decl->output, t->decl->noutput)) {
-			fr_task_own(t)->output = t->decl->output;	/* share them */
-			fr_task_own(t)->noutput = t->decl->noutput;
+		if (t->own && allliteral(&c, fr_taskdecl_output(d), d->noutput)) {
+			fr_task_own(t)->output = fr_taskdecl_output(d);	/* share them */
+			fr_task_own(t)->noutput = d->noutput;
 		} else if (t->own) {
-			if (evalpaths(&c, t->decl, 1, t->decl->output, t->decl->noutput, &paths,
+			if (evalpaths(&c, d, 1, fr_taskdecl_output(d), d->noutput, &paths,
 			    &npath, &pathcap, err) < 0)
 				goto fail;
 			keeppaths(g, paths, npath, NULL, 0, &fr_task_own(t)->output, &n32);
 			fr_task_own(t)->noutput = n32;
 			npath = 0;
 		}
-		if (t->decl->action == FR_ACT_FETCH && fr_task_noutput(t) != 1) {
-			struct fr_mark m = t->decl->noutput ?
-			    textmark(g, t->decl, 1, t->decl->output, 0) :
-			    fr_taskdecl_mark(t->decl, g->p->file);
+		if (d->action == FR_ACT_FETCH && fr_task_noutput(t) != 1) {
+			struct fr_mark m = d->noutput ?
+			    textmark(g, d, 1, fr_taskdecl_output(d), 0) :
+			    fr_taskdecl_mark(d, g->p->file);
 			fr_error_set(err, FR_EPIPELINE, &m,
 			    "a fetch task downloads to exactly one output, but %s has %zu",
 			    fr_task_name(t), (size_t)fr_task_noutput(t));
@@ -582,7 +584,7 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 		for (j = 0; j < fr_task_noutput(t); j++) {
 			struct fr_task *prev = fr_htab_put(g->byoutput, fr_task_output(t)[j], t);
 			if (prev) {
-				struct fr_mark m = pathmark(g, t->decl, 1, fr_task_output(t)[j], j,
+				struct fr_mark m = pathmark(g, d, 1, fr_task_output(t)[j], j,
 				    fr_task_noutput(t));
 				fr_error_set(err, FR_EPIPELINE, &m,
 				    "output '%s' of %s is also an output of %s",
@@ -593,25 +595,26 @@ fr_graph_build(struct fr_pipeline *p, struct fr_error *err)
 	}
 	for (i = 0; i < g->ntask; i++) {
 		struct fr_task *t = g->task[i];
+		const struct fr_taskdecl *d = t->decl;
 		c.t = t;
 		npath = 0;
 		if (!t->own)
 			continue;	/* the declaration's paths, all literal */
-		if (!t->decl->opt->library && allliteral(&c, t->decl->input, t->decl->ninput)) {
-			fr_task_own(t)->input = t->decl->input;	/* share them */
-			fr_task_own(t)->ninput = t->decl->ninput;
+		if (!d->opt->library && allliteral(&c, fr_taskdecl_input(d), d->ninput)) {
+			fr_task_own(t)->input = fr_taskdecl_input(d);	/* share them */
+			fr_task_own(t)->ninput = d->ninput;
 			continue;
 		}
-		if (evalpaths(&c, t->decl, 0, t->decl->input, t->decl->ninput, &paths, &npath,
+		if (evalpaths(&c, d, 0, fr_taskdecl_input(d), d->ninput, &paths, &npath,
 		    &pathcap, err) < 0)
 			goto fail;
-		if (t->decl->opt->library) {
+		if (d->opt->library) {
 			size_t n = npath;
-			char *lib = t->decl->opt->library->src;
-			if (evalpaths(&c, t->decl, 0, &lib, 1, &paths, &npath, &pathcap, err) < 0)
+			char *lib = d->opt->library->src;
+			if (evalpaths(&c, d, 0, &lib, 1, &paths, &npath, &pathcap, err) < 0)
 				goto fail;
 			if (npath != n + 1) {
-				struct fr_mark m = fr_tmpl_mark(t->decl->opt->library, g->p->file);
+				struct fr_mark m = fr_tmpl_mark(d->opt->library, g->p->file);
 				fr_error_set(err, FR_EPIPELINE, &m,
 				    "'library' must be one path");
 				goto fail;

@@ -69,7 +69,7 @@ fr_task_name(const struct fr_task *t)
 static inline char **
 fr_task_output(const struct fr_task *t)
 {
-	return t->own ? fr_task_own(t)->output : t->decl->output;
+	return t->own ? fr_task_own(t)->output : fr_taskdecl_output(t->decl);
 }
 
 static inline uint32_t
@@ -83,7 +83,7 @@ fr_task_noutput(const struct fr_task *t)
 static inline char **
 fr_task_input(const struct fr_task *t)
 {
-	return t->own ? fr_task_own(t)->input : t->decl->input;
+	return t->own ? fr_task_own(t)->input : fr_taskdecl_input(t->decl);
 }
 
 static inline uint32_t

@@ -304,12 +304,12 @@ linktask(struct fr_declctx *c, struct fr_taskdecl *t)
 		if (resolve(c, t, o->env[i].value, "env", 1, 1) < 0)
 			return -1;
 	for (i = 0; i < t->noutput; i++)	/* a bare path has no reference */
-		if (!fr_tmpl_isbare(t->output[i]) &&
-		    resolve(c, t, fr_tmpl_of(t->output[i]), "outputs", 0, 0) < 0)
+		if (!fr_tmpl_isbare(fr_taskdecl_output(t)[i]) &&
+		    resolve(c, t, fr_tmpl_of(fr_taskdecl_output(t)[i]), "outputs", 0, 0) < 0)
 			return -1;
 	for (i = 0; i < t->ninput; i++)
-		if (!fr_tmpl_isbare(t->input[i]) &&
-		    resolve(c, t, fr_tmpl_of(t->input[i]), "inputs", 1, 0) < 0)
+		if (!fr_tmpl_isbare(fr_taskdecl_input(t)[i]) &&
+		    resolve(c, t, fr_tmpl_of(fr_taskdecl_input(t)[i]), "inputs", 1, 0) < 0)
 			return -1;
 	if (o->dir && resolve(c, t, o->dir, "dir", 0, 0) < 0)
 		return -1;

@@ -82,16 +82,21 @@ extern const struct fr_taskopt fr_taskopt_none;
  * what most tasks have (the rest is behind opt), its fields as narrow as their
  * values allow and ordered to leave no padding; the counts of the arrays are
  * together after the arrays. */
+/* A declaration's inputs or outputs: the texts of their templates, bare
+ * (fr_tmpl_isbare) or not (fr_tmpl_of gives each), so that an instance whose
+ * paths are these texts as they are takes the array as its own. One path,
+ * the most common, is kept in place of the array (fr_taskdecl_input). */
+union fr_paths {
+	char **many;
+	char *one;
+};
+
 struct fr_taskdecl {
 	char *name;
 	const struct fr_taskopt *opt;	/* never NULL; shared by tasks that set nothing */
 	struct fr_tmpl *run;
 	struct fr_name *need;
-	/* inputs and outputs: the texts of their templates (fr_tmpl_of gives
-	 * each), so that an instance whose paths are these texts as they are
-	 * takes the array as its own */
-	char **input;
-	char **output;
+	union fr_paths inputs, outputs;	/* ninput, noutput of them */
 	unsigned line, col;		/* of its name, in the pipeline's file */
 	uint32_t nneed, ninput, noutput;
 	uint32_t index : 24;		/* position in the file (< FR_MAX_TASKS) */
@@ -100,6 +105,20 @@ struct fr_taskdecl {
 };
 _Static_assert(sizeof(struct fr_taskdecl) <= 72, "a declaration per task: keep it small");
 _Static_assert(FR_MAX_TASKS <= 1u << 24, "index holds the position of any task");
+
+/* d's inputs (ninput of them), as an array. */
+static inline char **
+fr_taskdecl_input(const struct fr_taskdecl *d)
+{
+	return d->ninput == 1 ? (char **)(void *)&d->inputs.one : d->inputs.many;
+}
+
+/* d's outputs (noutput of them), as an array. */
+static inline char **
+fr_taskdecl_output(const struct fr_taskdecl *d)
+{
+	return d->noutput == 1 ? (char **)(void *)&d->outputs.one : d->outputs.many;
+}
 
 /* Where d's name is, in file (the pipeline's). */
 static inline struct fr_mark

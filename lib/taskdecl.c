@@ -87,20 +87,21 @@ fr_taskdecl_names(struct fr_declctx *c, const struct fr_node *v, const char *key
 /* A string or a list of strings, each parsed as a template; *out holds
  * their texts, bare when plain (their marks go to the pipeline's). */
 static int
-wanttmpls(struct fr_declctx *c, const struct fr_node *v, const char *key, char ***out,
+wanttmpls(struct fr_declctx *c, const struct fr_node *v, const char *key, union fr_paths *paths,
     uint32_t *n)
 {
 	struct fr_pipeline *p = c->p;
 	size_t i, cnt = v->kind == FR_NODE_SEQ ? v->nitem : 1;
+	char **out;
 
 	if (v->kind == FR_NODE_MAP)
 		return fr_check_type(c->err, v, key, "a path or a list of paths");
-	*out = FR_AARRAY(c, cnt, char *);
+	out = cnt == 1 ? &paths->one : (paths->many = FR_AARRAY(c, cnt, char *));
 	for (i = 0; i < cnt; i++) {
 		const struct fr_node *it = v->kind == FR_NODE_SEQ ? v->item[i] : v;
 		if (it->kind != FR_NODE_SCALAR || it->type != FR_SCALAR_STR || it->len == 0)
 			return fr_check_type(c->err, it, key, "a path or a list of paths");
-		if (!((*out)[*n] = fr_tmpl_text_in(&p->arena, it, c->err)))
+		if (!(out[*n] = fr_tmpl_text_in(&p->arena, it, c->err)))
 			return -1;
 		(*n)++;
 		FR_PUSH(p->pathmark, p->npathmark, p->pathmarkcap,
@@ -370,10 +371,11 @@ loadtask(struct fr_declctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 		return -1;
 	if ((v = fr_node_get(map, "needs")) && fr_taskdecl_names(c, v, "needs", &t->need, &t->nneed) < 0)
 		return -1;
-	if ((v = fr_node_get(map, "inputs")) && wanttmpls(c, v, "inputs", &t->input, &t->ninput) < 0)
+	if ((v = fr_node_get(map, "inputs")) &&
+	    wanttmpls(c, v, "inputs", &t->inputs, &t->ninput) < 0)
 		return -1;
 	if ((v = fr_node_get(map, "outputs")) &&
-	    wanttmpls(c, v, "outputs", &t->output, &t->noutput) < 0)
+	    wanttmpls(c, v, "outputs", &t->outputs, &t->noutput) < 0)
 		return -1;
 	if ((v = fr_node_get(map, "env"))) {
 		struct fr_taskopt *o = fr_taskdecl_ownopt(c, t);

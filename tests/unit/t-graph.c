@@ -366,10 +366,10 @@ test_edges(void)
 	if (!graph)
 		return;
 	t = task("src");
-	ok(t && fr_task_output(t)[0] == t->decl->output[0],
+	ok(t && fr_task_output(t)[0] == fr_taskdecl_output(t->decl)[0],
 	    "a plain clean path is the template's own text, not a copy");
 	t = task("one");
-	ok(t && fr_task_input(t)[0] != t->decl->input[0] &&
+	ok(t && fr_task_input(t)[0] != fr_taskdecl_input(t->decl)[0] &&
 	    strcmp(fr_task_input(t)[0], "out/2.txt") == 0,
 	    "a plain path that needs cleaning is a cleaned copy");
 	is_deps("src", "");

@@ -82,8 +82,8 @@ dumptask(struct fr_buf *b, const struct fr_taskdecl *d, int marks)
 		if (marks)
 			fr_buf_printf(b, "@%u:%u", d->need[i].mark.line, d->need[i].mark.col);
 	}
-	tmpls(b, "inputs", d->input, d->ninput);
-	tmpls(b, "outputs", d->output, d->noutput);
+	tmpls(b, "inputs", fr_taskdecl_input(d), d->ninput);
+	tmpls(b, "outputs", fr_taskdecl_output(d), d->noutput);
 	for (i = 0; i < d->opt->nenv; i++)
 		fr_buf_printf(b, "%s%s=[%s]", i ? "," : " env=", d->opt->env[i].name, d->opt->env[i].value->src);
 	if (d->opt->dir)
@@ -250,8 +250,10 @@ test_many(void)
 		snprintf(name, sizeof(name), "t%zu", i);
 		snprintf(in, sizeof(in), "in/L%zu", i);
 		if (strcmp(d->name, name) || d->index != i || fr_pipeline_task(pipe_, name) != d ||
-		    d->ninput != 1 || strcmp(d->input[0], in) || d->noutput != 1 ||
-		    !fr_tmpl_isbare(d->input[0]) || !fr_tmpl_isbare(d->output[0]) ||
+		    d->ninput != 1 || strcmp(fr_taskdecl_input(d)[0], in) || d->noutput != 1 ||
+		    fr_taskdecl_input(d) != &d->inputs.one ||
+		    !fr_tmpl_isbare(fr_taskdecl_input(d)[0]) ||
+		    !fr_tmpl_isbare(fr_taskdecl_output(d)[0]) ||
 		    d->nneed != (i ? 1u : 0u) || (i && strcmp(d->need[0].name, "t0")) ||
 		    d->line != line || mi.line != line + 2 || mi.col != 14 ||
 		    mo.line != line + 3 || mo.col != 15)
