@@ -298,7 +298,8 @@ linktask(struct fr_declctx *c, struct fr_taskdecl *t)
 	for (i = 0; i < t->nneed; i++)
 		if (!fr_htab_get(c->p->bytask, t->need[i].name))
 			return unknowntask(c, t->need[i].name, &t->need[i].mark);
-	if (t->run && resolve(c, t, t->run, "run", 1, 1) < 0)
+	if (t->run && !fr_tmpl_isbare(t->run) &&
+	    resolve(c, t, fr_tmpl_of(t->run), "run", 1, 1) < 0)
 		return -1;
 	for (i = 0; i < o->nenv; i++)
 		if (resolve(c, t, o->env[i].value, "env", 1, 1) < 0)

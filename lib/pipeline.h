@@ -94,7 +94,7 @@ union fr_paths {
 struct fr_taskdecl {
 	char *name;
 	const struct fr_taskopt *opt;	/* never NULL; shared by tasks that set nothing */
-	struct fr_tmpl *run;
+	char *run;			/* a template's text, bare when plain */
 	struct fr_name *need;
 	union fr_paths inputs, outputs;	/* ninput, noutput of them */
 	unsigned line, col;		/* of its name, in the pipeline's file */

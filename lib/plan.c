@@ -562,7 +562,7 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 		}
 	}
 	/* the action */
-	if (d->run && !(job->cmd = fr_tmpl_text(d->run, lookup, &lc, err)))
+	if (d->run && !(job->cmd = fr_tmpl_textof(d->run, lookup, &lc, err)))
 		goto out;
 	fr_hasher_init(&h);
 	fr_hasher_addstr(&h, "flowrun-action-1");

@@ -362,7 +362,7 @@ loadtask(struct fr_declctx *c, struct fr_taskdecl *t, const struct fr_node *map)
 			    t->action == FR_ACT_CALL ? "call" : "fetch");
 		if (!fr_check_isstr(v) || v->len == 0)
 			return fr_check_type(c->err, v, "run", "a command string");
-		if (!(t->run = fr_tmpl_parse_in(&c->p->arena, v, c->err)))
+		if (!(t->run = fr_tmpl_text_in(&c->p->arena, v, c->err)))
 			return -1;
 		t->action = FR_ACT_RUN;
 	}

@@ -289,6 +289,12 @@ fr_tmpl_text_in(struct fr_arena *a, const struct fr_node *node, struct fr_error 
 	return (t = parse(a, node->str, node->len, &node->mark, node, err)) ? t->src : NULL;
 }
 
+char *
+fr_tmpl_textof(const char *s, fr_ref_lookup *lookup, void *arg, struct fr_error *err)
+{
+	return fr_tmpl_isbare(s) ? fr_xstrdup(s) : fr_tmpl_text(fr_tmpl_of(s), lookup, arg, err);
+}
+
 struct fr_tmpl *
 fr_tmpl_parse_str(const char *s, const struct fr_mark *m, struct fr_error *err)
 {

@@ -131,6 +131,8 @@ json_t *fr_tmpl_eval(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg,
 /* Evaluate t as text (a non-string whole value becomes compact JSON). New string. */
 char *fr_tmpl_text(const struct fr_tmpl *t, fr_ref_lookup *lookup, void *arg,
     struct fr_error *err);
+/* The same for the template whose text is s, bare or not (fr_tmpl_text_in). */
+char *fr_tmpl_textof(const char *s, fr_ref_lookup *lookup, void *arg, struct fr_error *err);
 /* Evaluate t: a copy of its value with every template evaluated (whole ones
  * keep their JSON type). New reference, or NULL with err set. */
 json_t *fr_tree_eval(const struct fr_tree *t, fr_ref_lookup *lookup, void *arg,

@@ -123,8 +123,8 @@ expand(struct fr_graph *g, struct fr_task *t, json_t *result)
 		else if (!err.text[0]) \
 			abort(); \
 	} while (0)
-	if (d->run)
-		TEXT(d->run);
+	if (d->run && !fr_tmpl_isbare(d->run))
+		TEXT(fr_tmpl_of(d->run));
 	if (d->opt->library)
 		TEXT(d->opt->library);
 	if (d->opt->dir)

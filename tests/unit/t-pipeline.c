@@ -59,7 +59,7 @@ dumptask(struct fr_buf *b, const struct fr_taskdecl *d, int marks)
 	if (d->opt->desc)
 		fr_buf_printf(b, " desc=[%s]", d->opt->desc);
 	if (d->run)
-		fr_buf_printf(b, " run=[%s]", d->run->src);
+		fr_buf_printf(b, " run=[%s]", d->run);
 	if (d->opt->shell)
 		fr_buf_printf(b, " shell=[%s]", d->opt->shell);
 	if (d->opt->library)
@@ -274,6 +274,7 @@ test_uses(void)
 {
 	struct fr_buf y = {0};
 	const struct fr_taskdecl *d;
+	const struct fr_tmpl *run;
 	size_t i;
 	char *got;
 
@@ -293,11 +294,12 @@ test_uses(void)
 	got = dump(pipe_, 0);
 	ok(d && d->opt->nuses == 9, "uses: nine tasks");
 	ok(strstr(got, " uses=u0,u8,u1,u7,u2,u6,u3,u5,u4\n") != NULL, "uses: once each, in order");
-	for (i = 0; d && i < d->run->nseg; i++)
-		if (fr_tmpl_segs(d->run)[i].ref && fr_tmpl_segs(d->run)[i].ref->target !=
-		    fr_pipeline_task(pipe_, fr_tmpl_segs(d->run)[i].ref->name))
+	run = d ? fr_tmpl_of(d->run) : NULL;
+	for (i = 0; d && i < run->nseg; i++)
+		if (fr_tmpl_segs(run)[i].ref && fr_tmpl_segs(run)[i].ref->target !=
+		    fr_pipeline_task(pipe_, fr_tmpl_segs(run)[i].ref->name))
 			break;
-	ok(d && i == d->run->nseg, "uses: every reference resolved to its task");
+	ok(d && i == run->nseg, "uses: every reference resolved to its task");
 	free(got);
 }
 
