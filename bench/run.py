@@ -5,7 +5,8 @@
 """Measure flowrun against other tools on the same DAGs.
 
 For each shape and size, gen.py writes one directory per tool; then, for each
-repetition, each tool in turn (the order rotates every repetition) does:
+repetition, each of these cases is run by each tool in turn (the order of the
+tools rotates every repetition), in its own directory:
   full    run from clean (no outputs, no state)
   noop    run again, nothing changed
   change  run after one leaf input's content changed (its line count kept)
@@ -14,7 +15,10 @@ Each run is metered by `floor -t` (wall, user+sys CPU of the tool and all its
 children, peak RSS); the tasks it ran are counted from ran.log, to which every
 command appends its task id. Medians are printed with the ratios
 flowrun/ninja, flowrun/make and flowrun/floor, and written as a markdown table
-to RESULTS/<date>-<shape>-<N>.md with the machine and the tool versions.
+to RESULTS/<date>-<shape>-<N>.md with the machine and the tool versions. A
+ratio is the median of the ratios of the runs of one repetition, which ran
+one right after the other: the machine's drift over the minutes of a
+benchmark then cancels out, as it does not in a ratio of medians.
 
 Snakemake and Dask are slow at large N: they run up to --snakemake-max and
 --dask-max.
@@ -241,19 +245,21 @@ def run_case(shape, n, a, found, meter, results_dir):
 	failed = False
 	load = [os.getloadavg()[0]]
 	for rep in range(a.reps):
+		# each case is run by every tool in turn, so that the runs compared
+		# are next to each other in time (the paired ratios below)
 		order = tools[rep % len(tools):] + tools[:rep % len(tools)]
-		for t in order:
-			d = os.path.join(work, t)
-			argv = found[t][0]
-			clean(d, meta)
-			for case in CASES:
+		for case in CASES:
+			for t in order:
 				if t == "dask" and case != "full":
 					continue	# no up-to-date check: every run is a full run
-				if case == "change":
+				d = os.path.join(work, t)
+				if case == "full":
+					clean(d, meta)
+				elif case == "change":
 					change_leaf(d, meta, rep)
 				elif case == "touch":
 					touch_leaf(d, meta)
-				r = measure(t, argv, d, meter, meta, case)
+				r = measure(t, found[t][0], d, meter, meta, case)
 				failed |= not r["ok"]
 				data[t][case].append(r)
 				say("  rep %d %-9s %-6s wall %8.3fs cpu %8.3fs rss %7.1f MiB ran %d%s" % (
@@ -268,6 +274,7 @@ def run_case(shape, n, a, found, meter, results_dir):
 				    for k in ("wall", "cpu", "rss", "ran")}
 				med[(t, c)]["ok"] = all(r["ok"] for r in rs)
 				med[(t, c)]["spread"] = (min(r["wall"] for r in rs), max(r["wall"] for r in rs))
+				med[(t, c)]["runs"] = rs
 	load.append(os.getloadavg()[0])
 	m = machine(found, a)
 	m["load"] = load
@@ -289,11 +296,25 @@ def fmt_ratio(num, den):
 	return "%.2f" % (num / den)
 
 
+def paired(f, b, k):
+	"""The median of the per-repetition ratios f/b of metric k (each pair ran
+	next to each other), with their range when there are several; falls
+	back to the ratio of medians when the runs do not pair up."""
+	rf, rb = f.get("runs", []), b.get("runs", [])
+	ratios = [x[k] / y[k] for x, y in zip(rf, rb) if y[k]]
+	if len(rf) != len(rb) or not ratios:
+		return fmt_ratio(f[k], b[k])
+	mid = "%.2f" % statistics.median(ratios)
+	if len(ratios) == 1 or k == "rss":
+		return mid
+	return "%s (%.2f–%.2f)" % (mid, min(ratios), max(ratios))
+
+
 def report(shape, n, meta, tools, med, m):
 	L = []
 	L.append("# flowrun benchmark: %s, N=%d (%d tasks)\n" % (shape, n, meta["tasks"]))
-	L.append("%s; %d CPUs (%s), %s; -j %d; %d repetition%s, medians; tools alternate "
-	    "run by run.\n" % (m["date"], m["nproc"], m["cpu"], m["kernel"], m["jobs"], m["reps"],
+	L.append("%s; %d CPUs (%s), %s; -j %d; %d repetition%s, medians; each case is run by "
+	    "every tool in turn, in an order that rotates repetition by repetition.\n" % (m["date"], m["nproc"], m["cpu"], m["kernel"], m["jobs"], m["reps"],
 	    "" if m["reps"] == 1 else "s"))
 	L.append("Load average (1 min) before and after: %.2f, %.2f: other work on the machine "
 	    "above 0 shows in the spread of wall times.\n" % tuple(m["load"]))
@@ -322,8 +343,9 @@ def report(shape, n, meta, tools, med, m):
 	L.append("")
 	bases = [b for b in BASES if b in tools]
 	if "flowrun" in tools and bases:
-		L.append("Ratios of medians (below 1: flowrun is faster or smaller); floor ratios only "
-		    "where the floor ran a task.\n")
+		L.append("Ratios (below 1: flowrun is faster or smaller): the median of the ratios of "
+		    "each repetition's two runs, which ran one after the other, with their range; "
+		    "floor ratios only where the floor ran a task.\n")
 		L.append("| case | metric | " + " | ".join("flowrun/%s" % b for b in bases) + " |")
 		L.append("|---|---|" + "---:|" * len(bases))
 		for c in CASES:
@@ -338,7 +360,7 @@ def report(shape, n, meta, tools, med, m):
 						if not r or (b == "floor" and r["ran"] == 0):
 							cells.append("n/a")
 						else:
-							cells.append(fmt_ratio(f[k], r[k]))
+							cells.append(paired(f, r, k))
 					L.append("| %s | %s%s | %s |" % (c, name,
 					    "" if who == "flowrun" else " (long)", " | ".join(cells)))
 		L.append("")
