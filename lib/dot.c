@@ -118,7 +118,8 @@ build(const struct fr_graph *g, const struct fr_dot_opts *o, struct fr_error *er
 		if (!t->needed)
 			continue;
 		for (j = 0; j < t->ndep; j++) {
-			size_t from = o->groups ? t->dep[j]->decl->index : t->dep[j]->id;
+			const struct fr_task *d = fr_task_dep(t)[j];
+			size_t from = o->groups ? d->decl->index : d->id;
 			size_t to = o->groups ? t->decl->index : i;
 			if (from != to)
 				agedge(dg, node[from], node[to], NULL, 1);

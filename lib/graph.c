@@ -442,11 +442,11 @@ connect(struct fr_graph *g, struct fr_task *t, struct edges *e, struct fr_error 
 		}
 	}
 	t->ndep = (uint32_t)e->n;
-	if (e->n) {
-		t->dep = fr_arena_alloc(&g->arena, e->n * sizeof(*t->dep),
+	if (e->n > 1)
+		t->deps.many = fr_arena_alloc(&g->arena, e->n * sizeof(struct fr_task *),
 		    _Alignof(struct fr_task *));
-		memcpy(t->dep, e->tmp, e->n * sizeof(*t->dep));
-	}
+	if (e->n)
+		memcpy(fr_task_dep(t), e->tmp, e->n * sizeof(struct fr_task *));
 	return 0;
 self:
 	m = pathmark(g, d, 0, fr_task_input(t)[i], i, fr_task_ninput(t));
@@ -472,8 +472,8 @@ order(struct fr_graph *g, struct fr_error *err)
 	while (head < tail) {
 		struct fr_task *t = g->order[head++];
 		for (j = 0; j < t->nrdep; j++)
-			if (--indeg[t->rdep[j]->id] == 0)
-				g->order[tail++] = t->rdep[j];
+			if (--indeg[fr_task_rdep(t)[j]->id] == 0)
+				g->order[tail++] = fr_task_rdep(t)[j];
 	}
 	if (tail == g->ntask) {
 		free(indeg);
@@ -492,9 +492,9 @@ order(struct fr_graph *g, struct fr_error *err)
 			seen[t->id] = step++;
 			FR_PUSH(path, npath, cap, t);
 			for (j = 0; j < t->ndep; j++)
-				if (indeg[t->dep[j]->id])
+				if (indeg[fr_task_dep(t)[j]->id])
 					break;
-			t = t->dep[j];
+			t = fr_task_dep(t)[j];
 		}
 		/* path[seen[t]-1 ..] is the cycle, each task needing the next: print
 		 * it in the order work flows, each task feeding the next */
@@ -518,20 +518,21 @@ order(struct fr_graph *g, struct fr_error *err)
 static void
 reverse(struct fr_graph *g)
 {
+	uint32_t *filled = fr_xcalloc(g->ntask ? g->ntask : 1, sizeof(*filled));
 	size_t i, j;
 
 	for (i = 0; i < g->ntask; i++) {
 		struct fr_task *t = g->task[i];
-		if (t->nrdep)
-			t->rdep = fr_arena_alloc(&g->arena, t->nrdep * sizeof(*t->rdep),
-			    _Alignof(struct fr_task *));
-		t->nrdep = 0;
+		if (t->nrdep > 1)
+			t->rdeps.many = fr_arena_alloc(&g->arena,
+			    t->nrdep * sizeof(struct fr_task *), _Alignof(struct fr_task *));
 	}
 	for (i = 0; i < g->ntask; i++)
 		for (j = 0; j < g->task[i]->ndep; j++) {
-			struct fr_task *d = g->task[i]->dep[j];
-			d->rdep[d->nrdep++] = g->task[i];
+			struct fr_task *d = fr_task_dep(g->task[i])[j];
+			fr_task_rdep(d)[filled[d->id]++] = g->task[i];
 		}
+	free(filled);
 }
 
 struct fr_graph *
@@ -777,8 +778,8 @@ fr_graph_select(struct fr_graph *g, char *const *targets, size_t n, struct fr_er
 		t->needed = 1;
 		count++;
 		for (i = 0; i < t->ndep; i++)
-			if (!t->dep[i]->needed)
-				FR_PUSH(stack, nstack, cap, t->dep[i]);
+			if (!fr_task_dep(t)[i]->needed)
+				FR_PUSH(stack, nstack, cap, fr_task_dep(t)[i]);
 	}
 	free(stack);
 	g->nneeded = (size_t)count;

@@ -36,10 +36,17 @@ struct fr_taskown {
  * its name and paths, so those are the declaration's and a task holds only
  * what running it needs (72 bytes); fr_task_name, fr_task_input and the
  * others answer for both kinds. */
+/* Tasks an edge away: one, the most common, is kept in place of the array
+ * (fr_task_dep, fr_task_rdep). */
+union fr_edges {
+	struct fr_task **many;
+	struct fr_task *one;
+};
+
 struct fr_task {
 	struct fr_taskdecl *decl;
-	struct fr_task **dep;		/* what this task needs, each once */
-	struct fr_task **rdep;		/* the tasks that need this one */
+	union fr_edges deps;		/* what this task needs, each once (ndep) */
+	union fr_edges rdeps;		/* the tasks that need this one (nrdep) */
 	struct fr_digest handoff;	/* digest of its outputs' content and result */
 	uint32_t id;			/* index in graph->task (< FR_MAX_INSTANCES) */
 	uint32_t ndep, nrdep;
@@ -56,6 +63,20 @@ static inline struct fr_taskown *
 fr_task_own(const struct fr_task *t)
 {
 	return (struct fr_taskown *)(void *)(t + 1);
+}
+
+/* What t needs (ndep of them), as an array. */
+static inline struct fr_task **
+fr_task_dep(const struct fr_task *t)
+{
+	return t->ndep == 1 ? (struct fr_task **)(void *)&t->deps.one : t->deps.many;
+}
+
+/* The tasks that need t (nrdep of them), as an array. */
+static inline struct fr_task **
+fr_task_rdep(const struct fr_task *t)
+{
+	return t->nrdep == 1 ? (struct fr_task **)(void *)&t->rdeps.one : t->rdeps.many;
 }
 
 /* "split" (the declaration's own string), or "square[x=30]" (the graph's). */

@@ -434,8 +434,9 @@ jobitem(const void *arg, enum fr_items which, size_t i, struct fr_state_item *it
 	if (which == FR_ITEMS_DEP) {
 		/* the handoff of a needed task is set once it is done and lives
 		 * as long as the graph */
-		it->name = fr_task_name(t->dep[i]);
-		it->digest = &t->dep[i]->handoff;
+		const struct fr_task *d = fr_task_dep(t)[i];
+		it->name = fr_task_name(d);
+		it->digest = &d->handoff;
 		return;
 	}
 	m = fr_htab_get(job->plan->files, fr_task_input(t)[i]);
@@ -548,15 +549,15 @@ fr_plan_task(struct fr_plan *pl, struct fr_task *t, struct fr_job *job, struct f
 	 * (ordered by needs alone): then the stat data taken ahead may be old */
 	t->afterrun = 0;
 	for (i = 0; i < t->ndep; i++)
-		if (t->dep[i]->status == FR_TASK_DONE || t->dep[i]->afterrun)
+		if (fr_task_dep(t)[i]->status == FR_TASK_DONE || fr_task_dep(t)[i]->afterrun)
 			t->afterrun = 1;
 	pl->ahead = !t->afterrun;
 	if (pl->dry) {
 		for (i = 0; i < t->ndep; i++) {
-			if (t->dep[i]->changed) {
+			if (fr_task_dep(t)[i]->changed) {
 				job->run = 1;
 				fr_buf_printf(&job->why, "upstream %s would run",
-				    fr_task_name(t->dep[i]));
+				    fr_task_name(fr_task_dep(t)[i]));
 				return 0;
 			}
 		}

@@ -128,7 +128,7 @@ release(struct sched *s, struct fr_task *t)
 	size_t i;
 
 	for (i = 0; i < t->nrdep; i++) {
-		struct fr_task *r = t->rdep[i];
+		struct fr_task *r = fr_task_rdep(t)[i];
 		if (r->needed && --s->nblock[r->id] == 0)
 			push(s, r);
 	}
@@ -532,8 +532,8 @@ group(struct sched *s, struct fr_task *t)
 	t->changed = 0;
 	fr_hasher_init(&h);
 	for (i = 0; i < t->ndep; i++) {
-		fr_hasher_add(&h, t->dep[i]->handoff.b, FR_DIGEST_LEN);
-		t->changed |= t->dep[i]->changed;
+		fr_hasher_add(&h, fr_task_dep(t)[i]->handoff.b, FR_DIGEST_LEN);
+		t->changed |= fr_task_dep(t)[i]->changed;
 	}
 	fr_hasher_final(&h, &t->handoff);
 	t->status = FR_TASK_DONE;

@@ -86,7 +86,7 @@ is_deps(const char *name, const char *want)
 		return;
 	d = calloc(t->ndep + 1, sizeof(*d));
 	if (t->ndep)
-		memcpy(d, t->dep, t->ndep * sizeof(*d));
+		memcpy(d, fr_task_dep(t), t->ndep * sizeof(*d));
 	for (i = 1; i < t->ndep; i++)
 		for (j = i; j > 0 && d[j - 1]->id > d[j]->id; j--) {
 			struct fr_task *x = d[j];
@@ -104,7 +104,7 @@ hasrdep(const char *name, const char *rname)
 	size_t i;
 
 	for (i = 0; t && i < t->nrdep; i++)
-		if (strcmp(fr_task_name(t->rdep[i]), rname) == 0)
+		if (strcmp(fr_task_name(fr_task_rdep(t)[i]), rname) == 0)
 			return 1;
 	return 0;
 }
@@ -158,7 +158,7 @@ ordered(void)
 	}
 	for (i = 0; good && i < graph->ntask; i++)
 		for (j = 0; j < graph->task[i]->ndep; j++)
-			if (pos[graph->task[i]->dep[j]->id] >= pos[i])
+			if (pos[fr_task_dep(graph->task[i])[j]->id] >= pos[i])
 				good = 0;
 	free(pos);
 	return good;
