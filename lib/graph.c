@@ -181,10 +181,13 @@ evalpaths(struct evalctx *c, const struct fr_taskdecl *d, int output, char *cons
 			FR_PUSH(*tmp, *ntmp, *cap, lit);
 			continue;
 		}
-		if (fr_tmpl_isbare(tm[i]))
-			v = json_string(tm[i]);		/* a path to clean */
-		else if (!(v = fr_tmpl_eval(fr_tmpl_of(tm[i]), lookup, c, err)))
+		if (fr_tmpl_isbare(tm[i])) {	/* a path to clean */
+			struct fr_mark m = textmark(c->g, d, output, tm, i);
+			if (!(v = json_string(tm[i])))	/* YAML's scalars are UTF-8: never */
+				return fr_error_set(err, FR_EPIPELINE, &m, "path is not valid UTF-8");
+		} else if (!(v = fr_tmpl_eval(fr_tmpl_of(tm[i]), lookup, c, err))) {
 			return -1;
+		}
 		for (j = 0; j < (json_is_array(v) ? json_array_size(v) : 1); j++) {
 			json_t *it = json_is_array(v) ? json_array_get(v, j) : v;
 			char *s = fr_json_text(it);
