@@ -142,11 +142,17 @@ def machine(found, a):
 	    "versions": {t: v for t, (_, v) in found.items()}, "jobs": a.jobs, "reps": a.reps}
 
 
-def clean(d, meta):
+def clean(d, meta, trash):
+	"""Make d as before a first run. Directories of outputs are moved into
+	trash, which run_case removes once the case is measured: ext4 makes
+	creating files slow for a while after thousands were deleted (its inode
+	allocator skips recently deleted inodes), which would tax whichever run
+	came next, at random, by up to a third at 1k tasks."""
 	for name in CLEAN:
 		p = os.path.join(d, name)
 		if os.path.isdir(p):
-			shutil.rmtree(p)
+			os.makedirs(trash, exist_ok=True)
+			os.rename(p, os.path.join(trash, "%d" % len(os.listdir(trash))))
 		elif os.path.exists(p):
 			os.unlink(p)
 	os.mkdir(os.path.join(d, "o"))
@@ -254,7 +260,7 @@ def run_case(shape, n, a, found, meter, results_dir):
 					continue	# no up-to-date check: every run is a full run
 				d = os.path.join(work, t)
 				if case == "full":
-					clean(d, meta)
+					clean(d, meta, a.trash)
 				elif case == "change":
 					change_leaf(d, meta, rep)
 				elif case == "touch":
@@ -285,8 +291,9 @@ def run_case(shape, n, a, found, meter, results_dir):
 	with open(out, "w") as f:
 		f.write(text)
 	say("wrote %s" % out)
-	if not a.keep:
-		shutil.rmtree(work)
+	if not a.keep:	# removed with the trash, after the last case
+		os.makedirs(a.trash, exist_ok=True)
+		os.rename(work, os.path.join(a.trash, "%d" % len(os.listdir(a.trash))))
 	return not failed
 
 
@@ -422,8 +429,12 @@ def main():
 		raise SystemExit("run.py: no tool to measure")
 	say("tools: " + ", ".join("%s (%s)" % (t, v) for t, (_, v) in found.items()))
 	ok = True
-	for shape, n in parse_cases(a):
-		ok &= run_case(shape, n, a, found, meter, a.results)
+	a.trash = os.path.join(a.work, ".trash")
+	try:
+		for shape, n in parse_cases(a):
+			ok &= run_case(shape, n, a, found, meter, a.results)
+	finally:
+		shutil.rmtree(a.trash, ignore_errors=True)
 	return 0 if ok else 1
 
 
