@@ -123,6 +123,22 @@ with_var() {
 	expect_rejected '^flowrun: flowrun\.yaml:4:10: scalar longer than 16 MiB$'
 }
 
+@test "a template of more than 65,535 parts: exit 2, said where; 65,535 load" {
+	for n in 32768 32767; do	# each a text and a reference: 2n parts
+		awk -v n=$n 'BEGIN {
+			printf "flowrun: 1\nvars:\n  x: 1\ntasks:\n  a:\n    run: \"true"
+			for (i = 0; i < n; i++) printf " ${{ x }}"
+			print "\""
+		}' > flowrun.yaml
+		run "$FLOWRUN" --list
+		if [ $n = 32768 ]; then
+			expect_rejected '^flowrun: flowrun\.yaml:6:10: a template of more than 65535 parts$'
+		else
+			[ "$status" -eq 0 ]
+		fi
+	done
+}
+
 @test "a 4 GiB pipeline file is refused before it is read" {
 	no_valgrind "address-space bound"
 	printf 'flowrun: 1\ntasks: {}\n# ' > flowrun.yaml
