@@ -12,35 +12,40 @@
 
 /* Say what differs between the old items and the new record's inputs or
  * deps (which), as "WHAT NAME is new", "WHAT NAME changed" or "WHAT NAME is
- * gone". Returns 1 if it said something. */
+ * gone". Returns 1 if it said something. The new names are taken once: a
+ * job's items are made when asked for (an input's through its memo). */
 static int
 diffitems(struct fr_job *job, const char *what, const struct fr_state_item *old, size_t nold,
     const struct fr_state_rec *new, enum fr_items which)
 {
 	size_t i, j, nnew = which == FR_ITEMS_INPUT ? new->ninput : new->ndep;
+	const char **name = fr_xmalloc((nnew ? nnew : 1) * sizeof(*name));
 	struct fr_state_item it;
+	int said = 0;
 
-	for (i = 0; i < nnew; i++) {
+	for (i = 0; i < nnew && !said; i++) {
 		it = fr_state_rec_item(new, which, i);
+		name[i] = it.name;
 		for (j = 0; j < nold; j++)
 			if (strcmp(old[j].name, it.name) == 0)
 				break;
 		if (j == nold || memcmp(old[j].digest, it.digest, sizeof(struct fr_digest))) {
 			fr_buf_printf(&job->why, "%s %s %s", what, it.name,
 			    j == nold ? "is new" : "changed");
-			return 1;
+			said = 1;
 		}
 	}
-	for (j = 0; j < nold; j++) {
+	for (j = 0; j < nold && !said; j++) {
 		for (i = 0; i < nnew; i++)
-			if (strcmp(old[j].name, fr_state_rec_item(new, which, i).name) == 0)
+			if (strcmp(old[j].name, name[i]) == 0)
 				break;
 		if (i == nnew) {
 			fr_buf_printf(&job->why, "%s %s is gone", what, old[j].name);
-			return 1;
+			said = 1;
 		}
 	}
-	return 0;
+	free(name);
+	return said;
 }
 
 /* The old items of a lean record, against the new ones, in step. */
