@@ -136,7 +136,7 @@ isclean(struct evalctx *c, const char *path)
 static int
 literal(struct evalctx *c, const char *s)
 {
-	return (fr_tmpl_isbare(s) || (!fr_tmpl_has_refs(fr_tmpl_of(s)) && !strstr(s, "${{"))) &&
+	return !fr_tmpl_text_has_refs(s) && (fr_tmpl_isbare(s) || !strstr(s, "${{")) &&
 	    isclean(c, s);
 }
 
@@ -259,7 +259,7 @@ pathmark(const struct fr_graph *g, const struct fr_taskdecl *d, int output, cons
 	for (i = 0; i < ntm; i++) {
 		char *clean;
 		int same;
-		if (!fr_tmpl_isbare(tm[i]) && fr_tmpl_has_refs(fr_tmpl_of(tm[i])))
+		if (fr_tmpl_text_has_refs(tm[i]))
 			continue;
 		clean = fr_xstrdup(tm[i]);
 		fr_path_clean(clean);

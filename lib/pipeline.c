@@ -288,6 +288,15 @@ resolve(struct fr_declctx *c, struct fr_taskdecl *d, struct fr_tmpl *t, const ch
 	return 0;
 }
 
+/* resolve() for the template whose text is s: a bare text has no reference. */
+static int
+resolvetext(struct fr_declctx *c, struct fr_taskdecl *d, const char *s, const char *what,
+    int allow_outputs, int allow_result)
+{
+	return fr_tmpl_isbare(s) ? 0 :
+	    resolve(c, d, fr_tmpl_of(s), what, allow_outputs, allow_result);
+}
+
 /* Second pass, once every task is known: names in needs, template references. */
 static int
 linktask(struct fr_declctx *c, struct fr_taskdecl *t)
@@ -298,19 +307,16 @@ linktask(struct fr_declctx *c, struct fr_taskdecl *t)
 	for (i = 0; i < t->nneed; i++)
 		if (!fr_htab_get(c->p->bytask, t->need[i].name))
 			return unknowntask(c, t->need[i].name, &t->need[i].mark);
-	if (t->run && !fr_tmpl_isbare(t->run) &&
-	    resolve(c, t, fr_tmpl_of(t->run), "run", 1, 1) < 0)
+	if (t->run && resolvetext(c, t, t->run, "run", 1, 1) < 0)
 		return -1;
 	for (i = 0; i < o->nenv; i++)
 		if (resolve(c, t, o->env[i].value, "env", 1, 1) < 0)
 			return -1;
-	for (i = 0; i < t->noutput; i++)	/* a bare path has no reference */
-		if (!fr_tmpl_isbare(fr_taskdecl_output(t)[i]) &&
-		    resolve(c, t, fr_tmpl_of(fr_taskdecl_output(t)[i]), "outputs", 0, 0) < 0)
+	for (i = 0; i < t->noutput; i++)
+		if (resolvetext(c, t, fr_taskdecl_output(t)[i], "outputs", 0, 0) < 0)
 			return -1;
 	for (i = 0; i < t->ninput; i++)
-		if (!fr_tmpl_isbare(fr_taskdecl_input(t)[i]) &&
-		    resolve(c, t, fr_tmpl_of(fr_taskdecl_input(t)[i]), "inputs", 1, 0) < 0)
+		if (resolvetext(c, t, fr_taskdecl_input(t)[i], "inputs", 1, 0) < 0)
 			return -1;
 	if (o->dir && resolve(c, t, o->dir, "dir", 0, 0) < 0)
 		return -1;

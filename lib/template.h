@@ -108,6 +108,12 @@ struct fr_tmpl *fr_tmpl_parse_str(const char *s, const struct fr_mark *m, struct
 void fr_tmpl_free(struct fr_tmpl *t);
 /* Whether t holds any reference. */
 int fr_tmpl_has_refs(const struct fr_tmpl *t);
+/* The same for the template whose text is s, bare or not. */
+static inline int
+fr_tmpl_text_has_refs(const char *s)
+{
+	return !fr_tmpl_isbare(s) && fr_tmpl_has_refs(fr_tmpl_of(s));
+}
 
 /* A YAML value whose strings may hold templates (a call task's args). */
 struct fr_tree {
